@@ -1,0 +1,133 @@
+"""The life of one instrumented call: begin (span), then exactly one end (priced, emitted).
+
+Data flows one way: a provider adapter builds the ``Request`` and later the ``Response``/``Usage``;
+``Runtime`` prices the usage and hands the outcome to telemetry. Every step that is ours is guarded:
+a failure here is logged at debug level and counted, never raised into the caller's code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from .config import Settings
+from .guard import internal_error
+from .pricing import Cost, PriceBook
+from .telemetry import Outcome, Telemetry
+from .usage import Request, Response, Usage
+
+_perf = time.perf_counter
+
+# Called with every finished call (request, outcome); budgets and the demo's report subscribe here.
+Listener = Callable[[Request, Outcome, Any], None]
+
+
+class Runtime:
+    """What one ``instrument()`` wired together: settings, prices, telemetry, listeners."""
+
+    def __init__(self, settings: Settings, prices: PriceBook, telemetry: Telemetry) -> None:
+        self.settings = settings
+        self.prices = prices
+        self.telemetry = telemetry
+        self.listeners: list[Listener] = []
+        self.active = True
+        """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
+
+    @staticmethod
+    def enabled() -> bool:
+        """False inside ``suppress_instrumentation()``: the call must go through untouched."""
+        return is_instrumentation_enabled()
+
+    def begin(self, request: Request) -> Call:
+        return Call(self, request)
+
+    def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
+        model = (response.model if response is not None else None) or request.model
+        return self.prices.cost(request.provider, model, usage, local=request.local)
+
+
+class Call:
+    """One in-flight call. ``finish``/``fail``/``abandon`` may be called many times; only the first counts."""
+
+    __slots__ = ("_once", "first_chunk", "request", "runtime", "span", "start", "usage_injected")
+
+    def __init__(self, runtime: Runtime, request: Request) -> None:
+        self.runtime = runtime
+        self.request = request
+        self.span = runtime.telemetry.start_span(request)
+        self.start = _perf()
+        self.first_chunk: float | None = None
+        self.usage_injected = False
+        self._once = itertools.count()
+
+    def activate(self) -> object:
+        """Make the span current while the SDK sends the request (so HTTP spans nest under it)."""
+        return otel_context.attach(trace.set_span_in_context(self.span))
+
+    @staticmethod
+    def deactivate(token: object) -> None:
+        try:
+            otel_context.detach(token)  # type: ignore[arg-type]
+        except Exception:
+            internal_error("context")
+
+    def chunk_arrived(self) -> None:
+        if self.first_chunk is None:
+            self.first_chunk = _perf()
+
+    def finish(self, response: Response | None, usage: Usage | None, reason: str | None = None) -> None:
+        """The call returned; usage None means the provider did not say (reason tells why)."""
+        self._end(response, usage, None, reason)
+
+    def fail(self, error: BaseException, response: Response | None = None, usage: Usage | None = None) -> None:
+        """The SDK raised ``error`` (the caller sees it unchanged)."""
+        self._end(response, usage, error, None)
+
+    def abandon(self, response: Response | None, usage: Usage | None, reason: str) -> None:
+        """The caller stopped early (close, break, garbage collection): end with what we know."""
+        self._end(response, usage, None, reason)
+
+    def _end(
+        self, response: Response | None, usage: Usage | None, error: BaseException | None, reason: str | None
+    ) -> None:
+        if next(self._once):
+            return
+        runtime = self.runtime
+        try:
+            end = _perf()
+            cost = runtime.price(self.request, response, usage) if usage is not None else None
+            outcome = Outcome(
+                response=response,
+                usage=usage,
+                cost=cost,
+                error=error,
+                duration=end - self.start,
+                time_to_first_chunk=(self.first_chunk - self.start) if self.first_chunk is not None else None,
+                unavailable_reason=reason,
+                usage_injected=self.usage_injected,
+            )
+        except Exception:
+            internal_error("price")
+            outcome = Outcome(response, usage, None, error, _perf() - self.start, unavailable_reason=reason)
+        telemetry = runtime.telemetry
+        try:
+            telemetry.end_span(self.span, self.request, outcome)
+        except Exception:
+            internal_error("span")
+            if self.span.is_recording():
+                self.span.end()
+        try:
+            telemetry.record_metrics(self.request, outcome)
+        except Exception:
+            internal_error("metrics")
+        for listener in runtime.listeners:
+            try:
+                listener(self.request, outcome, self.span)
+            except Exception:
+                internal_error("listener")

@@ -1,0 +1,115 @@
+"""Settings: constructor arguments win over environment variables, which win over defaults.
+
+Read once at ``instrument()``; a bad value raises ``ConfigError`` naming the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import names
+from .errors import ConfigError
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean. Fix: set it to true or false.")
+
+
+def _mapping(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """Parse "a=b,c=d" into a dict."""
+    raw = env.get(name, "").strip()
+    result: dict[str, str] = {}
+    if not raw:
+        return result
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{name}: {item!r} is not KEY=VALUE. Fix: write it as 'key1=value1,key2=value2'.")
+        result[key.strip()] = value.strip()
+    return result
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the instrumentation can be told; see the README's configuration table."""
+
+    capture_content: bool = False
+    content_max_length: int = 8192
+    price_file: str | None = None
+    inject_stream_usage: bool = False
+    request_cost_buckets: tuple[float, ...] = names.REQUEST_COST_BUCKETS
+    max_models: int = 100
+    model_aliases: dict[str, str] = field(default_factory=dict)
+    provider_hosts: dict[str, str] = field(default_factory=dict)
+    """host or host:port -> gen_ai.provider.name, for gateways and proxies in front of a provider."""
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        given = dict(overrides or {})
+        capture = env.get(names.ENV_CAPTURE_CONTENT, "").strip().lower()
+        values: dict[str, Any] = {
+            # The GenAI variable also takes span_only / span_and_event / event_only; anything else is off.
+            "capture_content": capture in _TRUE or capture.startswith(("span", "event")),
+            "content_max_length": _int(env, names.ENV_CONTENT_MAX_LENGTH, 8192, minimum=1),
+            "price_file": env.get(names.ENV_PRICE_FILE) or None,
+            "inject_stream_usage": _flag(env, names.ENV_INJECT_STREAM_USAGE, False),
+            "request_cost_buckets": _buckets(env),
+            "max_models": _int(env, names.ENV_MAX_MODELS, 100, minimum=1),
+            "model_aliases": _mapping(env, names.ENV_MODEL_ALIASES),
+            "provider_hosts": _mapping(env, names.ENV_PROVIDER_HOSTS),
+        }
+        unknown = set(given) - set(values)
+        if unknown:
+            raise ConfigError(f"unknown instrument() option(s) {sorted(unknown)}; known: {sorted(values)}.")
+        for key, value in given.items():
+            if value is None:
+                continue
+            if key == "request_cost_buckets":
+                value = _check_buckets(value, "request_cost_buckets=")
+            values[key] = value
+        return cls(**values)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number. Fix: e.g. {name}={default}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def _check_buckets(values: Sequence[Any], where: str) -> tuple[float, ...]:
+    try:
+        buckets = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be increasing numbers in USD, e.g. 0.01,0.1,1,10.") from None
+    if not buckets or any(b <= a for a, b in zip(buckets, buckets[1:])) or buckets[0] < 0:
+        raise ConfigError(f"{where} must be increasing numbers >= 0 in USD, e.g. 0.01,0.1,1,10.")
+    return buckets
+
+
+def _buckets(env: Mapping[str, str]) -> tuple[float, ...]:
+    raw = env.get(names.ENV_REQUEST_COST_BUCKETS, "").strip()
+    if not raw:
+        return names.REQUEST_COST_BUCKETS
+    return _check_buckets(raw.split(","), f"{names.ENV_REQUEST_COST_BUCKETS}={raw!r}")

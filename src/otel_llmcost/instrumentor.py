@@ -1,0 +1,119 @@
+"""``LLMCostInstrumentor``: reads settings and prices, builds the runtime, patches the installed SDKs.
+
+Found by ``opentelemetry-instrument`` through the ``opentelemetry_instrumentor`` entry point. Each
+SDK is optional and each method is patched on its own, so a method missing from one SDK version
+disables only that method. ``uninstrument()`` restores exactly what was patched.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import importlib.util
+import logging
+from collections.abc import Collection
+from typing import Any
+
+import wrapt
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from . import names
+from .calls import Runtime
+from .config import Settings
+from .metrics import Instruments, reveal_new_series
+from .pricing import PriceBook, PriceOverrides
+from .providers import openai as openai_adapter
+from .providers import stainless
+from .providers.base import async_wrapper, sync_wrapper
+from .telemetry import Telemetry
+from .version import __version__
+
+logger = logging.getLogger(__name__)
+
+_atexit_registered = False
+
+
+def _resolve(module: str, path: str) -> tuple[Any, str] | None:
+    """(owner class, attribute) for "Class.method" in module, or None when this SDK version lacks it."""
+    try:
+        owner: Any = importlib.import_module(module)
+    except ImportError:
+        return None
+    *parents, attribute = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent, None)
+        if owner is None:
+            return None
+    if attribute not in getattr(owner, "__dict__", {}):
+        return None
+    return owner, attribute
+
+
+class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Cost-aware OpenTelemetry instrumentation for the OpenAI and Anthropic SDKs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._patched: list[tuple[Any, str]] = []
+        self.runtime: Runtime | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        # Either SDK is enough; BaseInstrumentor would refuse to run if any listed one were missing,
+        # so nothing is listed and each SDK is checked for on its own in _instrument().
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        options = {k: kwargs[k] for k in kwargs if k not in ("tracer_provider", "meter_provider", "skip_dep_check")}
+        settings = Settings.load(options.pop("settings", None) or options)
+        overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
+        prices = PriceBook(overrides, settings.model_aliases)
+        prices.warm_up()
+        tracer = trace.get_tracer(
+            names.INSTRUMENTATION_SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider")
+        )
+        meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
+        instruments = Instruments(meter, settings.request_cost_buckets)
+        runtime = Runtime(settings, prices, Telemetry(tracer, instruments, settings))
+        self.runtime = runtime
+        if importlib.util.find_spec("openai") is not None:
+            self._patch_openai(runtime)
+        global _atexit_registered
+        if not _atexit_registered:
+            # Runs before the SDK providers' own exit hooks (registered earlier): the final export
+            # reports every counter series in full.
+            atexit.register(reveal_new_series)
+            _atexit_registered = True
+
+    def _wrap(self, module: str, path: str, wrapper: Any) -> None:
+        found = _resolve(module, path)
+        if found is None:
+            logger.debug("otel-llmcost: %s.%s not in this SDK version; skipped", module, path)
+            return
+        owner, attribute = found
+        if isinstance(owner.__dict__[attribute], wrapt.FunctionWrapper):
+            return  # already ours (or another wrapt instrumentation's): never wrap twice
+        wrapt.wrap_function_wrapper(owner, attribute, wrapper)
+        self._patched.append((owner, attribute))
+
+    def _patch_openai(self, runtime: Runtime) -> None:
+        for module, path, operation, api in openai_adapter.METHODS:
+            is_async = path.startswith("Async")
+            handler = openai_adapter.OpenAIMethod(operation, api, is_async)
+            self._wrap(module, path, (async_wrapper if is_async else sync_wrapper)(runtime, handler))
+        watchers = {False: openai_adapter.BatchWatcher(False), True: openai_adapter.BatchWatcher(True)}
+        watchers[True].seen = watchers[False].seen
+        for module, path in openai_adapter.BATCH_METHODS:
+            watcher = watchers[path.startswith("Async")]
+            self._wrap(module, path, openai_adapter.batch_wrapper(runtime, watcher))
+        self._patched.extend(stainless.patch_parse("openai"))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self.runtime is not None:
+            self.runtime.active = False
+        for owner, attribute in reversed(self._patched):
+            current = owner.__dict__.get(attribute)
+            if isinstance(current, wrapt.FunctionWrapper):
+                setattr(owner, attribute, current.__wrapped__)
+        self._patched.clear()
+        self.runtime = None

@@ -1,0 +1,135 @@
+"""Every public name this package emits or reads: span attributes, metrics, units, env vars.
+
+Names are an API. Dashboards, alert rules, the README tables and the tests all read them from here,
+so a rename is one edit and a test fails wherever an old name is still used. Knows nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+INSTRUMENTATION_SCOPE: Final = "otel_llmcost"
+
+# --- GenAI semantic conventions (span and metric attributes) -------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+
+# Total USD cost of the call: the name OpenLIT emits and Langfuse reads as a span's cost.
+GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
+
+# --- Our own span attributes ----------------------------------------------------------------------
+LLMCOST_COST_INPUT: Final = "llmcost.cost.input"
+LLMCOST_COST_OUTPUT: Final = "llmcost.cost.output"
+LLMCOST_COST_CACHE_READ: Final = "llmcost.cost.cache_read"
+LLMCOST_COST_CACHE_WRITE: Final = "llmcost.cost.cache_write"
+LLMCOST_COST_CURRENCY: Final = "llmcost.cost.currency"
+LLMCOST_PRICE_SOURCE: Final = "llmcost.price.source"
+LLMCOST_PRICE_MODEL: Final = "llmcost.price.model"
+LLMCOST_SAVINGS_CACHE: Final = "llmcost.savings.cache"
+LLMCOST_SAVINGS_BATCH: Final = "llmcost.savings.batch"
+LLMCOST_USAGE_AVAILABLE: Final = "llmcost.usage.available"
+LLMCOST_USAGE_UNAVAILABLE_REASON: Final = "llmcost.usage.unavailable_reason"
+LLMCOST_CACHE_WRITE_5M_TOKENS: Final = "llmcost.usage.cache_write.5m_tokens"
+LLMCOST_CACHE_WRITE_1H_TOKENS: Final = "llmcost.usage.cache_write.1h_tokens"
+LLMCOST_SERVICE_TIER: Final = "llmcost.service_tier"
+LLMCOST_BATCH: Final = "llmcost.batch"
+LLMCOST_BATCH_ID: Final = "llmcost.batch.id"
+LLMCOST_TIME_TO_FIRST_CHUNK: Final = "llmcost.time_to_first_chunk"
+LLMCOST_STREAM_USAGE_INJECTED: Final = "llmcost.stream.usage_injected"
+
+# Values of llmcost.price.source
+PRICE_SOURCE_BUNDLED: Final = "genai-prices"
+PRICE_SOURCE_OVERRIDE: Final = "override"
+PRICE_SOURCE_LOCAL: Final = "local"
+PRICE_SOURCE_UNKNOWN: Final = "unknown"
+
+# --- Metric attributes of our own -----------------------------------------------------------------
+LLMCOST_COST_COMPONENT: Final = "llmcost.cost.component"
+LLMCOST_SAVINGS_KIND: Final = "llmcost.savings.kind"
+LLMCOST_STAGE: Final = "llmcost.stage"
+
+COST_COMPONENTS: Final = ("input", "output", "cache_read", "cache_write")
+TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
+SAVINGS_KINDS: Final = ("cache", "batch")
+
+# --- Metrics --------------------------------------------------------------------------------------
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_COST: Final = "llmcost.cost"
+METRIC_TOKENS: Final = "llmcost.tokens"
+METRIC_SAVINGS: Final = "llmcost.savings"
+METRIC_REQUEST_COST: Final = "llmcost.request.cost"
+METRIC_UNPRICED: Final = "llmcost.requests.unpriced"
+METRIC_INSTRUMENTATION_ERRORS: Final = "llmcost.instrumentation.errors"
+
+UNIT_TOKEN: Final = "{token}"
+UNIT_SECONDS: Final = "s"
+UNIT_USD: Final = "USD"
+UNIT_REQUEST: Final = "{request}"
+UNIT_ERROR: Final = "{error}"
+
+# Bucket boundaries given by the GenAI semantic conventions.
+TOKEN_USAGE_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+TIME_TO_FIRST_CHUNK_BUCKETS: Final = DURATION_BUCKETS
+# Per-request cost in USD; a boundary at each alert threshold lets PromQL count requests above it.
+REQUEST_COST_BUCKETS: Final = (
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
+)
+
+# Value that replaces a model name once the per-process cap of distinct models is reached.
+OVERFLOW_VALUE: Final = "other"
+
+
+def prometheus_name(metric: str, unit: str, kind: str) -> str:
+    """The series name Prometheus stores for an OTel metric (dots to underscores, unit and type suffixes).
+
+    kind is "counter", "histogram" or "gauge". Units in braces add nothing, "s" adds "_seconds",
+    other units are kept as written; monotonic counters end in "_total".
+    """
+    name = metric.replace(".", "_")
+    if unit == "s":
+        name += "_seconds"
+    elif unit and not unit.startswith("{"):
+        name += "_" + unit
+    if kind == "counter":
+        name += "_total"
+    return name
+
+
+# --- Environment variables ------------------------------------------------------------------------
+ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_PRICE_FILE: Final = "OTEL_LLMCOST_PRICE_FILE"
+ENV_INJECT_STREAM_USAGE: Final = "OTEL_LLMCOST_INJECT_STREAM_USAGE"
+ENV_REQUEST_COST_BUCKETS: Final = "OTEL_LLMCOST_REQUEST_COST_BUCKETS"
+ENV_MAX_MODELS: Final = "OTEL_LLMCOST_MAX_MODELS"
+ENV_MODEL_ALIASES: Final = "OTEL_LLMCOST_MODEL_ALIASES"
+ENV_PROVIDER_HOSTS: Final = "OTEL_LLMCOST_PROVIDER_HOSTS"
+ENV_CONTENT_MAX_LENGTH: Final = "OTEL_LLMCOST_CONTENT_MAX_LENGTH"

@@ -1,0 +1,1 @@
+"""Provider adapters: each turns one SDK's requests, results and streams into the normalized call record."""

@@ -1,0 +1,345 @@
+"""The OpenAI SDK adapter: which methods to wrap, what a request asks, and what its usage means.
+
+OpenAI's ``prompt_tokens`` / ``input_tokens`` already INCLUDE cached tokens, and the output count
+includes reasoning: the normalized record takes them as they are, never adding cache twice.
+Works with openai 1.x/2.x (httpx) and 3.x (httpx2) without importing either. Knows nothing about
+metrics or spans: it fills ``Request``/``Response``/``Usage`` and hands them to the ``Call``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..calls import Call, Runtime
+from ..streams import AsyncStreamProxy, StreamProxy
+from ..usage import Request, Response, Usage
+from . import stainless
+from .base import count, get, given, number, whole
+from .endpoints import endpoint_of
+
+SDK = "openai"
+
+
+# --- usage normalization: one function per API shape ----------------------------------------------
+def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
+    """Chat Completions (and embeddings) usage: prompt_tokens includes cached_tokens."""
+    if raw is None:
+        return None
+    prompt_details = get(raw, "prompt_tokens_details")
+    completion_details = get(raw, "completion_tokens_details")
+    return Usage(
+        input_tokens=count(get(raw, "prompt_tokens")),
+        output_tokens=count(get(raw, "completion_tokens")),
+        cache_read_tokens=count(get(prompt_details, "cached_tokens")),
+        cache_write_tokens=count(get(prompt_details, "cache_write_tokens")),
+        reasoning_tokens=count(get(completion_details, "reasoning_tokens")),
+        service_tier=service_tier if isinstance(service_tier, str) else None,
+    )
+
+
+def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> Usage | None:
+    """Responses API (and Batch) usage: input_tokens includes cached_tokens."""
+    if raw is None:
+        return None
+    input_details = get(raw, "input_tokens_details")
+    output_details = get(raw, "output_tokens_details")
+    return Usage(
+        input_tokens=count(get(raw, "input_tokens")),
+        output_tokens=count(get(raw, "output_tokens")),
+        cache_read_tokens=count(get(input_details, "cached_tokens")),
+        cache_write_tokens=count(get(input_details, "cache_write_tokens")),
+        reasoning_tokens=count(get(output_details, "reasoning_tokens")),
+        service_tier=service_tier if isinstance(service_tier, str) else None,
+        batch=batch,
+    )
+
+
+def _finish_reasons(choices: Any) -> list[str]:
+    reasons: list[str] = []
+    for choice in choices or ():
+        reason = get(choice, "finish_reason")
+        if isinstance(reason, str):
+            reasons.append(reason)
+    return reasons
+
+
+def _chat_output(choices: Any) -> list[Any]:
+    return [{"role": "assistant", "content": get(get(c, "message"), "content")} for c in choices or ()]
+
+
+def _response_of(obj: Any, finish_reasons: list[str], output: Any = None) -> Response:
+    model = get(obj, "model")
+    response_id = get(obj, "id")
+    return Response(
+        model=model if isinstance(model, str) else None,
+        response_id=response_id if isinstance(response_id, str) else None,
+        finish_reasons=finish_reasons,
+        output_messages=output,
+    )
+
+
+def chat_result(obj: Any) -> tuple[Response, Usage | None]:
+    choices = get(obj, "choices")
+    return _response_of(obj, _finish_reasons(choices), _chat_output(choices)), chat_usage(
+        get(obj, "usage"), get(obj, "service_tier")
+    )
+
+
+def responses_result(obj: Any) -> tuple[Response, Usage | None]:
+    status = get(obj, "status")
+    reasons = [status] if isinstance(status, str) else []
+    output_text = getattr(obj, "output_text", None) if not isinstance(obj, dict) else None
+    return _response_of(obj, reasons, output_text), responses_usage(get(obj, "usage"), get(obj, "service_tier"))
+
+
+def embeddings_result(obj: Any) -> tuple[Response, Usage | None]:
+    return _response_of(obj, []), chat_usage(get(obj, "usage"))
+
+
+_RESULTS = {"chat": chat_result, "responses": responses_result, "embeddings": embeddings_result}
+
+
+# --- stream accumulators --------------------------------------------------------------------------
+@dataclass(slots=True)
+class ChatStreamSummary:
+    """Running summary of a chat.completions stream: ids, finish reasons, the final usage chunk."""
+
+    hide_usage_chunk: bool = False
+    asked_for_usage: bool = False
+    capture: bool = False
+    model: str | None = None
+    response_id: str | None = None
+    usage: Any = None
+    service_tier: Any = None
+    finish_reasons: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def add(self, chunk: Any) -> bool:
+        if self.response_id is None:
+            self.response_id = chunk.id
+            self.model = chunk.model
+        choices = chunk.choices
+        if choices:
+            for choice in choices:
+                reason = choice.finish_reason
+                if reason:
+                    self.finish_reasons.append(reason)
+                if self.capture and choice.delta is not None and choice.delta.content:
+                    self.text.append(choice.delta.content)
+            return True
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
+            self.service_tier = getattr(chunk, "service_tier", None)
+            return not self.hide_usage_chunk
+        return True
+
+    def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
+        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
+        response = Response(self.model, self.response_id, self.finish_reasons, output)
+        usage = chat_usage(self.usage, self.service_tier)
+        if usage is not None:
+            return response, usage, None
+        if not self.asked_for_usage:
+            return response, None, "stream_options.include_usage not set"
+        return response, None, "stream ended before the usage chunk" if complete else None
+
+
+@dataclass(slots=True)
+class ResponsesStreamSummary:
+    """Running summary of a Responses stream: the final response event carries the usage."""
+
+    final: Any = None
+    first: Any = None
+
+    def add(self, event: Any) -> bool:
+        kind = event.type
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = event.response
+        elif kind == "response.created":
+            self.first = event.response
+        return True
+
+    def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
+        source = self.final if self.final is not None else self.first
+        if source is None:
+            return None, None, "stream ended before any response event"
+        response, usage = responses_result(source)
+        if self.final is None:
+            return response, None, "stream ended before response.completed"
+        return response, usage, None
+
+
+# --- the method handlers --------------------------------------------------------------------------
+def _endpoint(runtime: Runtime, instance: Any) -> tuple[str, str | None, int | None, bool]:
+    client = getattr(instance, "_client", None)
+    base_url = str(getattr(client, "base_url", "") or "")
+    hosts = tuple(runtime.settings.provider_hosts.items())
+    if "Azure" in type(client).__name__:
+        found = endpoint_of(base_url, "azure.ai.openai", hosts)
+        return "azure.ai.openai", found.address, found.port, False
+    found = endpoint_of(base_url, "openai", hosts)
+    return found.provider, found.address, found.port, found.local
+
+
+@dataclass(frozen=True)
+class OpenAIMethod:
+    """One wrapped OpenAI method: chat / responses / embeddings, plain or parse."""
+
+    operation: str
+    """gen_ai.operation.name."""
+    api: str
+    """Which result shape: chat, responses, embeddings."""
+    is_async: bool
+
+    def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]]:
+        provider, address, port, local = _endpoint(runtime, instance)
+        settings = runtime.settings
+        model = kwargs.get("model")
+        stream = kwargs.get("stream") is True
+        max_tokens = next(
+            (whole(kwargs.get(k)) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens") if whole(kwargs.get(k)) is not None),
+            None,
+        )
+        tier = kwargs.get("service_tier")
+        request = Request(
+            provider=provider,
+            operation=self.operation,
+            model=model if isinstance(model, str) else None,
+            server_address=address,
+            server_port=port,
+            stream=stream,
+            local=local,
+            max_tokens=max_tokens,
+            temperature=number(kwargs.get("temperature")),
+            top_p=number(kwargs.get("top_p")),
+            service_tier=tier if isinstance(tier, str) else None,
+        )
+        if settings.capture_content:
+            request.input_messages = kwargs.get("messages") if self.api == "chat" else kwargs.get("input")
+            instructions = kwargs.get("instructions")
+            request.system_instructions = instructions if given(instructions) else None
+        call = runtime.begin(request)
+        if stream and self.api == "chat" and settings.inject_stream_usage and provider == "openai":
+            options = kwargs.get("stream_options")
+            options = dict(options) if given(options) and isinstance(options, dict) else {}
+            if "include_usage" not in options:
+                options["include_usage"] = True
+                kwargs = {**kwargs, "stream_options": options}
+                call.usage_injected = True
+        return call, kwargs
+
+    def _summary(self, call: Call, kwargs_usage: bool) -> Any:
+        if self.api == "responses":
+            return ResponsesStreamSummary()
+        return ChatStreamSummary(
+            hide_usage_chunk=call.usage_injected,
+            asked_for_usage=kwargs_usage or call.usage_injected,
+            capture=call.runtime.settings.capture_content,
+        )
+
+    def result(self, call: Call, result: Any) -> Any:
+        if isinstance(result, stainless.response_classes(SDK)):
+            return stainless.defer(call, result, lambda parsed: self.result(call, parsed))
+        if hasattr(result, "__next__") or hasattr(result, "__anext__") or self._is_stream(result):
+            summary = self._summary(call, call.request.stream and self._asked_usage(result))
+            proxy = AsyncStreamProxy if self.is_async else StreamProxy
+            return proxy(result, call, summary)
+        response, usage = _RESULTS[self.api](result)
+        call.finish(response, usage, None if usage is not None else "response carried no usage")
+        return result
+
+    @staticmethod
+    def _is_stream(result: Any) -> bool:
+        return type(result).__name__ in ("Stream", "AsyncStream")
+
+    @staticmethod
+    def _asked_usage(result: Any) -> bool:
+        options = getattr(getattr(result, "_options", None), "json_data", None)
+        stream_options = get(options, "stream_options")
+        return bool(get(stream_options, "include_usage"))
+
+
+@dataclass
+class BatchWatcher:
+    """batches.retrieve / list: the first time a completed batch shows its usage, price it once."""
+
+    is_async: bool
+    seen: set[str] = field(default_factory=set)
+
+    def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
+        return None  # retrieving a batch costs nothing by itself: no span unless it reveals usage
+
+    def record(self, runtime: Runtime, instance: Any, batch: Any) -> None:
+        batch_id = get(batch, "id")
+        usage_raw = get(batch, "usage")
+        model = get(batch, "model")
+        if get(batch, "status") != "completed" or usage_raw is None or not isinstance(model, str):
+            return
+        if not isinstance(batch_id, str) or batch_id in self.seen:
+            return
+        self.seen.add(batch_id)
+        provider, address, port, local = _endpoint(runtime, instance)
+        endpoint = get(batch, "endpoint") or ""
+        operation = "embeddings" if "embeddings" in str(endpoint) else "chat"
+        request = Request(provider, operation, model, address, port, local=local)
+        call = runtime.begin(request)
+        call.span.set_attribute("llmcost.batch.id", batch_id)
+        call.finish(Response(model=model, response_id=batch_id), responses_usage(usage_raw, batch=True))
+
+    def batches_in(self, result: Any) -> list[Any]:
+        data = get(result, "data")
+        return list(data) if isinstance(data, list) else [result]
+
+
+def batch_wrapper(runtime: Runtime, watcher: BatchWatcher) -> Any:
+    """Wraps batches.retrieve/list: the SDK call runs untouched, then we look at what came back."""
+    from ..guard import internal_error
+
+    def look(instance: Any, result: Any) -> None:
+        if not runtime.active or not runtime.enabled():
+            return
+        try:
+            for batch in watcher.batches_in(result):
+                watcher.record(runtime, instance, batch)
+        except Exception:
+            internal_error("batch")
+
+    if watcher.is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            result = await wrapped(*args, **kwargs)
+            look(instance, result)
+            return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        look(instance, result)
+        return result
+
+    return wrapper
+
+
+# (module, attribute path, operation, api) of every method wrapped; missing ones are skipped.
+METHODS: tuple[tuple[str, str, str, str], ...] = (
+    ("openai.resources.chat.completions", "Completions.create", "chat", "chat"),
+    ("openai.resources.chat.completions", "AsyncCompletions.create", "chat", "chat"),
+    ("openai.resources.chat.completions", "Completions.parse", "chat", "chat"),
+    ("openai.resources.chat.completions", "AsyncCompletions.parse", "chat", "chat"),
+    ("openai.resources.beta.chat.completions", "Completions.parse", "chat", "chat"),
+    ("openai.resources.beta.chat.completions", "AsyncCompletions.parse", "chat", "chat"),
+    ("openai.resources.responses", "Responses.create", "chat", "responses"),
+    ("openai.resources.responses", "AsyncResponses.create", "chat", "responses"),
+    ("openai.resources.responses", "Responses.parse", "chat", "responses"),
+    ("openai.resources.responses", "AsyncResponses.parse", "chat", "responses"),
+    ("openai.resources.embeddings", "Embeddings.create", "embeddings", "embeddings"),
+    ("openai.resources.embeddings", "AsyncEmbeddings.create", "embeddings", "embeddings"),
+)
+BATCH_METHODS: tuple[tuple[str, str], ...] = (
+    ("openai.resources.batches", "Batches.retrieve"),
+    ("openai.resources.batches", "Batches.list"),
+    ("openai.resources.batches", "AsyncBatches.retrieve"),
+)

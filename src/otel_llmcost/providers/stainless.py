@@ -1,0 +1,100 @@
+"""``with_raw_response`` and ``with_streaming_response`` for the Stainless-generated SDKs (openai, anthropic).
+
+Those variants return a response wrapper instead of the parsed object; usage appears only when the
+caller calls ``.parse()``. So the method wrapper leaves the call pending on the wrapper object, and a
+patch of the wrappers' ``parse`` ends it with the parsed result (or proxies the parsed stream). A
+wrapper that is never parsed ends its call when it is garbage-collected, with usage unavailable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from ..calls import Call
+from ..guard import internal_error
+
+# What to do with the parsed object: end the call and return what the caller should get.
+OnParsed = Callable[[Any], Any]
+
+_pending: weakref.WeakKeyDictionary[Any, OnParsed] = weakref.WeakKeyDictionary()
+
+# (module, class) of each response wrapper in a Stainless SDK.
+_CLASSES = (("_legacy_response", "LegacyAPIResponse"), ("_response", "APIResponse"), ("_response", "AsyncAPIResponse"))
+
+
+def response_classes(sdk: str) -> tuple[type, ...]:
+    """The SDK's raw/streaming response wrapper classes that exist in the installed version."""
+    found: list[type] = []
+    for module_name, class_name in _CLASSES:
+        try:
+            cls = getattr(importlib.import_module(f"{sdk}.{module_name}"), class_name)
+        except (ImportError, AttributeError):
+            continue
+        found.append(cls)
+    return tuple(found)
+
+
+def _body_already_read(response: Any) -> bool:
+    """A non-streaming ``with_raw_response`` result: its body is in memory and parse() is cached."""
+    return type(response).__name__ == "LegacyAPIResponse" and not getattr(response, "_stream", True)
+
+
+def defer(call: Call, response: Any, on_parsed: OnParsed) -> Any:
+    """Tie ``call`` to a response wrapper; returns the wrapper itself, unchanged."""
+    if _body_already_read(response):
+        try:
+            parsed = response.parse()
+        except Exception:  # the caller's own parse() will raise the same error; ours stays quiet
+            call.abandon(None, None, "response could not be parsed")
+            return response
+        on_parsed(parsed)
+        return response
+    _pending[response] = on_parsed
+    weakref.finalize(response, call.abandon, None, None, "raw response never parsed")
+    return response
+
+
+def _take(instance: Any) -> OnParsed | None:
+    try:
+        return _pending.pop(instance, None)
+    except TypeError:
+        return None
+
+
+def _after_parse(on_parsed: OnParsed, parsed: Any) -> Any:
+    try:
+        return on_parsed(parsed)
+    except Exception:
+        internal_error("raw_response")
+        return parsed
+
+
+def _sync_parse(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    on_parsed = _take(instance)
+    parsed = wrapped(*args, **kwargs)
+    return parsed if on_parsed is None else _after_parse(on_parsed, parsed)
+
+
+async def _async_parse(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    on_parsed = _take(instance)
+    parsed = await wrapped(*args, **kwargs)
+    return parsed if on_parsed is None else _after_parse(on_parsed, parsed)
+
+
+def patch_parse(sdk: str) -> list[tuple[type, str]]:
+    """Patch ``parse`` of the SDK's response wrappers; returns what was patched, for unpatching."""
+    patched: list[tuple[type, str]] = []
+    for cls in response_classes(sdk):
+        if isinstance(cls.__dict__.get("parse"), wrapt.FunctionWrapper):
+            continue
+        wrapper = _async_parse if cls.__name__.startswith("Async") else _sync_parse
+        wrapt.wrap_function_wrapper(cls, "parse", wrapper)
+        patched.append((cls, "parse"))
+    return patched

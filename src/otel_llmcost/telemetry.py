@@ -1,0 +1,218 @@
+"""The one emitter: a finished call record becomes span attributes and metric points.
+
+Every provider gets identical telemetry because only this module writes it. It reads the normalized
+``Request``/``Response``/``Usage`` and the ``Cost``; it knows nothing about SDKs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from . import names
+from .config import Settings
+from .metrics import AttrKey, Instruments, ValueCap
+from .pricing import Cost
+from .usage import Request, Response, Usage
+
+_ATTR_CACHE_LIMIT = 4096
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything known when a call ends."""
+
+    response: Response | None
+    usage: Usage | None
+    cost: Cost | None
+    error: BaseException | None
+    duration: float
+    time_to_first_chunk: float | None = None
+    unavailable_reason: str | None = None
+    usage_injected: bool = False
+
+
+class Telemetry:
+    """Starts the CLIENT span of a call and, when it ends, writes its attributes and metrics."""
+
+    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
+        self._tracer = tracer
+        self._m = instruments
+        self._settings = settings
+        self._cap = ValueCap(settings.max_models)
+        self._attrs: dict[AttrKey, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+
+    # --- spans -----------------------------------------------------------------------------------
+    def start_span(self, request: Request) -> Span:
+        attributes: dict[str, Any] = {
+            names.GEN_AI_OPERATION_NAME: request.operation,
+            names.GEN_AI_PROVIDER_NAME: request.provider,
+        }
+        if request.model:
+            attributes[names.GEN_AI_REQUEST_MODEL] = request.model
+        if request.server_address:
+            attributes[names.SERVER_ADDRESS] = request.server_address
+        if request.server_port:
+            attributes[names.SERVER_PORT] = request.server_port
+        if request.stream:
+            attributes[names.GEN_AI_REQUEST_STREAM] = True
+        if request.max_tokens is not None:
+            attributes[names.GEN_AI_REQUEST_MAX_TOKENS] = request.max_tokens
+        if request.temperature is not None:
+            attributes[names.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
+        if request.top_p is not None:
+            attributes[names.GEN_AI_REQUEST_TOP_P] = request.top_p
+        if request.service_tier:
+            attributes[names.OPENAI_REQUEST_SERVICE_TIER] = request.service_tier
+        if self._settings.capture_content:
+            if request.input_messages is not None:
+                attributes[names.GEN_AI_INPUT_MESSAGES] = self._content(request.input_messages)
+            if request.system_instructions is not None:
+                attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content(request.system_instructions)
+        name = f"{request.operation} {request.model}" if request.model else request.operation
+        return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+
+    def _content(self, value: object) -> str:
+        text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+        limit = self._settings.content_max_length
+        return text if len(text) <= limit else text[:limit] + "…"
+
+    def span_attributes(self, request: Request, outcome: Outcome) -> dict[str, Any]:
+        """The attributes a finished call adds to its span."""
+        attrs: dict[str, Any] = {}
+        response = outcome.response
+        if response is not None:
+            if response.model:
+                attrs[names.GEN_AI_RESPONSE_MODEL] = response.model
+            if response.response_id:
+                attrs[names.GEN_AI_RESPONSE_ID] = response.response_id
+            if response.finish_reasons:
+                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
+            if self._settings.capture_content and response.output_messages is not None:
+                attrs[names.GEN_AI_OUTPUT_MESSAGES] = self._content(response.output_messages)
+        usage = outcome.usage
+        if usage is not None:
+            attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+            attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+            attrs[names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
+            attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+            if usage.cache_write_5m_tokens:
+                attrs[names.LLMCOST_CACHE_WRITE_5M_TOKENS] = usage.cache_write_5m_tokens
+            if usage.cache_write_1h_tokens:
+                attrs[names.LLMCOST_CACHE_WRITE_1H_TOKENS] = usage.cache_write_1h_tokens
+            if usage.service_tier:
+                attrs[names.LLMCOST_SERVICE_TIER] = usage.service_tier
+                if request.provider.endswith("openai"):
+                    attrs[names.OPENAI_RESPONSE_SERVICE_TIER] = usage.service_tier
+            if usage.batch:
+                attrs[names.LLMCOST_BATCH] = True
+            cost = outcome.cost
+            if cost is not None:
+                attrs[names.GEN_AI_USAGE_COST] = cost.total
+                attrs[names.LLMCOST_COST_INPUT] = cost.input
+                attrs[names.LLMCOST_COST_OUTPUT] = cost.output
+                attrs[names.LLMCOST_COST_CACHE_READ] = cost.cache_read
+                attrs[names.LLMCOST_COST_CACHE_WRITE] = cost.cache_write
+                attrs[names.LLMCOST_COST_CURRENCY] = "USD"
+                attrs[names.LLMCOST_PRICE_SOURCE] = cost.source
+                attrs[names.LLMCOST_PRICE_MODEL] = cost.model_id
+                if cost.savings_cache:
+                    attrs[names.LLMCOST_SAVINGS_CACHE] = cost.savings_cache
+                if cost.savings_batch:
+                    attrs[names.LLMCOST_SAVINGS_BATCH] = cost.savings_batch
+            else:
+                attrs[names.LLMCOST_PRICE_SOURCE] = names.PRICE_SOURCE_UNKNOWN
+        elif outcome.error is None:
+            attrs[names.LLMCOST_USAGE_AVAILABLE] = False
+            attrs[names.LLMCOST_USAGE_UNAVAILABLE_REASON] = outcome.unavailable_reason or "not reported"
+        if outcome.usage_injected:
+            attrs[names.LLMCOST_STREAM_USAGE_INJECTED] = True
+        if outcome.time_to_first_chunk is not None:
+            attrs[names.LLMCOST_TIME_TO_FIRST_CHUNK] = outcome.time_to_first_chunk
+        if outcome.error is not None:
+            attrs[names.ERROR_TYPE] = type(outcome.error).__qualname__
+        return attrs
+
+    def end_span(self, span: Span, request: Request, outcome: Outcome) -> None:
+        span.set_attributes(self.span_attributes(request, outcome))
+        error = outcome.error
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+        span.end()
+
+    # --- metrics ---------------------------------------------------------------------------------
+    def _metric_attrs(self, key: AttrKey) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        cached = self._attrs.get(key)
+        if cached is None:
+            if len(self._attrs) >= _ATTR_CACHE_LIMIT:
+                self._attrs.clear()
+            base = dict(key)
+            cached = (
+                base,
+                {**base, names.GEN_AI_TOKEN_TYPE: "input"},
+                {**base, names.GEN_AI_TOKEN_TYPE: "output"},
+            )
+            self._attrs[key] = cached
+        return cached
+
+    def record_metrics(self, request: Request, outcome: Outcome) -> None:
+        cap = self._cap
+        response = outcome.response
+        response_model = response.model if response is not None else None
+        key: AttrKey = (
+            (names.GEN_AI_PROVIDER_NAME, request.provider),
+            (names.GEN_AI_OPERATION_NAME, request.operation),
+            (names.GEN_AI_REQUEST_MODEL, cap(request.model) or ""),
+            (names.GEN_AI_RESPONSE_MODEL, cap(response_model) or cap(request.model) or ""),
+            (names.SERVER_ADDRESS, request.server_address or ""),
+        )
+        if outcome.error is not None:
+            key += ((names.ERROR_TYPE, type(outcome.error).__qualname__),)
+        base, input_attrs, output_attrs = self._metric_attrs(key)
+        m = self._m
+        m.duration.record(outcome.duration, base)
+        if outcome.time_to_first_chunk is not None:
+            m.time_to_first_chunk.record(outcome.time_to_first_chunk, base)
+        usage = outcome.usage
+        if usage is None:
+            return
+        m.token_usage.record(usage.input_tokens, input_attrs)
+        m.token_usage.record(usage.output_tokens, output_attrs)
+        tt = names.GEN_AI_TOKEN_TYPE
+        m.tokens.add_many(
+            (key + ((tt, token_type),), count)
+            for token_type, count in (
+                ("input", usage.input_tokens),
+                ("output", usage.output_tokens),
+                ("cache_read", usage.cache_read_tokens),
+                ("cache_write", usage.cache_write_tokens),
+                ("reasoning", usage.reasoning_tokens),
+            )
+            if count
+        )
+        cost = outcome.cost
+        if cost is None:
+            m.unpriced.add(key, 1)
+            return
+        m.request_cost.record(cost.total, base)
+        comp = names.LLMCOST_COST_COMPONENT
+        m.cost.add_many(
+            (key + ((comp, component),), value)
+            for component, value in (
+                ("input", cost.input),
+                ("output", cost.output),
+                ("cache_read", cost.cache_read),
+                ("cache_write", cost.cache_write),
+            )
+            if value
+        )
+        if cost.savings_cache or cost.savings_batch:
+            kind = names.LLMCOST_SAVINGS_KIND
+            m.savings.add_many(
+                (key + ((kind, k),), v) for k, v in (("cache", cost.savings_cache), ("batch", cost.savings_batch)) if v
+            )

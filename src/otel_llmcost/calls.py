@@ -44,8 +44,9 @@ class Runtime:
         """False inside ``suppress_instrumentation()``: the call must go through untouched."""
         return is_instrumentation_enabled()
 
-    def begin(self, request: Request) -> Call:
-        return Call(self, request)
+    def begin(self, request: Request, own_span: bool = True) -> Call:
+        """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span."""
+        return Call(self, request, own_span)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
         model = (response.model if response is not None else None) or request.model
@@ -55,12 +56,13 @@ class Runtime:
 class Call:
     """One in-flight call. ``finish``/``fail``/``abandon`` may be called many times; only the first counts."""
 
-    __slots__ = ("_once", "first_chunk", "request", "runtime", "span", "start", "usage_injected")
+    __slots__ = ("_once", "first_chunk", "own_span", "request", "runtime", "span", "start", "usage_injected")
 
-    def __init__(self, runtime: Runtime, request: Request) -> None:
+    def __init__(self, runtime: Runtime, request: Request, own_span: bool = True) -> None:
         self.runtime = runtime
         self.request = request
-        self.span = runtime.telemetry.start_span(request)
+        self.own_span = own_span
+        self.span: trace.Span = runtime.telemetry.start_span(request) if own_span else trace.INVALID_SPAN
         self.start = _perf()
         self.first_chunk: float | None = None
         self.usage_injected = False
@@ -68,10 +70,14 @@ class Call:
 
     def activate(self) -> object:
         """Make the span current while the SDK sends the request (so HTTP spans nest under it)."""
+        if not self.own_span:
+            return None
         return otel_context.attach(trace.set_span_in_context(self.span))
 
     @staticmethod
     def deactivate(token: object) -> None:
+        if token is None:
+            return
         try:
             otel_context.detach(token)  # type: ignore[arg-type]
         except Exception:
@@ -116,12 +122,13 @@ class Call:
             internal_error("price")
             outcome = Outcome(response, usage, None, error, _perf() - self.start, unavailable_reason=reason)
         telemetry = runtime.telemetry
-        try:
-            telemetry.end_span(self.span, self.request, outcome)
-        except Exception:
-            internal_error("span")
-            if self.span.is_recording():
-                self.span.end()
+        if self.own_span:
+            try:
+                telemetry.end_span(self.span, self.request, outcome)
+            except Exception:
+                internal_error("span")
+                if self.span.is_recording():
+                    self.span.end()
         try:
             telemetry.record_metrics(self.request, outcome)
         except Exception:

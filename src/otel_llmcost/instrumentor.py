@@ -21,7 +21,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from . import names
 from .calls import Runtime
 from .config import Settings
-from .metrics import Instruments, reveal_new_series
+from .metrics import instruments_for, reveal_new_series
 from .pricing import PriceBook, PriceOverrides
 from .providers import openai as openai_adapter
 from .providers import stainless
@@ -53,10 +53,10 @@ def _resolve(module: str, path: str) -> tuple[Any, str] | None:
 class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Cost-aware OpenTelemetry instrumentation for the OpenAI and Anthropic SDKs."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patched: list[tuple[Any, str]] = []
-        self.runtime: Runtime | None = None
+    # BaseInstrumentor is a singleton and __init__ runs on every LLMCostInstrumentor() call:
+    # state lives in attributes set by _instrument, never reset by a constructor.
+    _patched: list[tuple[Any, str]]
+    runtime: Runtime | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         # Either SDK is enough; BaseInstrumentor would refuse to run if any listed one were missing,
@@ -73,9 +73,10 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             names.INSTRUMENTATION_SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider")
         )
         meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
-        instruments = Instruments(meter, settings.request_cost_buckets)
+        instruments = instruments_for(meter, settings.request_cost_buckets)
         runtime = Runtime(settings, prices, Telemetry(tracer, instruments, settings))
         self.runtime = runtime
+        self._patched = []
         if importlib.util.find_spec("openai") is not None:
             self._patch_openai(runtime)
         global _atexit_registered
@@ -111,9 +112,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         if self.runtime is not None:
             self.runtime.active = False
-        for owner, attribute in reversed(self._patched):
+        for owner, attribute in reversed(getattr(self, "_patched", [])):
             current = owner.__dict__.get(attribute)
             if isinstance(current, wrapt.FunctionWrapper):
                 setattr(owner, attribute, current.__wrapped__)
-        self._patched.clear()
+        self._patched = []
         self.runtime = None

@@ -10,6 +10,7 @@ Knows metric names and attribute keys, nothing about SDKs or spans.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -57,8 +58,11 @@ class CounterTable:
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             snapshot = list(self._sums.items())
-            born = self._born if not _reveal_new_series else self._sums
-            observations = [Observation(value if key in born else 0, dict(key)) for key, value in snapshot]
+            born = self._born
+            reveal = _reveal_new_series
+            observations = [
+                Observation(value if reveal or key in born else 0, dict(key)) for key, value in snapshot
+            ]
             born.update(key for key, _ in snapshot)
         return observations
 
@@ -91,6 +95,18 @@ class ValueCap:
                 return value
             self.folded += 1
         return names.OVERFLOW_VALUE
+
+
+_by_meter: weakref.WeakKeyDictionary[Meter, Instruments] = weakref.WeakKeyDictionary()
+
+
+def instruments_for(meter: Meter, request_cost_buckets: Sequence[float]) -> Instruments:
+    """One set of instruments per meter: instrumenting again after uninstrument() must not register
+    a second callback per counter (the SDK would export both)."""
+    found = _by_meter.get(meter)
+    if found is None:
+        found = _by_meter[meter] = Instruments(meter, request_cost_buckets)
+    return found
 
 
 class Instruments:

@@ -65,7 +65,9 @@ class _Entry:
         for key, value in variant.items():
             prices[key] = Price(value)
         base = _build(prices, source, self.model)
-        if variant:
+        # Only a batch price carries the standard rates: their difference is reported as batch savings
+        # (as for bundled prices); a service-tier discount is not a batch saving.
+        if variant and context.get("processing") == "batch":
             return Rates(**{**_fields(base), "standard": _build(dict(self.prices), source, self.model)})
         return base
 

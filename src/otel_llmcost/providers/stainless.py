@@ -27,8 +27,14 @@ _pending: weakref.WeakKeyDictionary[Any, OnParsed] = weakref.WeakKeyDictionary()
 _CLASSES = (("_legacy_response", "LegacyAPIResponse"), ("_response", "APIResponse"), ("_response", "AsyncAPIResponse"))
 
 
+_classes: dict[str, tuple[type, ...]] = {}
+
+
 def response_classes(sdk: str) -> tuple[type, ...]:
-    """The SDK's raw/streaming response wrapper classes that exist in the installed version."""
+    """The SDK's raw/streaming response wrapper classes that exist in the installed version (cached)."""
+    cached = _classes.get(sdk)
+    if cached is not None:
+        return cached
     found: list[type] = []
     for module_name, class_name in _CLASSES:
         try:
@@ -36,7 +42,8 @@ def response_classes(sdk: str) -> tuple[type, ...]:
         except (ImportError, AttributeError):
             continue
         found.append(cls)
-    return tuple(found)
+    _classes[sdk] = result = tuple(found)
+    return result
 
 
 def _body_already_read(response: Any) -> bool:

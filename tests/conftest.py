@@ -1,0 +1,101 @@
+"""Shared fixtures: real OpenTelemetry SDK providers with in-memory exporters, and the instrumentor on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_llmcost import LLMCostInstrumentor
+
+
+@dataclass
+class Captured:
+    """What the instrumentation emitted during a test."""
+
+    exporter: InMemorySpanExporter
+    reader: InMemoryMetricReader
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    instrumentor: LLMCostInstrumentor
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def client_spans(self) -> list[ReadableSpan]:
+        from opentelemetry.trace import SpanKind
+
+        return [s for s in self.spans() if s.kind is SpanKind.CLIENT]
+
+    def metrics(self) -> MetricsData:
+        # Counter series are reported at 0 on their first collection (see metrics.CounterTable),
+        # so collect once to let every series be born, then read the sums.
+        self.reader.collect()
+        data = self.reader.get_metrics_data()
+        assert data is not None
+        return data
+
+    def points(self, name: str) -> list[Any]:
+        found: list[Any] = []
+        for rm in self.metrics().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        found.extend(metric.data.data_points)
+        return found
+
+    def total(self, name: str, **where: str) -> float:
+        """Sum of a counter's values (or a histogram's sums) over points whose attributes match."""
+        total = 0.0
+        for point in self.points(name):
+            attrs = dict(point.attributes or {})
+            if all(attrs.get(k.replace("__", ".")) == v for k, v in where.items()):
+                total += point.value if hasattr(point, "value") else point.sum
+        return total
+
+
+def make_captured(**options: Any) -> Captured:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = LLMCostInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
+    return Captured(exporter, reader, tracer_provider, meter_provider, instrumentor)
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    """The instrumentation on, default settings; undone after the test."""
+    cap = make_captured()
+    try:
+        yield cap
+    finally:
+        cap.instrumentor.uninstrument()
+        cap.meter_provider.shutdown()
+        cap.tracer_provider.shutdown()
+
+
+@pytest.fixture
+def instrument_with() -> Iterator[Any]:
+    """Factory: instrument with options (e.g. price_file=..., inject_stream_usage=True)."""
+    made: list[Captured] = []
+
+    def factory(**options: Any) -> Captured:
+        cap = make_captured(**options)
+        made.append(cap)
+        return cap
+
+    yield factory
+    for cap in made:
+        cap.instrumentor.uninstrument()
+        cap.meter_provider.shutdown()
+        cap.tracer_provider.shutdown()

@@ -405,3 +405,14 @@ def usd(*terms: tuple[int, str]) -> float:
 
     total = sum((Decimal(tokens) * Decimal(price) for tokens, price in terms), Decimal(0))
     return float(total / Decimal(1_000_000))
+
+
+def only_span(captured: Any) -> Any:
+    """The one CLIENT span the test's single call produced (fails when there are more or fewer)."""
+    spans = captured.client_spans()
+    assert len(spans) == 1, [span.name for span in spans]
+    return spans[0]
+
+
+def attributes(span: Any) -> dict[str, Any]:
+    return dict(span.attributes or {})

@@ -73,7 +73,8 @@ def chat_stream_body(chunks: int) -> bytes:
     events = [{**base, "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]}]
     events *= chunks - 1
     events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    events.append({**base, "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": chunks, "total_tokens": 150}})
+    usage = {"prompt_tokens": 100, "completion_tokens": chunks, "total_tokens": 100 + chunks}
+    events.append({**base, "choices": [], "usage": usage})
     return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
 
 
@@ -207,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["openai.chat.stream"] = measure(
         f"openai chat stream ({args.chunks} chunks)", chat_stream, on, off, args.blocks, max(50, args.calls // 4)
     )
-    results["openai.chat.async"] = measure("openai async chat.completions.create", achat, on, off, args.blocks, args.calls)
+    results["openai.chat.async"] = measure(
+        "openai async chat.completions.create", achat, on, off, args.blocks, args.calls
+    )
     try:
         import anthropic
     except ImportError:

@@ -5,6 +5,7 @@ Read once at ``instrument()``; a bad value raises ``ConfigError`` naming the var
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,7 +104,7 @@ def _check_buckets(values: Sequence[Any], where: str) -> tuple[float, ...]:
         buckets = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         raise ConfigError(f"{where} must be increasing numbers in USD, e.g. 0.01,0.1,1,10.") from None
-    if not buckets or any(b <= a for a, b in zip(buckets, buckets[1:])) or buckets[0] < 0:
+    if not buckets or any(b <= a for a, b in itertools.pairwise(buckets)) or buckets[0] < 0:
         raise ConfigError(f"{where} must be increasing numbers >= 0 in USD, e.g. 0.01,0.1,1,10.")
     return buckets
 

@@ -78,7 +78,7 @@ INSTRUMENTATION_ERRORS = CounterTable()
 class ValueCap:
     """Bounds the distinct values of one metric attribute per process; the rest become "other"."""
 
-    __slots__ = ("_lock", "_seen", "limit", "folded")
+    __slots__ = ("_lock", "_seen", "folded", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -144,8 +144,8 @@ class Instruments:
         self.errors = INSTRUMENTATION_ERRORS
         for name, unit, table, description in (
             (names.METRIC_COST, names.UNIT_USD, self.cost, "USD spent, by cost component."),
-            (names.METRIC_TOKENS, names.UNIT_TOKEN, self.tokens, "Tokens used, by type (cache and reasoning included)."),
-            (names.METRIC_SAVINGS, names.UNIT_USD, self.savings, "USD saved by prompt-cache reads and batch discounts."),
+            (names.METRIC_TOKENS, names.UNIT_TOKEN, self.tokens, "Tokens used, by type (cache, reasoning included)."),
+            (names.METRIC_SAVINGS, names.UNIT_USD, self.savings, "USD saved by prompt-cache reads and batches."),
             (names.METRIC_UNPRICED, names.UNIT_REQUEST, self.unpriced, "Calls whose model has no known price."),
             (
                 names.METRIC_INSTRUMENTATION_ERRORS,

@@ -8,6 +8,7 @@ in the accumulator each adapter supplies; telemetry lives in ``Call``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Protocol
 
@@ -44,7 +45,7 @@ def _end(call: Call, acc: Accumulator, error: BaseException | None, abandoned: s
         call.finish(response, usage, reason)
 
 
-class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
     """The stream's HTTP response; SDK helpers close the stream through it, so closing ends the call."""
 
     def __init__(self, wrapped: Any, on_close: Any) -> None:
@@ -64,7 +65,7 @@ class _ClosingResponse(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_on_close()
 
 
-class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
     def __init__(self, wrapped: Any, call: Call, acc: Accumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call
@@ -91,10 +92,8 @@ class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc]
         return _ClosingResponse(self.__wrapped__.response, self._self_closed)
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self._self_end(abandoned="stream dropped before the end")
-        except Exception:  # interpreter shutdown
-            pass
 
     def __copy__(self) -> Any:
         return self.__wrapped__

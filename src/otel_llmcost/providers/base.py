@@ -26,7 +26,9 @@ class Handler(Protocol):
         """End the call from the SDK's result, or hand the caller a proxy that ends it later."""
 
 
-def _begin(runtime: Runtime, handler: Handler, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
+def _begin(
+    runtime: Runtime, handler: Handler, instance: Any, kwargs: dict[str, Any]
+) -> tuple[Call, dict[str, Any]] | None:
     if not runtime.active or not runtime.enabled():
         return None
     try:

@@ -198,10 +198,8 @@ class OpenAIMethod:
         settings = runtime.settings
         model = kwargs.get("model")
         stream = kwargs.get("stream") is True
-        max_tokens = next(
-            (whole(kwargs.get(k)) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens") if whole(kwargs.get(k)) is not None),
-            None,
-        )
+        limits = (whole(kwargs.get(k)) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens"))
+        max_tokens = next((limit for limit in limits if limit is not None), None)
         tier = kwargs.get("service_tier")
         request = Request(
             provider=provider,

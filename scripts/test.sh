@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, twice: with the newest openai/anthropic SDKs, then with the oldest supported
+# releases (openai 1.40 and anthropic 0.77, on httpx) in a second virtualenv, so that users of either
+# get what the tests promise. Works on a fresh machine with python3 (3.10+).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+venv() {  # venv DIR [extra requirements...]
+  local dir=$1; shift
+  [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" "$@"
+}
+
+echo "== newest SDKs"
+venv .venv-test
+.venv-test/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)'
+.venv-test/bin/python -m pytest
+
+echo "== oldest supported SDKs"
+venv .venv-oldest "openai==1.40.0" "anthropic==0.77.0" "httpx<0.28"
+.venv-oldest/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)'
+.venv-oldest/bin/python -m pytest tests/test_openai_*.py tests/test_anthropic_*.py

@@ -1,0 +1,40 @@
+"""Names are an API: the README documents every name in names.py, with the right Prometheus names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_llmcost import names
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+PUBLIC = {
+    key: value
+    for key, value in vars(names).items()
+    if key.isupper() and isinstance(value, str) and key.startswith(("GEN_AI_", "LLMCOST_", "METRIC_", "ENV_", "OPENAI_"))
+}
+
+
+@pytest.mark.parametrize("constant", sorted(PUBLIC))
+def test_readme_documents_every_name(constant: str) -> None:
+    assert f"`{PUBLIC[constant]}`" in README or f"{PUBLIC[constant]}`" in README, f"{constant} missing from README"
+
+
+@pytest.mark.parametrize(
+    ("metric", "unit", "kind", "expected"),
+    [
+        (names.METRIC_COST, names.UNIT_USD, "counter", "llmcost_cost_USD_total"),
+        (names.METRIC_TOKENS, names.UNIT_TOKEN, "counter", "llmcost_tokens_total"),
+        (names.METRIC_REQUEST_COST, names.UNIT_USD, "histogram", "llmcost_request_cost_USD"),
+        (names.METRIC_OPERATION_DURATION, names.UNIT_SECONDS, "histogram", "gen_ai_client_operation_duration_seconds"),
+    ],
+)
+def test_prometheus_names(metric: str, unit: str, kind: str, expected: str) -> None:
+    assert names.prometheus_name(metric, unit, kind) == expected
+    assert f"`{expected}`" in README
+
+
+def test_no_duplicate_values() -> None:
+    values = [v for k, v in PUBLIC.items()]
+    assert len(values) == len(set(values))

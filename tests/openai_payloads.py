@@ -1,4 +1,4 @@
-"""Scripted OpenAI HTTP API for the tests: the real ``openai`` clients talk to it through ``httpx2.MockTransport``.
+"""Scripted OpenAI HTTP API for the tests: the real ``openai`` clients talk to it through ``MockTransport``.
 
 Every reply has the JSON shape the real API sends (usage blocks above all), with exact, test-chosen
 token counts. ``FakeOpenAI`` routes by path, records every request (so tests can read the body the
@@ -8,13 +8,29 @@ Nothing of otel_llmcost is imported here: these are the provider's bytes, nothin
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 import openai
+import pytest
+
+from transport import for_sdk
+
+# The HTTP library of the installed openai SDK: httpx2 (openai 3.x) or httpx (older releases).
+http: Any = for_sdk("openai")
+# What the installed openai release offers (the suite also runs against the oldest supported one, 1.40).
+HAS_RESPONSES = importlib.util.find_spec("openai.resources.responses") is not None
+needs_responses = pytest.mark.skipif(not HAS_RESPONSES, reason="this openai release has no Responses API")
+
+
+def chat_helpers(client: Any) -> Any:
+    """Where parse()/stream() live: client.chat.completions (openai >= 1.92), else client.beta.chat.completions."""
+    completions = client.chat.completions
+    return completions if hasattr(completions, "parse") else client.beta.chat.completions
+
 
 JSON = dict[str, Any]
 
@@ -33,7 +49,10 @@ def _split(text: str, parts: int = 3) -> tuple[str, ...]:
 # --- usage blocks ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Tokens:
-    """Usage as OpenAI reports it: ``prompt`` INCLUDES ``cached``/``cache_write``, ``completion`` INCLUDES ``reasoning``."""
+    """Usage as OpenAI reports it.
+
+    ``prompt`` INCLUDES ``cached`` and ``cache_write``; ``completion`` INCLUDES ``reasoning``.
+    """
 
     prompt: int = 100
     completion: int = 20
@@ -46,7 +65,11 @@ class Tokens:
             "prompt_tokens": self.prompt,
             "completion_tokens": self.completion,
             "total_tokens": self.prompt + self.completion,
-            "prompt_tokens_details": {"cached_tokens": self.cached, "cache_write_tokens": self.cache_write, "audio_tokens": 0},
+            "prompt_tokens_details": {
+                "cached_tokens": self.cached,
+                "cache_write_tokens": self.cache_write,
+                "audio_tokens": 0,
+            },
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning,
                 "audio_tokens": 0,
@@ -123,11 +146,15 @@ def chat_chunks(
             data["usage"] = usage
         return data
 
-    chunks = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])]
+    chunks = [
+        chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])
+    ]
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1
         chunks.append(
-            chunk([{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": "stop" if last else None}])
+            chunk(
+                [{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": "stop" if last else None}]
+            )
         )
     if include_usage:
         chunks.append(chunk([], (tokens or Tokens()).chat()))
@@ -177,17 +204,27 @@ def response_object(
 
 
 def message_item(text: str, status: str = "completed") -> JSON:
-    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if text or status == "completed" else []
+    content = (
+        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
+        if text or status == "completed"
+        else []
+    )
     return {"id": "msg_test1", "type": "message", "status": status, "role": "assistant", "content": content}
 
 
 def response_events(
-    model: str = "gpt-4o", tokens: Tokens | None = None, *, pieces: tuple[str, ...] = WORDS, service_tier: str = "default"
+    model: str = "gpt-4o",
+    tokens: Tokens | None = None,
+    *,
+    pieces: tuple[str, ...] = WORDS,
+    service_tier: str = "default",
 ) -> list[JSON]:
     """The event sequence of a streamed Responses API call, ending in ``response.completed`` with usage."""
     text = "".join(pieces)
     where = {"item_id": "msg_test1", "output_index": 0, "content_index": 0}
-    start = response_object(model, tokens, status="in_progress", service_tier=service_tier, with_output=False, with_usage=False)
+    start = response_object(
+        model, tokens, status="in_progress", service_tier=service_tier, with_output=False, with_usage=False
+    )
     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     events: list[JSON] = [
         {"type": "response.created", "response": start},
@@ -200,7 +237,10 @@ def response_events(
         {"type": "response.output_text.done", **where, "text": text, "logprobs": []},
         {"type": "response.content_part.done", **where, "part": {**part, "text": text}},
         {"type": "response.output_item.done", "output_index": 0, "item": message_item(text)},
-        {"type": "response.completed", "response": response_object(model, tokens, text=text, service_tier=service_tier)},
+        {
+            "type": "response.completed",
+            "response": response_object(model, tokens, text=text, service_tier=service_tier),
+        },
     ]
     return [{**event, "sequence_number": i} for i, event in enumerate(events)]
 
@@ -216,7 +256,12 @@ def embeddings(model: str = "text-embedding-3-small", prompt_tokens: int = 8, in
 
 
 def batch(
-    batch_id: str, model: str = "gpt-4o", tokens: Tokens | None = None, *, status: str = "completed", endpoint: str = "/v1/chat/completions"
+    batch_id: str,
+    model: str = "gpt-4o",
+    tokens: Tokens | None = None,
+    *,
+    status: str = "completed",
+    endpoint: str = "/v1/chat/completions",
 ) -> JSON:
     done = status == "completed"
     usage = (tokens or Tokens()).responses()
@@ -263,7 +308,7 @@ def sse(events: list[Any], *, done: bool = True, event_names: bool = False) -> l
 
 
 # --- transport ------------------------------------------------------------------------------------
-class FrameStream(httpx2.SyncByteStream, httpx2.AsyncByteStream):
+class FrameStream(http.SyncByteStream, http.AsyncByteStream):  # type: ignore[misc]
     """An SSE body sent frame by frame (sync and async), optionally failing like a dropped connection."""
 
     def __init__(self, frames: list[bytes], fail_with: BaseException | None = None) -> None:
@@ -280,9 +325,6 @@ class FrameStream(httpx2.SyncByteStream, httpx2.AsyncByteStream):
             yield frame
         if self.fail_with is not None:
             raise self.fail_with
-
-
-Reply = Callable[[httpx2.Request, JSON], httpx2.Response | None]
 
 
 @dataclass
@@ -304,27 +346,38 @@ class FakeOpenAI:
     chat_body: Callable[[JSON], JSON] | None = None
     """Replace the chat.completion body built for a request."""
     batches: dict[str, JSON] = field(default_factory=dict)
-    requests: list[httpx2.Request] = field(default_factory=list)
+    on_request: Callable[[Any], None] | None = None
+    """Called with each request as it is sent (e.g. to look at the current span)."""
+    requests: list[Any] = field(default_factory=list)
     bodies: list[JSON] = field(default_factory=list)
 
     # -- handler --
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+    def __call__(self, request: Any) -> Any:
         self.requests.append(request)
         body: JSON = json.loads(request.content) if request.content else {}
         self.bodies.append(body)
+        if self.on_request is not None:
+            self.on_request(request)
         if self.fail is not None:
             status, message = self.fail
-            return httpx2.Response(status, json=error(status, message), request=request)
+            retry = {"retry-after-ms": "1"} if status == 429 or status >= 500 else {}  # instant SDK retries
+            return http.Response(status, json=error(status, message), request=request, headers=retry)
         path = request.url.path
         model = self.model or body.get("model") or "gpt-4o"
-        tier = self.service_tier or (body.get("service_tier") if body.get("service_tier") not in (None, "auto") else "default")
+        tier = self.service_tier or (
+            body.get("service_tier") if body.get("service_tier") not in (None, "auto") else "default"
+        )
         if path.endswith("/chat/completions"):
             structured = (body.get("response_format") or {}).get("type") == "json_schema"
             if body.get("stream"):
                 options = body.get("stream_options") or {}
                 pieces = _split(STRUCTURED) if structured else WORDS
                 chunks = chat_chunks(
-                    model, self.tokens, include_usage=bool(options.get("include_usage")), pieces=pieces, service_tier=tier
+                    model,
+                    self.tokens,
+                    include_usage=bool(options.get("include_usage")),
+                    pieces=pieces,
+                    service_tier=tier,
                 )
                 return self._stream(request, sse(chunks))
             reply = chat_completion(model, self.tokens, service_tier=tier)
@@ -332,7 +385,7 @@ class FakeOpenAI:
                 reply["choices"][0]["message"]["content"] = STRUCTURED
             if self.chat_body is not None:
                 reply = self.chat_body(reply)
-            return httpx2.Response(200, json=reply, request=request, headers={"x-request-id": "req_chat"})
+            return http.Response(200, json=reply, request=request, headers={"x-request-id": "req_chat"})
         if path.endswith("/responses"):
             structured = ((body.get("text") or {}).get("format") or {}).get("type") == "json_schema"
             if body.get("stream"):
@@ -340,25 +393,30 @@ class FakeOpenAI:
                 events = response_events(model, self.tokens, pieces=pieces, service_tier=tier)
                 return self._stream(request, sse(events, done=False, event_names=True))
             text = STRUCTURED if structured else "".join(WORDS)
-            return httpx2.Response(
-                200, json=response_object(model, self.tokens, text=text, service_tier=tier), request=request,
+            return http.Response(
+                200,
+                json=response_object(model, self.tokens, text=text, service_tier=tier),
+                request=request,
                 headers={"x-request-id": "req_responses"},
             )
         if path.endswith("/embeddings"):
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) else 1
-            return httpx2.Response(
-                200, json=embeddings(model, self.tokens.prompt, count), request=request, headers={"x-request-id": "req_emb"}
+            return http.Response(
+                200,
+                json=embeddings(model, self.tokens.prompt, count),
+                request=request,
+                headers={"x-request-id": "req_emb"},
             )
         if "/batches" in path:
             tail = path.rsplit("/", 1)[-1]
             if tail == "batches":
                 page = list(self.batches.values())
-                return httpx2.Response(200, json={"object": "list", "data": page, "has_more": False}, request=request)
-            return httpx2.Response(200, json=self.batches[tail], request=request)
-        return httpx2.Response(404, json=error(404, f"no route for {path}"), request=request)
+                return http.Response(200, json={"object": "list", "data": page, "has_more": False}, request=request)
+            return http.Response(200, json=self.batches[tail], request=request)
+        return http.Response(404, json=error(404, f"no route for {path}"), request=request)
 
-    def _stream(self, request: httpx2.Request, frames: list[bytes]) -> httpx2.Response:
+    def _stream(self, request: Any, frames: list[bytes]) -> Any:
         failure = None
         if self.stream_frames_before_failure is not None:
             frames = frames[: self.stream_frames_before_failure]
@@ -366,26 +424,28 @@ class FakeOpenAI:
                 frames = [*frames, self.stream_garbage]
             failure = self.stream_failure
         headers = {"content-type": "text/event-stream", "x-request-id": "req_stream"}
-        return httpx2.Response(200, headers=headers, stream=FrameStream(frames, failure), request=request)
+        return http.Response(200, headers=headers, stream=FrameStream(frames, failure), request=request)
 
     # -- clients --
     def client(self, base_url: str = OPENAI_URL, **options: Any) -> openai.OpenAI:
-        transport = httpx2.MockTransport(self)
-        return openai.OpenAI(api_key="sk-test", base_url=base_url, http_client=httpx2.Client(transport=transport), **options)
+        transport = http.MockTransport(self)
+        return openai.OpenAI(
+            api_key="sk-test", base_url=base_url, http_client=http.Client(transport=transport), **options
+        )
 
     def async_client(self, base_url: str = OPENAI_URL, **options: Any) -> openai.AsyncOpenAI:
-        transport = httpx2.MockTransport(self)
+        transport = http.MockTransport(self)
         return openai.AsyncOpenAI(
-            api_key="sk-test", base_url=base_url, http_client=httpx2.AsyncClient(transport=transport), **options
+            api_key="sk-test", base_url=base_url, http_client=http.AsyncClient(transport=transport), **options
         )
 
     def azure_client(self, endpoint: str = "https://myres.openai.azure.com", **options: Any) -> openai.AzureOpenAI:
-        transport = httpx2.MockTransport(self)
+        transport = http.MockTransport(self)
         return openai.AzureOpenAI(
             api_key="az-test",
             api_version="2024-10-21",
             azure_endpoint=endpoint,
-            http_client=httpx2.Client(transport=transport),
+            http_client=http.Client(transport=transport),
             **options,
         )
 
@@ -416,3 +476,19 @@ def only_span(captured: Any) -> Any:
 
 def attributes(span: Any) -> dict[str, Any]:
     return dict(span.attributes or {})
+
+
+def points_or_none(captured: Any, name: str) -> list[Any]:
+    """Like ``captured.points`` but also when nothing at all was recorded (the reader then returns None)."""
+    captured.reader.collect()
+    data = captured.reader.get_metrics_data()
+    if data is None:
+        return []
+    return [
+        point
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]

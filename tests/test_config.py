@@ -49,8 +49,17 @@ def test_environment_is_read() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("true", True), ("1", True), ("span_only", True), ("span_and_event", True), ("event_only", True),
-     ("false", False), ("", False), ("no", False), ("maybe", False)],
+    [
+        ("true", True),
+        ("1", True),
+        ("span_only", True),
+        ("span_and_event", True),
+        ("event_only", True),
+        ("false", False),
+        ("", False),
+        ("no", False),
+        ("maybe", False),
+    ],
 )
 def test_capture_content_values(value: str, expected: bool) -> None:
     assert Settings.load(env={names.ENV_CAPTURE_CONTENT: value}).capture_content is expected
@@ -157,11 +166,17 @@ def test_missing_price_file(tmp_path: Path) -> None:
     [
         ("bad.yaml", "models:\n  - model: x\n    input: [1,\n", ("is not valid yaml",)),
         ("bad.json", '{"models": [', ("is not valid json",)),
-        ("neg.yaml", "models:\n  - model: cheap\n    input: -1\n    output: 1\n", ("models[0]", "'cheap'", "'input'", ">= 0")),
+        (
+            "neg.yaml",
+            "models:\n  - model: cheap\n    input: -1\n    output: 1\n",
+            ("models[0]", "'cheap'", "'input'", ">= 0"),
+        ),
         ("noout.json", '{"models": [{"model": "half", "input": 1}]}', ("models[0]", "'half'", "'output' is required")),
     ],
 )
-def test_bad_price_file_names_file_entry_and_problem(tmp_path: Path, name: str, text: str, fragments: tuple[str, ...]) -> None:
+def test_bad_price_file_names_file_entry_and_problem(
+    tmp_path: Path, name: str, text: str, fragments: tuple[str, ...]
+) -> None:
     path = tmp_path / name
     path.write_text(text)
     with pytest.raises(ConfigError) as info:

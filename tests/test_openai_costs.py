@@ -10,8 +10,8 @@ from typing import Any
 
 import genai_prices
 import pytest
-from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes, batch, only_span, usd
 
+from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes, batch, needs_responses, only_span, usd
 from otel_llmcost import names
 
 BUNDLED = f"genai-prices@{genai_prices.__version__}"
@@ -44,7 +44,7 @@ def test_dated_model_id_priced_as_gpt4o(captured: Any) -> None:
 def test_reasoning_model_reasoning_tokens_inside_output(captured: Any) -> None:
     # o4-mini: $1.10 in, $4.40 out; 3000 output tokens of which 2500 are reasoning: billed once.
     api = FakeOpenAI(tokens=Tokens(prompt=4_000, completion=3_000, reasoning=2_500))
-    api.client().responses.create(model="o4-mini", input="Think hard", reasoning={"effort": "high"})
+    api.client().chat.completions.create(model="o4-mini", messages=MESSAGES, extra_body={"reasoning_effort": "high"})
     attrs = attributes(only_span(captured))
     assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 3_000
     assert attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 2_500
@@ -80,6 +80,7 @@ def test_service_tier_reported_by_the_response_sets_the_price(
         assert names.OPENAI_REQUEST_SERVICE_TIER not in attrs
 
 
+@needs_responses
 def test_priority_tier_of_gpt4o_on_responses_api(captured: Any) -> None:
     # gpt-4o priority: $4.25 in, $2.125 cached, $17 out.
     api = FakeOpenAI(tokens=Tokens(prompt=2_000, cached=1_000, completion=100))
@@ -154,7 +155,7 @@ def test_async_batch_retrieve(captured: Any) -> None:
 def test_long_context_tier(captured: Any, input_tokens: int, rates: tuple[str, str, str]) -> None:
     # gpt-5.4: $2.50 / $0.25 cached / $15 up to 272k input tokens; past that ALL tokens pay $5 / $0.50 / $22.50.
     api = FakeOpenAI(tokens=Tokens(prompt=input_tokens, cached=50_000, completion=2_000))
-    api.client().responses.create(model="gpt-5.4", input="a long document")
+    api.client().chat.completions.create(model="gpt-5.4", messages=MESSAGES)
     in_rate, cached_rate, out_rate = rates
     expected = usd((input_tokens - 50_000, in_rate), (50_000, cached_rate), (2_000, out_rate))
     assert attributes(only_span(captured))[names.GEN_AI_USAGE_COST] == expected
@@ -253,3 +254,26 @@ def test_unknown_model_no_cost_counted_and_warned_once(captured: Any, caplog: py
     assert captured.total(names.METRIC_COST) == 0
     assert captured.points(names.METRIC_REQUEST_COST) == []
     assert captured.total(names.METRIC_TOKENS, gen_ai__token__type="input") == 3_000
+
+
+def test_priced_calls_after_the_first_do_no_price_lookup(captured: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genai_prices.data_snapshot import DataSnapshot
+
+    lookups: list[str] = []
+    find = DataSnapshot.find_provider_model
+
+    def counting_find(self: DataSnapshot, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(args[0])
+        return find(self, *args, **kwargs)
+
+    monkeypatch.setattr(DataSnapshot, "find_provider_model", counting_find)
+    api = FakeOpenAI(tokens=Tokens(prompt=1_000, completion=100))
+    client = api.client()
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert lookups == ["gpt-4o-mini"]
+    for n in range(1, 21):
+        api.tokens = Tokens(prompt=1_000 * n, completion=100)
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert lookups == ["gpt-4o-mini"]  # every later call was priced from the cached rates
+    last = attributes(captured.client_spans()[-1])
+    assert last[names.GEN_AI_USAGE_COST] == usd((20_000, "0.15"), (100, "0.60"))

@@ -14,8 +14,8 @@ from genai_prices.data_snapshot import DataSnapshot
 from genai_prices.types import ModelInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openai_payloads import usd
 
+from openai_payloads import usd
 from otel_llmcost import ConfigError, names
 from otel_llmcost.pricing import PriceBook, PriceOverrides, price_context
 from otel_llmcost.pricing.rates import Price
@@ -119,7 +119,10 @@ def test_price_context_mapping() -> None:
     assert price_context(Usage(service_tier="auto")) == {}
     assert price_context(Usage(service_tier="flex")) == {"service_tier": "flex"}
     assert price_context(Usage(speed="fast")) == {"speed": "fast"}
-    assert price_context(Usage(batch=True, service_tier="priority")) == {"service_tier": "priority", "processing": "batch"}
+    assert price_context(Usage(batch=True, service_tier="priority")) == {
+        "service_tier": "priority",
+        "processing": "batch",
+    }
 
 
 def test_uncached_input_never_negative() -> None:
@@ -214,7 +217,9 @@ def test_fast_path_equals_genai_prices(call: tuple[str, str, str, str | None, in
     assert ours is not None
     assert ours.total == float(theirs.total_price)
     assert ours.output == float(theirs.output_price)
-    assert math.isclose(ours.input + ours.cache_read + ours.cache_write, float(theirs.input_price), rel_tol=1e-12, abs_tol=1e-15)
+    assert math.isclose(
+        ours.input + ours.cache_read + ours.cache_write, float(theirs.input_price), rel_tol=1e-12, abs_tol=1e-15
+    )
 
 
 def test_after_warm_up_pricing_is_arithmetic_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -326,7 +331,9 @@ def test_aliases_from_file_and_from_settings() -> None:
     mini = usd((1_000, "0.15"), (1_000, "0.6"))
     from_file = book(data=OVERRIDES).cost("azure.ai.openai", "prod-deployment", usage)
     assert from_file is not None and from_file.total == mini
-    from_settings = book(aliases={"other-deployment": "gpt-4o-2024-08-06"}).cost("azure.ai.openai", "Other-Deployment", usage)
+    from_settings = book(aliases={"other-deployment": "gpt-4o-2024-08-06"}).cost(
+        "azure.ai.openai", "Other-Deployment", usage
+    )
     assert from_settings is not None
     assert from_settings.total == usd((1_000, "2.50"), (1_000, "10"))
     # Settings win over the file for the same name.

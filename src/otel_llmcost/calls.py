@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
+from .pricing.models import price_model
 from .telemetry import Outcome, Telemetry
 from .usage import Request, Response, Usage
 
@@ -49,7 +50,7 @@ class Runtime:
         return Call(self, request, own_span)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
-        model = (response.model if response is not None else None) or request.model
+        model = price_model(request.provider, request.model, response.model if response is not None else None)
         return self.prices.cost(request.provider, model, usage, local=request.local)
 
 

@@ -23,6 +23,7 @@ from .calls import Runtime
 from .config import Settings
 from .metrics import instruments_for, reveal_new_series
 from .pricing import PriceBook, PriceOverrides
+from .providers import anthropic as anthropic_adapter
 from .providers import openai as openai_adapter
 from .providers import stainless
 from .providers.base import async_wrapper, sync_wrapper
@@ -79,6 +80,8 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched = []
         if importlib.util.find_spec("openai") is not None:
             self._patch_openai(runtime)
+        if importlib.util.find_spec("anthropic") is not None:
+            self._patch_anthropic(runtime)
         global _atexit_registered
         if not _atexit_registered:
             # Runs before the SDK providers' own exit hooks (registered earlier): the final export
@@ -108,6 +111,12 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             watcher = watchers[path.startswith("Async")]
             self._wrap(module, path, openai_adapter.batch_wrapper(runtime, watcher))
         self._patched.extend(stainless.patch_parse("openai"))
+
+    def _patch_anthropic(self, runtime: Runtime) -> None:
+        for module, path, wrapper in anthropic_adapter.wrappers(runtime):
+            self._wrap(module, path, wrapper)
+        runtime.listeners.append(anthropic_adapter.sdk_span_listener(runtime))
+        self._patched.extend(stainless.patch_parse("anthropic"))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self.runtime is not None:

@@ -56,6 +56,10 @@ LLMCOST_BATCH: Final = "llmcost.batch"
 LLMCOST_BATCH_ID: Final = "llmcost.batch.id"
 LLMCOST_TIME_TO_FIRST_CHUNK: Final = "llmcost.time_to_first_chunk"
 LLMCOST_STREAM_USAGE_INJECTED: Final = "llmcost.stream.usage_injected"
+LLMCOST_WEB_SEARCH_REQUESTS: Final = "llmcost.usage.web_search_requests"
+LLMCOST_WEB_FETCH_REQUESTS: Final = "llmcost.usage.web_fetch_requests"
+# What anthropic 2.x sets on its own count_tokens span; our span carries the same when the SDK makes none.
+ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
 
 # Values of llmcost.price.source
 PRICE_SOURCE_BUNDLED: Final = "genai-prices"

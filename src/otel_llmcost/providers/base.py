@@ -7,6 +7,7 @@ and exceptions reach the caller unchanged; a failure of ours is logged, counted 
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -26,10 +27,15 @@ class Handler(Protocol):
         """End the call from the SDK's result, or hand the caller a proxy that ends it later."""
 
 
+# True while an instrumented method runs: a wrapped method it calls itself (openai < 1.92's
+# beta.chat.completions.parse calls chat.completions.create) is the same API call, not a second one.
+_inside: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_llmcost_inside", default=False)
+
+
 def _begin(
     runtime: Runtime, handler: Handler, instance: Any, kwargs: dict[str, Any]
 ) -> tuple[Call, dict[str, Any]] | None:
-    if not runtime.active or not runtime.enabled():
+    if not runtime.active or not runtime.enabled() or _inside.get():
         return None
     try:
         return handler.begin(runtime, instance, kwargs)
@@ -54,12 +60,15 @@ def sync_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
             return wrapped(*args, **kwargs)
         call, call_kwargs = started
         token = call.activate()
+        inside = _inside.set(True)
         try:
             result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
+            _inside.reset(inside)
             call.deactivate(token)
             call.fail(exc)
             raise
+        _inside.reset(inside)
         call.deactivate(token)
         return _result(handler, call, result)
 
@@ -75,12 +84,15 @@ def async_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
             return await wrapped(*args, **kwargs)
         call, call_kwargs = started
         token = call.activate()
+        inside = _inside.set(True)
         try:
             result = await wrapped(*args, **call_kwargs)
         except BaseException as exc:
+            _inside.reset(inside)
             call.deactivate(token)
             call.fail(exc)
             raise
+        _inside.reset(inside)
         call.deactivate(token)
         return _result(handler, call, result)
 

@@ -8,6 +8,7 @@ metrics or spans: it fills ``Request``/``Response``/``Usage`` and hands them to 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +20,18 @@ from .base import count, get, given, number, whole
 from .endpoints import endpoint_of
 
 SDK = "openai"
+_OPENAI_HOST = "api.openai.com"
 
 
 # --- usage normalization: one function per API shape ----------------------------------------------
+def _reported(raw: Any, *keys: str) -> bool:
+    """True when the usage block has a real count: a block of odd values is unknown usage, never $0."""
+    return any(type(get(raw, key)) is int for key in keys)
+
+
 def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
     """Chat Completions (and embeddings) usage: prompt_tokens includes cached_tokens."""
-    if raw is None:
+    if raw is None or not _reported(raw, "prompt_tokens", "completion_tokens"):
         return None
     prompt_details = get(raw, "prompt_tokens_details")
     completion_details = get(raw, "completion_tokens_details")
@@ -40,7 +47,7 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
 
 def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> Usage | None:
     """Responses API (and Batch) usage: input_tokens includes cached_tokens."""
-    if raw is None:
+    if raw is None or not _reported(raw, "input_tokens", "output_tokens"):
         return None
     input_details = get(raw, "input_tokens_details")
     output_details = get(raw, "output_tokens_details")
@@ -183,6 +190,12 @@ def _endpoint(runtime: Runtime, instance: Any) -> tuple[str, str | None, int | N
     return found.provider, found.address, found.port, found.local
 
 
+def _raw_body_requested(kwargs: dict[str, Any]) -> bool:
+    """True for calls made through with_raw_response / with_streaming_response (the SDK marks them by header)."""
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, dict) and "X-Stainless-Raw-Response" in headers
+
+
 @dataclass(frozen=True)
 class OpenAIMethod:
     """One wrapped OpenAI method: chat / responses / embeddings, plain or parse."""
@@ -219,7 +232,17 @@ class OpenAIMethod:
             instructions = kwargs.get("instructions")
             request.system_instructions = instructions if given(instructions) else None
         call = runtime.begin(request)
-        if stream and self.api == "chat" and settings.inject_stream_usage and provider == "openai":
+        # Only OpenAI's own API is known to accept stream_options: compatible servers and gateways (which
+        # an unknown host defaults to "openai" for pricing) may answer it with HTTP 400.
+        # Nor into with_raw_response / with_streaming_response calls: their caller may read the raw body,
+        # where an injected usage chunk could not be hidden.
+        if (
+            stream
+            and self.api == "chat"
+            and settings.inject_stream_usage
+            and address == _OPENAI_HOST
+            and not _raw_body_requested(kwargs)
+        ):
             options = kwargs.get("stream_options")
             options = dict(options) if given(options) and isinstance(options, dict) else {}
             if "include_usage" not in options:
@@ -255,8 +278,19 @@ class OpenAIMethod:
     @staticmethod
     def _asked_usage(result: Any) -> bool:
         options = getattr(getattr(result, "_options", None), "json_data", None)
+        if options is None:
+            options = _sent_json(result)
         stream_options = get(options, "stream_options")
         return bool(get(stream_options, "include_usage"))
+
+
+def _sent_json(stream: Any) -> Any:
+    """The JSON body a stream's request sent, when it mentions include_usage (older SDKs keep no options)."""
+    try:
+        content = stream.response.request.content
+        return json.loads(content) if b'"include_usage"' in content else None
+    except Exception:
+        return None
 
 
 @dataclass

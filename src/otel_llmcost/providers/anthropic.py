@@ -1,0 +1,775 @@
+"""The Anthropic SDK adapter: which methods to wrap, how to live beside the SDK's own spans, what usage means.
+
+Anthropic's ``input_tokens`` EXCLUDES cache reads and writes: the normalized input is the sum of the three.
+Cache writes split into 5-minute and 1-hour parts (priced 1.25x and 2x input); thinking tokens are reasoning;
+``service_tier`` and ``speed`` (fast mode) select the price; batch results bill at the batch rate.
+
+One CLIENT span per API call. anthropic >= 1.14 traces itself (a CLIENT span per call, on unless
+``open_telemetry=False`` / ``ANTHROPIC_OPEN_TELEMETRY=false``), so each call decides from the client's
+resolved tracer whether the SDK will make a span:
+
+* it will: we make none. Our cost attributes go onto the SDK's span through a wrapper of the SDK's own
+  usage recorder (``set_usage_sums``, ``set_response`` before 2.6), called for a Message just before the
+  span ends; the call's metrics are recorded there too, once, with the same numbers.
+* it will not (tracing off, no tracer provider anywhere, anthropic < 1.14): our own CLIENT span.
+
+Metrics come from our wrappers in both cases (the SDK's recorder does not run for unsampled spans or unread
+bodies), ended exactly once per call. Works with anthropic 0.77+ (httpx) and 1.x/2.x (httpx2) without
+importing either; each method and hook is found on its own, so a missing one disables only itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import weakref
+from collections.abc import Callable, Generator, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+from .. import names
+from ..calls import Call, Listener, Runtime
+from ..guard import internal_error
+from ..streams import AsyncStreamProxy, StreamProxy
+from ..telemetry import Outcome
+from ..usage import Request, Response, Usage
+from . import stainless
+from .base import Wrapper, count, given, number, whole
+from .endpoints import endpoint_of
+
+SDK = "anthropic"
+
+OPERATION_CHAT = "chat"
+OPERATION_COUNT_TOKENS = "count_tokens"
+OPERATION_BATCH_RESULTS = "batch_results"
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of an SDK model or of a decoded JSON dict (None when absent): the hot-path reader."""
+    return obj.get(name) if type(obj) is dict else getattr(obj, name, None)
+
+
+# --- usage normalization: one function per API shape ----------------------------------------------
+def message_usage(raw: Any, batch: bool = False) -> Usage | None:
+    """Messages API usage (a Message's ``usage``, or a stream's message_start usage updated by message_delta).
+
+    ``input_tokens`` excludes the cache: input = input + cache_read + cache_creation. The 5m/1h split of
+    cache writes comes from ``cache_creation``; without it every write is a 5-minute one (the default TTL).
+    A batch result (``batch``, or service_tier "batch") is billed at the batch rate.
+    """
+    if raw is None:
+        return None
+    read = count(_field(raw, "cache_read_input_tokens"))
+    write = count(_field(raw, "cache_creation_input_tokens"))
+    split = _field(raw, "cache_creation")
+    write_5m = count(_field(split, "ephemeral_5m_input_tokens"))
+    write_1h = count(_field(split, "ephemeral_1h_input_tokens"))
+    if write_5m + write_1h > write:
+        write = write_5m + write_1h  # the detailed counts win over an inconsistent total
+    elif write_5m + write_1h == 0:
+        write_5m = write
+    tier = _field(raw, "service_tier")
+    tier = tier if isinstance(tier, str) else None
+    speed = _field(raw, "speed")
+    return Usage(
+        input_tokens=count(_field(raw, "input_tokens")) + read + write,
+        output_tokens=count(_field(raw, "output_tokens")),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        reasoning_tokens=count(_field(_field(raw, "output_tokens_details"), "thinking_tokens")),
+        service_tier=tier,
+        speed=speed if isinstance(speed, str) else None,
+        batch=batch or tier == "batch",
+    )
+
+
+def server_tool_attributes(raw: Any) -> dict[str, int]:
+    """Server tools a call used (web search, web fetch): counted as span attributes, not priced."""
+    tools = _field(raw, "server_tool_use")
+    if tools is None:
+        return {}
+    attrs: dict[str, int] = {}
+    searches = count(_field(tools, "web_search_requests"))
+    if searches:
+        attrs[names.LLMCOST_WEB_SEARCH_REQUESTS] = searches
+    fetches = count(_field(tools, "web_fetch_requests"))
+    if fetches:
+        attrs[names.LLMCOST_WEB_FETCH_REQUESTS] = fetches
+    return attrs
+
+
+def _text_of(content: Any) -> str:
+    parts: list[str] = []
+    for block in content if isinstance(content, list) else ():
+        if _field(block, "type") == "text":
+            text = _field(block, "text")
+            if isinstance(text, str):
+                parts.append(text)
+    return "".join(parts)
+
+
+def message_result(message: Any, capture: bool = False, batch: bool = False) -> tuple[Response, Usage | None]:
+    """Response and usage of a Message (model object, ParsedMessage, BetaMessage, or a decoded dict)."""
+    model = _field(message, "model")
+    response_id = _field(message, "id")
+    stop = _field(message, "stop_reason")
+    response = Response(
+        model=model if isinstance(model, str) else None,
+        response_id=response_id if isinstance(response_id, str) else None,
+        finish_reasons=[stop] if isinstance(stop, str) else [],
+        output_messages=[{"role": "assistant", "content": _text_of(_field(message, "content"))}] if capture else None,
+    )
+    return response, message_usage(_field(message, "usage"), batch)
+
+
+# --- stream accumulators --------------------------------------------------------------------------
+# message_start carries the whole usage; message_delta carries running totals that REPLACE the start's
+# values (never added), and omits the optional ones that did not change. The SDK's accumulator merges
+# exactly these fields, so a stream and the same call without streaming report the same usage.
+_START_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
+    "output_tokens_details",
+    "server_tool_use",
+    "service_tier",
+    "speed",
+)
+_DELTA_FIELDS = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "server_tool_use",
+    "output_tokens_details",
+)
+
+
+@dataclass(slots=True)
+class MessageStreamSummary:
+    """Running summary of a Messages event stream: ids, stop reason, usage (never the content, unless captured)."""
+
+    call: Call | None = None
+    capture: bool = False
+    started: bool = False
+    model: str | None = None
+    response_id: str | None = None
+    stop_reason: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)
+
+    def add(self, event: Any) -> bool:
+        kind = _field(event, "type")
+        if kind == "content_block_delta":
+            if self.capture:
+                delta = _field(event, "delta")
+                if _field(delta, "type") == "text_delta" and isinstance(_field(delta, "text"), str):
+                    self.text.append(_field(delta, "text"))
+        elif kind == "message_start":
+            message = _field(event, "message")
+            model = _field(message, "model")
+            response_id = _field(message, "id")
+            self.model = model if isinstance(model, str) else None
+            self.response_id = response_id if isinstance(response_id, str) else None
+            usage = _field(message, "usage")
+            self.usage = {key: _field(usage, key) for key in _START_FIELDS}
+            self.started = True
+        elif kind == "message_delta":
+            usage = _field(event, "usage")
+            merged = self.usage
+            merged["output_tokens"] = _field(usage, "output_tokens")  # a running total: assign, never add
+            for key in _DELTA_FIELDS:
+                value = _field(usage, key)
+                if value is not None:
+                    merged[key] = value
+            stop = _field(_field(event, "delta"), "stop_reason")
+            if isinstance(stop, str):
+                self.stop_reason = stop
+        return True
+
+    def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
+        if not self.started:
+            return None, None, "stream ended before message_start"
+        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
+        reasons = [self.stop_reason] if self.stop_reason else []
+        response = Response(self.model, self.response_id, reasons, output)
+        call = self.call
+        if call is not None and call.own_span:
+            extra = server_tool_attributes(self.usage)
+            if extra:
+                call.span.set_attributes(extra)
+        return response, message_usage(self.usage), None
+
+
+class _SeenResults:
+    """Batch results already priced, by (batch id, custom_id); bounded so a long-lived process stays small."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self._limit = limit
+        self._keys: dict[tuple[str, str], None] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            if len(self._keys) >= self._limit:
+                for old in list(self._keys)[: self._limit // 2]:
+                    del self._keys[old]
+            self._keys[key] = None
+            return True
+
+
+_SEEN_RESULTS = _SeenResults()
+
+
+@dataclass(slots=True)
+class BatchResultsSummary:
+    """Watches ``batches.results()`` go by: each succeeded result is one call priced at the batch rate, once."""
+
+    runtime: Runtime
+    batch_id: str
+    endpoint: tuple[str, str | None, int | None, bool]
+    priced: int = 0
+
+    def add(self, entry: Any) -> bool:
+        result = _field(entry, "result")
+        if _field(result, "type") != "succeeded":
+            return True
+        custom_id = _field(entry, "custom_id")
+        if not _SEEN_RESULTS.first_time((self.batch_id, str(custom_id))):
+            return True
+        message = _field(result, "message")
+        response, usage = message_result(message, batch=True)
+        provider, address, port, local = self.endpoint
+        request = Request(provider, OPERATION_CHAT, response.model, address, port, local=local)
+        call = self.runtime.begin(request, own_span=False)
+        call.finish(response, usage, None if usage is not None else "batch result carried no usage")
+        self.priced += 1
+        return True
+
+    def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
+        return Response(response_id=self.batch_id), None, f"batch results are priced one by one ({self.priced})"
+
+
+# --- does the SDK trace this call? ----------------------------------------------------------------
+def sdk_traces(client: Any) -> bool:
+    """True when the client's SDK will start a CLIENT span for its next call (the SDK's own gate)."""
+    try:
+        tracer = client._tracer  # anthropic >= 1.14: None when its tracing is off
+    except Exception:
+        return False  # no self-tracing in this SDK version
+    if tracer is None or isinstance(tracer, trace.NoOpTracer):
+        return False
+    if isinstance(tracer, trace.ProxyTracer):
+        # The global provider: a no-op until an SDK provider is set, and then the SDK makes no span.
+        return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+    return True
+
+
+# --- which provider a client talks to --------------------------------------------------------------
+_PLATFORMS = (("Bedrock", "aws.bedrock"), ("Vertex", "gcp.vertex_ai"))
+
+
+def client_provider(client: Any) -> str:
+    """gen_ai.provider.name as the SDK names it on its own span (``_gen_ai_provider_name``), else by class."""
+    name = getattr(type(client), "_gen_ai_provider_name", None)
+    if isinstance(name, str) and name:
+        return name
+    class_name = type(client).__name__
+    for marker, provider in _PLATFORMS:
+        if marker in class_name:
+            return provider
+    return "anthropic"
+
+
+Endpoint = tuple[str, str | None, int | None, bool]
+# Per client: (its base URL object, the host mapping, the endpoint) -- a client's base URL rarely changes.
+_ENDPOINTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Endpoint]] = weakref.WeakKeyDictionary()
+
+
+def client_endpoint(runtime: Runtime, client: Any) -> Endpoint:
+    """(provider, server address, port, local) of a client: the SDK's provider name unless the user maps the
+    host to another, or the base URL is a local server."""
+    base_url = getattr(client, "base_url", None)
+    hosts = runtime.settings.provider_hosts
+    try:
+        hit = _ENDPOINTS.get(client)
+    except TypeError:  # not weak-referenceable
+        hit = None
+    if hit is not None and hit[0] is base_url and hit[1] is hosts:
+        return hit[2]
+    found = _endpoint(client, str(base_url or ""), hosts)
+    with contextlib.suppress(TypeError):
+        _ENDPOINTS[client] = (base_url, hosts, found)
+    return found
+
+
+def _endpoint(client: Any, base_url: str, hosts: dict[str, str]) -> Endpoint:
+    provider = client_provider(client)
+    found = endpoint_of(base_url, provider)
+    if hosts and found.address:
+        mapped = hosts.get(found.address) or hosts.get(f"{found.address}:{found.port}")
+        if mapped:
+            return mapped, found.address, found.port, False
+    if found.local:
+        return found.provider, found.address, found.port, True
+    return provider, found.address, found.port, False
+
+
+# --- the calls in flight ---------------------------------------------------------------------------
+class _Pending:
+    """One wrapped call while the SDK runs it: the SDK's usage hook finds it here."""
+
+    __slots__ = ("batch_id", "call", "done", "traced")
+
+    def __init__(self, call: Call, traced: bool, batch_id: str | None = None) -> None:
+        self.call = call
+        self.traced = traced
+        self.done = False
+        self.batch_id = batch_id
+
+
+class _Annotation:
+    __slots__ = ("done", "span", "trim")
+
+    def __init__(self, span: Any, trim: bool) -> None:
+        self.span = span
+        self.trim = trim
+        self.done = False
+
+
+# What the SDK itself sets on its span from a Message model (same values as ours): not set twice.
+_SET_BY_SDK = (
+    names.GEN_AI_RESPONSE_ID,
+    names.GEN_AI_RESPONSE_MODEL,
+    names.GEN_AI_USAGE_INPUT_TOKENS,
+    names.GEN_AI_USAGE_OUTPUT_TOKENS,
+    names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
+
+
+# The call whose SDK request is running in this context (set around the SDK method only).
+_PENDING: ContextVar[_Pending | None] = ContextVar("otel_llmcost_anthropic_pending", default=None)
+# The SDK span whose call is being finished by the usage hook, for the listener that annotates it.
+_ANNOTATING: ContextVar[_Annotation | None] = ContextVar("otel_llmcost_anthropic_annotating", default=None)
+# SDK spans of streamed calls -> our call, until the SDK records the stream's Message on its span.
+_STREAM_CALLS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class AnthropicMethod:
+    """One wrapped Anthropic method: create / parse / stream / count_tokens / batch_results."""
+
+    kind: str
+    is_async: bool
+
+    def request(self, runtime: Runtime, client: Any, kwargs: dict[str, Any]) -> Request:
+        provider, address, port, local = client_endpoint(runtime, client)
+        if self.kind == "batch_results":
+            return Request(provider, OPERATION_BATCH_RESULTS, None, address, port, local=local)
+        model = kwargs.get("model")
+        request = Request(
+            provider=provider,
+            operation=OPERATION_COUNT_TOKENS if self.kind == "count_tokens" else OPERATION_CHAT,
+            model=model if isinstance(model, str) else None,
+            server_address=address,
+            server_port=port,
+            stream=self.kind == "stream" or kwargs.get("stream") is True,
+            local=local,
+            max_tokens=whole(kwargs.get("max_tokens")),
+            temperature=number(kwargs.get("temperature")),
+            top_p=number(kwargs.get("top_p")),
+        )
+        if runtime.settings.capture_content:
+            request.input_messages = kwargs.get("messages")
+            system = kwargs.get("system")
+            request.system_instructions = system if given(system) else None
+        return request
+
+    def begin(self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Pending:
+        client = getattr(instance, "_client", None)
+        traced = sdk_traces(client)
+        call = runtime.begin(self.request(runtime, client, kwargs), own_span=not traced)
+        if self.kind != "batch_results":
+            return _Pending(call, traced)
+        batch_id = _batch_id(args, kwargs)
+        if call.own_span:
+            call.span.set_attribute(names.LLMCOST_BATCH, True)
+            if batch_id:
+                call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
+        return _Pending(call, traced, batch_id)
+
+    def result(self, pending: _Pending, result: Any) -> Any:
+        call = pending.call
+        if pending.done:
+            return result  # the SDK's usage hook already ended the call, with the same usage
+        if isinstance(result, _raw_classes()):
+            return self._raw(pending, result)
+        if self.kind == "batch_results":
+            if not _is_stream(result):
+                call.finish(None, None, "batch results not read")
+                return result
+            request = call.request
+            endpoint = (request.provider, request.server_address, request.server_port, request.local)
+            results = BatchResultsSummary(call.runtime, pending.batch_id or "", endpoint)
+            return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, results)
+        if _is_stream(result):
+            summary = MessageStreamSummary(call, call.runtime.settings.capture_content)
+            return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
+        self.record(call, result)
+        return result
+
+    def record(self, call: Call, parsed: Any) -> None:
+        """End a non-streamed call from its parsed (or decoded) body."""
+        if self.kind == "count_tokens":
+            tokens = _field(parsed, "input_tokens")
+            if call.own_span and type(tokens) is int:
+                call.span.set_attribute(names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, tokens)
+            call.finish(None, None, "count_tokens is not billed")
+            return
+        response, usage = message_result(parsed, call.runtime.settings.capture_content)
+        if call.own_span:
+            extra = server_tool_attributes(_field(parsed, "usage"))
+            if extra:
+                call.span.set_attributes(extra)
+        call.finish(response, usage, None if usage is not None else "response carried no usage")
+
+    def _raw(self, pending: _Pending, raw: Any) -> Any:
+        """with_raw_response / with_streaming_response: a body already read is priced now, others on parse()."""
+        call = pending.call
+        if not call.request.stream and self.kind != "batch_results":
+            data = _read_body(raw)
+            if data is not None:
+                self.record(call, data)
+                return raw
+        return stainless.defer(call, raw, lambda parsed: self.result(pending, parsed))
+
+
+_RAW_CLASSES: tuple[type, ...] | None = None
+
+
+def _raw_classes() -> tuple[type, ...]:
+    """The SDK's raw / streaming response wrappers (looked up once)."""
+    global _RAW_CLASSES
+    if _RAW_CLASSES is None:
+        _RAW_CLASSES = stainless.response_classes(SDK)
+    return _RAW_CLASSES
+
+
+def _batch_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    value = kwargs.get("message_batch_id", args[0] if args else None)
+    return value if isinstance(value, str) else None
+
+
+def _is_stream(result: Any) -> bool:
+    kind = type(result)
+    return hasattr(kind, "__next__") or hasattr(kind, "__anext__")
+
+
+def _read_body(raw: Any) -> Any:
+    """The decoded JSON body of a raw response whose body is already in memory, else None (never reads it)."""
+    http = getattr(raw, "http_response", None)
+    if http is None:
+        return None
+    try:
+        content = http.content  # raises when the body has not been read
+        return json.loads(content)
+    except Exception:
+        return None
+
+
+# --- the wrappers ----------------------------------------------------------------------------------
+def _start(
+    runtime: Runtime, handler: AnthropicMethod, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Pending | None:
+    if not runtime.active or not runtime.enabled():
+        return None
+    try:
+        return handler.begin(runtime, instance, args, kwargs)
+    except Exception:
+        internal_error("request")
+        return None
+
+
+def _finish(handler: AnthropicMethod, pending: _Pending, result: Any) -> Any:
+    try:
+        return handler.result(pending, result)
+    except Exception:
+        internal_error("result")
+        pending.call.abandon(None, None, "internal error")
+        return result
+
+
+def _send_sync(
+    runtime: Runtime,
+    handler: AnthropicMethod,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    send: Callable[..., Any],
+    send_args: tuple[Any, ...],
+    send_kwargs: dict[str, Any],
+) -> Any:
+    pending = _start(runtime, handler, instance, args, kwargs)
+    if pending is None:
+        return send(*send_args, **send_kwargs)
+    call = pending.call
+    token = call.activate()
+    mark = _PENDING.set(pending)
+    try:
+        result = send(*send_args, **send_kwargs)
+    except BaseException as exc:
+        _PENDING.reset(mark)
+        call.deactivate(token)
+        call.fail(exc)
+        raise
+    _PENDING.reset(mark)
+    call.deactivate(token)
+    return _finish(handler, pending, result)
+
+
+async def _send_async(
+    runtime: Runtime,
+    handler: AnthropicMethod,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    send: Callable[..., Any],
+    send_args: tuple[Any, ...],
+    send_kwargs: dict[str, Any],
+) -> Any:
+    pending = _start(runtime, handler, instance, args, kwargs)
+    if pending is None:
+        return await send(*send_args, **send_kwargs)
+    call = pending.call
+    token = call.activate()
+    mark = _PENDING.set(pending)
+    try:
+        result = await send(*send_args, **send_kwargs)
+    except BaseException as exc:
+        _PENDING.reset(mark)
+        call.deactivate(token)
+        call.fail(exc)
+        raise
+    _PENDING.reset(mark)
+    call.deactivate(token)
+    return _finish(handler, pending, result)
+
+
+def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
+    """Wrapper of create / parse / count_tokens / batches.results."""
+    if handler.is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return await _send_async(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _send_sync(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
+
+    return wrapper
+
+
+class _AwaitRequest:
+    """Stands in for the coroutine an AsyncMessageStreamManager awaits: the call begins when it is awaited.
+
+    An object, not a coroutine: one that is never awaited warns about the SDK's own coroutine only, as without us.
+    """
+
+    __slots__ = ("_args", "_original")
+
+    def __init__(self, original: Any, args: tuple[Any, ...]) -> None:
+        self._original = original
+        self._args = args
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        runtime, handler, instance, kwargs = self._args
+        return _send_async(runtime, handler, instance, (), kwargs, _await, (self._original,), {}).__await__()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def stream_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
+    """Wrapper of ``messages.stream()``: the manager it returns posts only when entered (and not through
+    ``create``), so the request it will send is replaced by one that runs as an instrumented call."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        manager = wrapped(*args, **kwargs)
+        if runtime.active and runtime.enabled():
+            try:
+                _hook_manager(runtime, handler, instance, kwargs, manager)
+            except Exception:
+                internal_error("request")
+        return manager
+
+    return wrapper
+
+
+def _hook_manager(
+    runtime: Runtime, handler: AnthropicMethod, instance: Any, kwargs: dict[str, Any], manager: Any
+) -> None:
+    state = getattr(manager, "__dict__", {})
+    # MessageStreamManager.__api_request (name-mangled per class, beta managers included).
+    attribute = next((name for name in state if name.endswith("__api_request")), None)
+    if attribute is None:
+        return
+    original = state[attribute]
+    if handler.is_async:
+        setattr(manager, attribute, _AwaitRequest(original, (runtime, handler, instance, kwargs)))
+        return
+
+    def api_request() -> Any:
+        return _send_sync(runtime, handler, instance, (), kwargs, original, (), {})
+
+    setattr(manager, attribute, api_request)
+
+
+# --- hooks into the SDK's own tracing (anthropic >= 1.14) -------------------------------------------
+def _hook_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    span = args[0] if args else kwargs.get("span")
+    message = args[1] if len(args) > 1 else kwargs.get("message")
+    return span, message
+
+
+def _annotate(call: Call, span: Any, message: Any, complete: bool) -> None:
+    """Put the call's cost on the SDK's span, which the SDK is about to end; a complete Message also ends
+    our call here (metrics, once), so span and metrics carry the same numbers priced once."""
+    response, usage = message_result(message)
+    extra = server_tool_attributes(_field(message, "usage"))
+    if extra:
+        span.set_attributes(extra)
+    if complete:
+        call.span = span  # listeners (budgets) see the span that carries the call
+        note = _Annotation(span, type(message) is not dict)
+        mark = _ANNOTATING.set(note)
+        try:
+            call.finish(response, usage, None if usage is not None else "response carried no usage")
+        finally:
+            _ANNOTATING.reset(mark)
+        if note.done:
+            return
+    # A stream that ended early (our proxy ends its call) or a call that had already ended.
+    runtime = call.runtime
+    cost = runtime.price(call.request, response, usage) if usage is not None else None
+    outcome = Outcome(response, usage, cost, None, 0.0)
+    span.set_attributes(runtime.telemetry.span_attributes(call.request, outcome))
+
+
+def sdk_span_listener(runtime: Runtime) -> Listener:
+    """Writes a finished call's attributes onto the SDK span that ``_annotate`` is finishing it for."""
+    telemetry = runtime.telemetry
+
+    def listener(request: Request, outcome: Outcome, span: Any) -> None:
+        note = _ANNOTATING.get()
+        if note is None or note.span is not span:
+            return
+        attrs = telemetry.span_attributes(request, outcome)
+        if note.trim:
+            for key in _SET_BY_SDK:
+                attrs.pop(key, None)
+        span.set_attributes(attrs)
+        note.done = True
+
+    return listener
+
+
+def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``set_usage_sums`` / ``set_response`` as called for a non-streamed Message, inside the SDK request."""
+    result = wrapped(*args, **kwargs)
+    pending = _PENDING.get()
+    if pending is not None and pending.traced and not pending.done:
+        try:
+            span, message = _hook_args(args, kwargs)
+            if message is not None and span is not None and pending.call.runtime.active:
+                _annotate(pending.call, span, message, True)
+                pending.done = True
+        except Exception:
+            internal_error("sdk_span")
+    return result
+
+
+def _streaming_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``set_usage_sums`` / ``set_response`` as called when a streamed Message ends (read, closed, dropped)."""
+    result = wrapped(*args, **kwargs)
+    if _STREAM_CALLS:
+        try:
+            span, message = _hook_args(args, kwargs)
+            call = _STREAM_CALLS.pop(span, None) if span is not None else None
+            if call is not None and message is not None and call.runtime.active:
+                _annotate(call, span, message, kwargs.get("complete", True) is True)
+        except Exception:
+            internal_error("sdk_span")
+    return result
+
+
+def _streamed_message_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``StreamedMessage(span, ...)``: made inside the SDK request of a stream; remember whose call it is."""
+    result = wrapped(*args, **kwargs)
+    pending = _PENDING.get()
+    if pending is not None and pending.traced:
+        try:
+            span = args[0] if args else kwargs.get("span")
+            if span is not None:
+                _STREAM_CALLS[span] = pending.call
+        except Exception:
+            internal_error("sdk_span")
+    return result
+
+
+# --- what is wrapped -------------------------------------------------------------------------------
+# Bedrock's and Vertex's beta Messages copy the first-party functions at import: they are wrapped on their
+# own, and listed first so that they are imported (and copy the originals) before those are wrapped.
+_MESSAGE_MODULES = (
+    "anthropic.lib.bedrock._beta_messages",
+    "anthropic.lib.vertex._beta_messages",
+    "anthropic.resources.messages.messages",
+    "anthropic.resources.beta.messages.messages",
+)
+_MESSAGE_METHODS = (
+    ("create", "create"),
+    ("parse", "parse"),
+    ("stream", "stream"),
+    ("count_tokens", "count_tokens"),
+)
+# (module, attribute path, kind, is_async) of every method wrapped; missing ones are skipped.
+METHODS: tuple[tuple[str, str, str, bool], ...] = tuple(
+    (module, f"{prefix}Messages.{name}", kind, prefix == "Async")
+    for module in _MESSAGE_MODULES
+    for prefix in ("", "Async")
+    for name, kind in _MESSAGE_METHODS
+) + tuple(
+    (module, f"{prefix}Batches.results", "batch_results", prefix == "Async")
+    for module in ("anthropic.resources.messages.batches", "anthropic.resources.beta.messages.batches")
+    for prefix in ("", "Async")
+)
+# The SDK's usage recorders (set_usage_sums in 2.6+, set_response in 1.14-2.5), patched where they are
+# called (each module imports them by name), and the recorder of streamed Messages.
+HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
+    ("anthropic.lib._tracing._api_call", "set_usage_sums", _api_call_hook),
+    ("anthropic.lib._tracing._api_call", "set_response", _api_call_hook),
+    ("anthropic.lib._tracing._streaming", "set_usage_sums", _streaming_hook),
+    ("anthropic.lib._tracing._streaming", "set_response", _streaming_hook),
+    ("anthropic.lib._tracing._streaming", "StreamedMessage.__init__", _streamed_message_init),
+)
+
+
+def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
+    """(module, attribute path, wrapper) of everything to patch for this runtime."""
+    for module, path, kind, is_async in METHODS:
+        handler = AnthropicMethod(kind, is_async)
+        factory = stream_wrapper if kind == "stream" else method_wrapper
+        yield module, path, factory(runtime, handler)
+    yield from HOOKS

@@ -12,7 +12,9 @@ README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8"
 PUBLIC = {
     key: value
     for key, value in vars(names).items()
-    if key.isupper() and isinstance(value, str) and key.startswith(("GEN_AI_", "LLMCOST_", "METRIC_", "ENV_", "OPENAI_"))
+    if key.isupper()
+    and isinstance(value, str)
+    and key.startswith(("GEN_AI_", "LLMCOST_", "METRIC_", "ENV_", "OPENAI_"))
 }
 
 

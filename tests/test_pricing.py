@@ -367,3 +367,16 @@ def test_bad_override_data_names_entry_and_problem(data: Any, problem: str) -> N
     message = str(info.value)
     assert message.startswith("price file 'p.yaml'")
     assert problem in message
+
+
+def test_a_local_server_costs_zero_unless_the_price_file_prices_the_model() -> None:
+    from otel_llmcost.pricing import PriceBook, PriceOverrides
+    from otel_llmcost.usage import Usage
+
+    usage = Usage(input_tokens=1_000_000, output_tokens=500_000)
+    book = PriceBook(PriceOverrides.from_data({"models": [{"model": "llama3.1:8b", "input": 0.1, "output": 0.2}]}))
+    local = book.cost("ollama", "llama3.1:8b", usage, local=True)
+    assert local is not None and local.total == 0.1 + 0.1
+    assert local.source.startswith("override")
+    free = book.cost("ollama", "qwen3:4b", usage, local=True)
+    assert free is not None and free.total == 0.0 and free.source == "local"

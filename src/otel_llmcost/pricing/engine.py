@@ -89,6 +89,11 @@ class PriceBook:
     def cost(self, provider: str, model: str | None, usage: Usage, *, local: bool = False) -> Cost | None:
         """The cost of one call, or None when no price is known for the model."""
         if local:
+            # A local server costs $0 in API spend, unless the user's price file prices the model
+            # (an internal rate for their own hardware): the user's prices always win.
+            override = self._overrides.rates(provider, model, price_context(usage)) if model else None
+            if override is not None:
+                return cost_of(usage, override)
             return zero_cost(names.PRICE_SOURCE_LOCAL, model or "")
         if not model:
             return None

@@ -21,7 +21,8 @@ from ..guard import internal_error
 # What to do with the parsed object: end the call and return what the caller should get.
 OnParsed = Callable[[Any], Any]
 
-_pending: weakref.WeakKeyDictionary[Any, OnParsed] = weakref.WeakKeyDictionary()
+# Each pending wrapper's parse handler and the finalizer that ends its call if it is never parsed.
+_pending: weakref.WeakKeyDictionary[Any, tuple[OnParsed, weakref.finalize[Any, Any]]] = weakref.WeakKeyDictionary()
 
 # (module, class) of each response wrapper in a Stainless SDK.
 _CLASSES = (("_legacy_response", "LegacyAPIResponse"), ("_response", "APIResponse"), ("_response", "AsyncAPIResponse"))
@@ -61,16 +62,21 @@ def defer(call: Call, response: Any, on_parsed: OnParsed) -> Any:
             return response
         on_parsed(parsed)
         return response
-    _pending[response] = on_parsed
-    weakref.finalize(response, call.abandon, None, None, "raw response never parsed")
+    finalizer = weakref.finalize(response, call.abandon, None, None, "raw response never parsed")
+    _pending[response] = (on_parsed, finalizer)
     return response
 
 
 def _take(instance: Any) -> OnParsed | None:
     try:
-        return _pending.pop(instance, None)
+        entry = _pending.pop(instance, None)
     except TypeError:
         return None
+    if entry is None:
+        return None
+    on_parsed, finalizer = entry
+    finalizer.detach()  # parsed: the call now ends from what parse() returned, not when the wrapper is dropped
+    return on_parsed
 
 
 def _after_parse(on_parsed: OnParsed, parsed: Any) -> Any:

@@ -109,15 +109,14 @@ def stream_frames(model: str, tokens: Tokens, delta_with_input: bool = False, ms
     is the running total."""
     start = {**message(model, tokens, msg_id=msg_id), "content": [], "stop_reason": None}
     start["usage"] = tokens.usage(output=1)
+    block = {"type": "text", "text": ""}
+    delta = {"type": "content_block_delta", "index": 0}
     frames = [
         sse("message_start", {"type": "message_start", "message": start}),
-        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
         sse("ping", {"type": "ping"}),
     ]
-    frames += [
-        sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})
-        for w in WORDS
-    ]
+    frames += [sse("content_block_delta", {**delta, "delta": {"type": "text_delta", "text": w}}) for w in WORDS]
     frames += [
         sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
         sse(

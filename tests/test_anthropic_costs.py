@@ -14,6 +14,9 @@ from typing import Any
 
 import genai_prices
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from anthropic_payloads import (
     CONFIGS,
     MESSAGES,
@@ -27,9 +30,6 @@ from anthropic_payloads import (
     configured,
 )
 from conftest import Captured
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from otel_llmcost import names
 from otel_llmcost.providers.anthropic import message_usage
 from otel_llmcost.usage import Request, Response

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+
 from anthropic_payloads import (
     CONFIGS,
     MESSAGES,
@@ -27,8 +29,6 @@ from anthropic_payloads import (
     span_sink,
 )
 from conftest import Captured
-from opentelemetry import trace
-
 from otel_llmcost import names
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -205,3 +205,44 @@ def test_failed_call_one_span_error_metrics(captured: Captured, config: str) -> 
     points = captured.points(names.METRIC_OPERATION_DURATION)
     assert sum(p.count for p in points) == 1
     assert dict(points[0].attributes)[names.ERROR_TYPE] == "BadRequestError"
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+def test_sampled_out_sdk_span_still_metered_once(captured: Captured) -> None:
+    # The SDK's span is made but not recorded (sampler says no): nothing is exported, metrics still count.
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    with configured("sdk_on") as setup:
+        trace._TRACER_PROVIDER = TracerProvider(sampler=ALWAYS_OFF)
+        client = FakeAnthropic(tokens=TOKENS).client()
+        client.messages.create(**REQUEST)
+        _drain(client.messages.create(**REQUEST, stream=True))
+        _with_stream(client.messages.stream(**REQUEST))
+        assert not client_spans(captured.exporter, *setup.exporters)
+    assert sum(p.count for p in captured.points(names.METRIC_OPERATION_DURATION)) == 3
+    assert captured.total(names.METRIC_COST) == pytest.approx(3 * COST)
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+@pytest.mark.parametrize("platform", ["bedrock", "vertex", "foundry"])
+def test_platform_clients_sdk_span_priced(captured: Captured, platform: str) -> None:
+    models = {
+        "bedrock": ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "aws.bedrock"),
+        "vertex": ("claude-sonnet-4-5@20250929", "gcp.vertex_ai"),
+        "foundry": ("claude-sonnet-4-5", "anthropic"),
+    }
+    model, provider = models[platform]
+    fake = FakeAnthropic(tokens=TOKENS)
+    with configured("sdk_on") as setup:
+        client = getattr(fake, platform)()
+        client.messages.create(model=model, max_tokens=100, messages=MESSAGES)
+        if platform != "bedrock":  # Bedrock streams are AWS event streams, decoded with botocore (not installed)
+            _drain(client.messages.create(model=model, max_tokens=100, messages=MESSAGES, stream=True))
+        spans = client_spans(captured.exporter, *setup.exporters)
+    assert len(spans) == (1 if platform == "bedrock" else 2)
+    for span in spans:
+        attrs = attributes(span)
+        assert span.instrumentation_scope is not None and span.instrumentation_scope.name.startswith(SDK_SCOPE)
+        assert attrs[names.GEN_AI_PROVIDER_NAME] == provider
+        assert attrs[names.GEN_AI_USAGE_COST] == pytest.approx(COST)

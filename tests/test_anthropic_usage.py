@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from anthropic_payloads import Tokens, message, stream_frames
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anthropic_payloads import Tokens, message, stream_frames
 from otel_llmcost.pricing.models import bedrock_model_id, normalize_model_id, price_model
 from otel_llmcost.providers.anthropic import MessageStreamSummary, message_usage, server_tool_attributes
 from otel_llmcost.usage import Usage
@@ -117,7 +117,9 @@ token_counts = st.integers(min_value=0, max_value=300_000)
 def test_streamed_and_plain_usage_are_identical(
     uncached: int, output: int, read: int, w5: int, w1: int, thinking: int | None, split: bool, delta_with_input: bool
 ) -> None:
-    tokens = Tokens(input=uncached, output=output, cache_read=read, cache_5m=w5, cache_1h=w1, thinking=thinking, split=split)
+    tokens = Tokens(
+        input=uncached, output=output, cache_read=read, cache_5m=w5, cache_1h=w1, thinking=thinking, split=split
+    )
     plain = message_usage(message("claude-sonnet-4-5", tokens)["usage"])
     summary = MessageStreamSummary()
     for event in events(tokens, delta_with_input):

@@ -6,18 +6,21 @@ Cache writes split into 5-minute and 1-hour parts (priced 1.25x and 2x input); t
 
 One CLIENT span per API call. anthropic >= 1.14 traces itself (a CLIENT span per call, on unless
 ``open_telemetry=False`` / ``ANTHROPIC_OPEN_TELEMETRY=false``), so each call decides from the client's
-resolved tracer whether the SDK will make a span:
+resolved tracer (the SDK's own gate) whether the SDK will make a span:
 
-* it will: we make none. Our cost attributes go onto the SDK's span through a wrapper of the SDK's own
-  usage recorder (``set_usage_sums``, ``set_response`` before 2.6), called for a Message just before the
-  span ends; the call's metrics are recorded there too, once, with the same numbers.
-* it will not (tracing off, no tracer provider anywhere, anthropic < 1.14): our own CLIENT span.
+* it will: we make none. The SDK's usage recorder (``set_usage_sums``; ``set_response`` before 2.6) is
+  wrapped where it is called, just before the SDK ends its span: there our call ends (metrics, once) and
+  its cost attributes go onto the SDK's span, priced once. A stream the SDK records (``StreamedMessage``)
+  is handed to the caller untouched: its ``end`` (read, closed, dropped, failed: exactly once, the SDK's
+  guarantee) ends our call too.
+* it will not (tracing off, no tracer provider anywhere, anthropic < 1.14): our own CLIENT span, and our
+  stream proxy (``streams.py``) ends it.
 
-Metrics come from our wrappers in both cases (the SDK's recorder does not run for unsampled spans or unread
-bodies), ended exactly once per call. Works with anthropic 0.77+ (httpx) and 1.x/2.x (httpx2) without
-importing either; each method and hook is found on its own, so a missing one disables only itself.
+Either way a call our wrappers began is ended exactly once, by whichever comes first (``Call`` ignores the
+rest): an SDK span that is not sampled, or a body nobody reads, still gets its metrics from our wrappers.
+Works with anthropic 0.77+ (httpx) and 1.x/2.x (httpx2) without importing either; each method and hook is
+found on its own, so one missing from an SDK version disables only itself.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -29,6 +32,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import wrapt
 from opentelemetry import trace
 
 from .. import names
@@ -328,13 +332,28 @@ def _endpoint(client: Any, base_url: str, hosts: dict[str, str]) -> Endpoint:
 class _Pending:
     """One wrapped call while the SDK runs it: the SDK's usage hook finds it here."""
 
-    __slots__ = ("batch_id", "call", "done", "traced")
+    __slots__ = ("batch_id", "call", "done", "observed", "traced")
 
     def __init__(self, call: Call, traced: bool, batch_id: str | None = None) -> None:
         self.call = call
         self.traced = traced
         self.done = False
+        """The SDK's usage hook already ended the call."""
+        self.observed = False
+        """The SDK records this call's stream itself (its StreamedMessage), and ends our call with its span."""
         self.batch_id = batch_id
+
+
+class _Ending:
+    """A streamed call whose SDK span is ending (``StreamedMessage.end``): how, and whether we ended the call."""
+
+    __slots__ = ("call", "done", "error", "how")
+
+    def __init__(self, call: Call, how: Any, error: Any) -> None:
+        self.call = call
+        self.how = how
+        self.error = error if isinstance(error, BaseException) else None
+        self.done = False
 
 
 class _Annotation:
@@ -362,8 +381,12 @@ _SET_BY_SDK = (
 _PENDING: ContextVar[_Pending | None] = ContextVar("otel_llmcost_anthropic_pending", default=None)
 # The SDK span whose call is being finished by the usage hook, for the listener that annotates it.
 _ANNOTATING: ContextVar[_Annotation | None] = ContextVar("otel_llmcost_anthropic_annotating", default=None)
-# SDK spans of streamed calls -> our call, until the SDK records the stream's Message on its span.
+# The SDK's recorders of streams (StreamedMessage) -> our call, until the SDK ends the stream's span.
 _STREAM_CALLS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+# ... and by their SDK span, for the time to the first chunk.
+_STREAM_SPANS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+# The streamed call whose SDK span is ending in this context.
+_ENDING: ContextVar[_Ending | None] = ContextVar("otel_llmcost_anthropic_ending", default=None)
 
 
 @dataclass(frozen=True)
@@ -424,6 +447,8 @@ class AnthropicMethod:
             results = BatchResultsSummary(call.runtime, pending.batch_id or "", endpoint)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, results)
         if _is_stream(result):
+            if pending.observed:
+                return result  # the SDK's own stream recorder ends the call with its span: nothing to proxy
             summary = MessageStreamSummary(call, call.runtime.settings.capture_content)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
         self.record(call, result)
@@ -644,28 +669,39 @@ def _hook_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]
     return span, message
 
 
-def _annotate(call: Call, span: Any, message: Any, complete: bool) -> None:
-    """Put the call's cost on the SDK's span, which the SDK is about to end; a complete Message also ends
-    our call here (metrics, once), so span and metrics carry the same numbers priced once."""
+def _annotate(call: Call, span: Any, message: Any, ending: _Ending | None = None) -> None:
+    """Put the call's cost on the SDK's span, which the SDK is about to end, and end our call with it
+    (metrics, once): span and metrics carry the same numbers, priced once.
+
+    ``ending`` is a streamed call's end as the SDK reports it (read, closed, failed); None for a Message
+    returned whole.
+    """
     response, usage = message_result(message)
     extra = server_tool_attributes(_field(message, "usage"))
     if extra:
         span.set_attributes(extra)
-    if complete:
-        call.span = span  # listeners (budgets) see the span that carries the call
-        note = _Annotation(span, type(message) is not dict)
-        mark = _ANNOTATING.set(note)
-        try:
+    call.span = span  # listeners (budgets) see the span that carries the call
+    note = _Annotation(span, type(message) is not dict)
+    mark = _ANNOTATING.set(note)
+    try:
+        if ending is None:
             call.finish(response, usage, None if usage is not None else "response carried no usage")
-        finally:
-            _ANNOTATING.reset(mark)
-        if note.done:
-            return
-    # A stream that ended early (our proxy ends its call) or a call that had already ended.
+        elif ending.error is not None:
+            call.fail(ending.error, response, usage)
+        elif ending.how == "read":
+            call.finish(response, usage, None if usage is not None else "stream carried no usage")
+        else:
+            call.abandon(response, usage, "stream closed before the end")
+    finally:
+        _ANNOTATING.reset(mark)
+    if ending is not None:
+        ending.done = True
+    if note.done:
+        return
+    # The call had already ended (a stream proxy of ours dropped first): price for the SDK's span alone.
     runtime = call.runtime
     cost = runtime.price(call.request, response, usage) if usage is not None else None
-    outcome = Outcome(response, usage, cost, None, 0.0)
-    span.set_attributes(runtime.telemetry.span_attributes(call.request, outcome))
+    span.set_attributes(runtime.telemetry.span_attributes(call.request, Outcome(response, usage, cost, None, 0.0)))
 
 
 def sdk_span_listener(runtime: Runtime) -> Listener:
@@ -694,7 +730,7 @@ def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
         try:
             span, message = _hook_args(args, kwargs)
             if message is not None and span is not None and pending.call.runtime.active:
-                _annotate(pending.call, span, message, True)
+                _annotate(pending.call, span, message)
                 pending.done = True
         except Exception:
             internal_error("sdk_span")
@@ -702,30 +738,92 @@ def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
 
 
 def _streaming_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``set_usage_sums`` / ``set_response`` as called when a streamed Message ends (read, closed, dropped)."""
+    """``set_usage_sums`` / ``set_response`` as called when a streamed Message ends (read, closed, dropped,
+    failed), from ``StreamedMessage.end`` just before the SDK ends its span."""
     result = wrapped(*args, **kwargs)
-    if _STREAM_CALLS:
+    ending = _ENDING.get()
+    if ending is not None and not ending.done:
         try:
             span, message = _hook_args(args, kwargs)
-            call = _STREAM_CALLS.pop(span, None) if span is not None else None
-            if call is not None and message is not None and call.runtime.active:
-                _annotate(call, span, message, kwargs.get("complete", True) is True)
+            if message is not None and span is not None and ending.call.runtime.active:
+                _annotate(ending.call, span, message, ending)
         except Exception:
             internal_error("sdk_span")
     return result
 
 
+def _streamed_message_end(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``StreamedMessage.end(how, error)``: the SDK ends a stream's span exactly once; our call ends with it."""
+    call = _STREAM_CALLS.pop(instance, None) if _STREAM_CALLS else None
+    if call is None:
+        return wrapped(*args, **kwargs)
+    ending = _Ending(call, args[0] if args else kwargs.get("how"), args[1] if len(args) > 1 else kwargs.get("error"))
+    mark = _ENDING.set(ending)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _ENDING.reset(mark)
+        if not ending.done:  # no Message to record: the stream ended before message_start
+            try:
+                if ending.error is not None:
+                    call.fail(ending.error)
+                else:
+                    call.abandon(None, None, "stream ended before message_start")
+            except Exception:
+                internal_error("sdk_span")
+
+
+def _first_chunk_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``set_time_to_first_chunk(span, ...)``: the SDK saw the first content of a stream it records."""
+    result = wrapped(*args, **kwargs)
+    if _STREAM_SPANS:
+        span = args[0] if args else kwargs.get("span")
+        call = _STREAM_SPANS.get(span) if span is not None else None
+        if call is not None and call.first_chunk is None:
+            call.chunk_arrived()
+    return result
+
+
 def _streamed_message_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``StreamedMessage(span, ...)``: made inside the SDK request of a stream; remember whose call it is."""
+    """``StreamedMessage(span, ...)``: made inside the SDK request of a stream the SDK records on its span.
+    When its end and usage recorder are ours too, the call ends with that span and needs no stream proxy."""
     result = wrapped(*args, **kwargs)
     pending = _PENDING.get()
     if pending is not None and pending.traced:
         try:
             span = args[0] if args else kwargs.get("span")
-            if span is not None:
-                _STREAM_CALLS[span] = pending.call
+            if span is not None and _recorder_hooked(type(instance)):
+                _STREAM_CALLS[instance] = pending.call
+                _STREAM_SPANS[span] = pending.call
+                pending.observed = True
         except Exception:
             internal_error("sdk_span")
+    return result
+
+
+def _recorder_hooked(recorder: type) -> bool:
+    """Both ``StreamedMessage.end`` and the usage recorder it calls are wrapped (by us) in this SDK version."""
+    import sys
+
+    if not isinstance(vars(recorder).get("end"), wrapt.FunctionWrapper):
+        return False
+    module = sys.modules.get(recorder.__module__)
+    usage = getattr(module, "set_usage_sums", None) or getattr(module, "set_response", None)
+    return isinstance(usage, wrapt.FunctionWrapper)
+
+
+def _stream_instancecheck(wrapped: Any, cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """anthropic 0.x: ``isinstance(x, Stream)`` is True only for the exact type (a metaclass says False to
+    anything else), so our stream proxy would fail it; it answers for the stream it wraps."""
+    result = wrapped(*args, **kwargs)
+    if result or not args:
+        return result
+    candidate = args[0]
+    if isinstance(candidate, (StreamProxy, AsyncStreamProxy)):
+        try:
+            return isinstance(candidate.__wrapped__, cls)
+        except Exception:
+            internal_error("isinstance")
     return result
 
 
@@ -756,13 +854,18 @@ METHODS: tuple[tuple[str, str, str, bool], ...] = tuple(
     for prefix in ("", "Async")
 )
 # The SDK's usage recorders (set_usage_sums in 2.6+, set_response in 1.14-2.5), patched where they are
-# called (each module imports them by name), and the recorder of streamed Messages.
+# called (each module imports them by name), the recorder of streamed Messages, and (0.x) the stream
+# classes' isinstance check.
 HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
     ("anthropic.lib._tracing._api_call", "set_usage_sums", _api_call_hook),
     ("anthropic.lib._tracing._api_call", "set_response", _api_call_hook),
     ("anthropic.lib._tracing._streaming", "set_usage_sums", _streaming_hook),
     ("anthropic.lib._tracing._streaming", "set_response", _streaming_hook),
     ("anthropic.lib._tracing._streaming", "StreamedMessage.__init__", _streamed_message_init),
+    ("anthropic.lib._tracing._streaming", "StreamedMessage.end", _streamed_message_end),
+    ("anthropic.lib._tracing._streaming", "set_time_to_first_chunk", _first_chunk_hook),
+    ("anthropic._streaming", "_SyncStreamMeta.__instancecheck__", _stream_instancecheck),
+    ("anthropic._streaming", "_AsyncStreamMeta.__instancecheck__", _stream_instancecheck),
 )
 
 

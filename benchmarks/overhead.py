@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -173,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
+    # Global, as an app configured by the launcher has it: anthropic >= 1.14 then traces itself.
+    trace.set_tracer_provider(tracer_provider)
     reader = PeriodicExportingMetricReader(NoopMetricExporter(), export_interval_millis=60_000)
     meter_provider = MeterProvider(metric_readers=[reader])
     instrumentor = LLMCostInstrumentor()

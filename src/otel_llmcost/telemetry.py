@@ -19,6 +19,8 @@ from .pricing import Cost
 from .usage import Request, Response, Usage
 
 _ATTR_CACHE_LIMIT = 4096
+# On the cheap counters only; histograms keep the semconv's required attributes and the request model.
+_COUNTER_ONLY = frozenset({names.SERVER_ADDRESS, names.GEN_AI_RESPONSE_MODEL})
 
 
 @dataclass(slots=True)
@@ -157,7 +159,7 @@ class Telemetry:
                 self._attrs.clear()
             # Histograms carry the semconv's required and model attributes only: each attribute costs
             # the SDK ~1 µs per point; server.address stays on the (cheap) counters.
-            base = {k: v for k, v in key if k != names.SERVER_ADDRESS}
+            base = {k: v for k, v in key if k not in _COUNTER_ONLY}
             cached = (
                 base,
                 {**base, names.GEN_AI_TOKEN_TYPE: "input"},

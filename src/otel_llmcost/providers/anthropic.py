@@ -42,7 +42,7 @@ from ..streams import AsyncStreamProxy, StreamProxy
 from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import Wrapper, count, given, number, whole
+from .base import Wrapper, count, get, given, number, whole
 from .endpoints import endpoint_of
 
 SDK = "anthropic"
@@ -52,9 +52,7 @@ OPERATION_COUNT_TOKENS = "count_tokens"
 OPERATION_BATCH_RESULTS = "batch_results"
 
 
-def _field(obj: Any, name: str) -> Any:
-    """A field of an SDK model or of a decoded JSON dict (None when absent): the hot-path reader."""
-    return obj.get(name) if type(obj) is dict else getattr(obj, name, None)
+_field = get  # a field of an SDK model or of a decoded JSON dict (None when absent)
 
 
 # --- usage normalization: one function per API shape ----------------------------------------------

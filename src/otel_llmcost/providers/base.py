@@ -8,7 +8,7 @@ and exceptions reach the caller unchanged; a failure of ours is logged, counted 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..calls import Call, Runtime
@@ -108,12 +108,9 @@ def count(value: Any) -> int:
 
 
 def get(obj: Any, name: str) -> Any:
-    """Attribute or mapping key, None when absent."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    """Attribute of an SDK object or key of a decoded JSON dict, None when absent (the hot-path reader:
+    an ``isinstance(obj, Mapping)`` check alone costs ~1 µs)."""
+    return obj.get(name) if type(obj) is dict else getattr(obj, name, None)
 
 
 def given(value: Any) -> bool:

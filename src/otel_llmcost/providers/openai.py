@@ -86,21 +86,20 @@ def _response_of(obj: Any, finish_reasons: list[str], output: Any = None) -> Res
     )
 
 
-def chat_result(obj: Any) -> tuple[Response, Usage | None]:
+def chat_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     choices = get(obj, "choices")
-    return _response_of(obj, _finish_reasons(choices), _chat_output(choices)), chat_usage(
-        get(obj, "usage"), get(obj, "service_tier")
-    )
+    output = _chat_output(choices) if capture else None
+    return _response_of(obj, _finish_reasons(choices), output), chat_usage(get(obj, "usage"), get(obj, "service_tier"))
 
 
-def responses_result(obj: Any) -> tuple[Response, Usage | None]:
+def responses_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     status = get(obj, "status")
     reasons = [status] if isinstance(status, str) else []
-    output_text = getattr(obj, "output_text", None) if not isinstance(obj, dict) else None
+    output_text = getattr(obj, "output_text", None) if capture and not isinstance(obj, dict) else None
     return _response_of(obj, reasons, output_text), responses_usage(get(obj, "usage"), get(obj, "service_tier"))
 
 
-def embeddings_result(obj: Any) -> tuple[Response, Usage | None]:
+def embeddings_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     return _response_of(obj, []), chat_usage(get(obj, "usage"))
 
 
@@ -181,7 +180,21 @@ class ResponsesStreamSummary:
 # --- the method handlers --------------------------------------------------------------------------
 def _endpoint(runtime: Runtime, instance: Any) -> tuple[str, str | None, int | None, bool]:
     client = getattr(instance, "_client", None)
-    base_url = str(getattr(client, "base_url", "") or "")
+    base_url = getattr(client, "base_url", None)
+    cached = _endpoints.get(id(client))
+    if cached is not None and cached[0] is base_url and cached[1] is runtime:  # ~10x cheaper than str(url)
+        return cached[2]
+    found = _endpoint_of_client(runtime, client, str(base_url or ""))
+    if len(_endpoints) > 1024:
+        _endpoints.clear()
+    _endpoints[id(client)] = (base_url, runtime, found)
+    return found
+
+
+_endpoints: dict[int, tuple[Any, Runtime, tuple[str, str | None, int | None, bool]]] = {}
+
+
+def _endpoint_of_client(runtime: Runtime, client: Any, base_url: str) -> tuple[str, str | None, int | None, bool]:
     hosts = tuple(runtime.settings.provider_hosts.items())
     if "Azure" in type(client).__name__:
         found = endpoint_of(base_url, "azure.ai.openai", hosts)
@@ -267,7 +280,7 @@ class OpenAIMethod:
             summary = self._summary(call, call.request.stream and self._asked_usage(result))
             proxy = AsyncStreamProxy if self.is_async else StreamProxy
             return proxy(result, call, summary)
-        response, usage = _RESULTS[self.api](result)
+        response, usage = _RESULTS[self.api](result, call.runtime.settings.capture_content)
         call.finish(response, usage, None if usage is not None else "response carried no usage")
         return result
 

@@ -42,7 +42,7 @@ from ..streams import AsyncStreamProxy, StreamProxy
 from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import Wrapper, count, get, given, number, whole
+from .base import Begin, Wrapper, call_async, call_sync, count, current, get, given, number, whole
 from .endpoints import endpoint_of
 
 SDK = "anthropic"
@@ -375,8 +375,6 @@ _SET_BY_SDK = (
 )
 
 
-# The call whose SDK request is running in this context (set around the SDK method only).
-_PENDING: ContextVar[_Pending | None] = ContextVar("otel_llmcost_anthropic_pending", default=None)
 # The SDK span whose call is being finished by the usage hook, for the listener that annotates it.
 _ANNOTATING: ContextVar[_Annotation | None] = ContextVar("otel_llmcost_anthropic_annotating", default=None)
 # The SDK's recorders of streams (StreamedMessage) -> our call, until the SDK ends the stream's span.
@@ -512,27 +510,6 @@ def _read_body(raw: Any) -> Any:
 
 
 # --- the wrappers ----------------------------------------------------------------------------------
-def _start(
-    runtime: Runtime, handler: AnthropicMethod, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> _Pending | None:
-    if not runtime.active or not runtime.enabled():
-        return None
-    try:
-        return handler.begin(runtime, instance, args, kwargs)
-    except Exception:
-        internal_error("request")
-        return None
-
-
-def _finish(handler: AnthropicMethod, pending: _Pending, result: Any) -> Any:
-    try:
-        return handler.result(pending, result)
-    except Exception:
-        internal_error("result")
-        pending.call.abandon(None, None, "internal error")
-        return result
-
-
 def _send_sync(
     runtime: Runtime,
     handler: AnthropicMethod,
@@ -543,22 +520,8 @@ def _send_sync(
     send_args: tuple[Any, ...],
     send_kwargs: dict[str, Any],
 ) -> Any:
-    pending = _start(runtime, handler, instance, args, kwargs)
-    if pending is None:
-        return send(*send_args, **send_kwargs)
-    call = pending.call
-    token = call.activate()
-    mark = _PENDING.set(pending)
-    try:
-        result = send(*send_args, **send_kwargs)
-    except BaseException as exc:
-        _PENDING.reset(mark)
-        call.deactivate(token)
-        call.fail(exc)
-        raise
-    _PENDING.reset(mark)
-    call.deactivate(token)
-    return _finish(handler, pending, result)
+    return call_sync(runtime, _begin(runtime, handler, instance, args, kwargs, send_kwargs), handler.result,
+                     send, send_args, send_kwargs)
 
 
 async def _send_async(
@@ -571,22 +534,23 @@ async def _send_async(
     send_args: tuple[Any, ...],
     send_kwargs: dict[str, Any],
 ) -> Any:
-    pending = _start(runtime, handler, instance, args, kwargs)
-    if pending is None:
-        return await send(*send_args, **send_kwargs)
-    call = pending.call
-    token = call.activate()
-    mark = _PENDING.set(pending)
-    try:
-        result = await send(*send_args, **send_kwargs)
-    except BaseException as exc:
-        _PENDING.reset(mark)
-        call.deactivate(token)
-        call.fail(exc)
-        raise
-    _PENDING.reset(mark)
-    call.deactivate(token)
-    return _finish(handler, pending, result)
+    return await call_async(runtime, _begin(runtime, handler, instance, args, kwargs, send_kwargs), handler.result,
+                            send, send_args, send_kwargs)
+
+
+def _begin(
+    runtime: Runtime,
+    handler: AnthropicMethod,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    send_kwargs: dict[str, Any],
+) -> Begin:
+    def begin() -> tuple[_Pending, Call, dict[str, Any]]:
+        pending = handler.begin(runtime, instance, args, kwargs)
+        return pending, pending.call, send_kwargs
+
+    return begin
 
 
 def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
@@ -723,8 +687,8 @@ def sdk_span_listener(runtime: Runtime) -> Listener:
 def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``set_usage_sums`` / ``set_response`` as called for a non-streamed Message, inside the SDK request."""
     result = wrapped(*args, **kwargs)
-    pending = _PENDING.get()
-    if pending is not None and pending.traced and not pending.done:
+    pending = current()  # the call whose SDK request is running in this context
+    if isinstance(pending, _Pending) and pending.traced and not pending.done:
         try:
             span, message = _hook_args(args, kwargs)
             if message is not None and span is not None and pending.call.runtime.active:
@@ -786,8 +750,8 @@ def _streamed_message_init(wrapped: Any, instance: Any, args: tuple[Any, ...], k
     """``StreamedMessage(span, ...)``: made inside the SDK request of a stream the SDK records on its span.
     When its end and usage recorder are ours too, the call ends with that span and needs no stream proxy."""
     result = wrapped(*args, **kwargs)
-    pending = _PENDING.get()
-    if pending is not None and pending.traced:
+    pending = current()  # the call whose SDK request is running in this context
+    if isinstance(pending, _Pending) and pending.traced:
         try:
             span = args[0] if args else kwargs.get("span")
             if span is not None and _recorder_hooked(type(instance)):

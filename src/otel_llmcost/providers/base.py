@@ -27,74 +27,116 @@ class Handler(Protocol):
         """End the call from the SDK's result, or hand the caller a proxy that ends it later."""
 
 
-# True while an instrumented method runs: a wrapped method it calls itself (openai < 1.92's
-# beta.chat.completions.parse calls chat.completions.create) is the same API call, not a second one.
-_inside: contextvars.ContextVar[bool] = contextvars.ContextVar("otel_llmcost_inside", default=False)
+# The state of the instrumented call whose SDK method is running in this context (None outside one).
+# A wrapped method the SDK calls from inside another (openai < 1.92's beta.chat.completions.parse calls
+# chat.completions.create) is the same API call and passes straight through; SDK-internal hooks (the
+# Anthropic adapter's) find their call here.
+_current: contextvars.ContextVar[Any] = contextvars.ContextVar("otel_llmcost_current", default=None)
+
+# begin() -> (state, call, kwargs to send) or None to leave the call alone; finish(state, result).
+Begin = Callable[[], "tuple[Any, Call, dict[str, Any]] | None"]
+Finish = Callable[[Any, Any], Any]
 
 
-def _begin(
-    runtime: Runtime, handler: Handler, instance: Any, kwargs: dict[str, Any]
-) -> tuple[Call, dict[str, Any]] | None:
-    if not runtime.active or not runtime.enabled() or _inside.get():
+def current() -> Any:
+    """The state of the instrumented call running in this context, or None."""
+    return _current.get()
+
+
+def _started(runtime: Runtime, begin: Begin) -> tuple[Any, Call, dict[str, Any]] | None:
+    if not runtime.active or not runtime.enabled() or _current.get() is not None:
         return None
     try:
-        return handler.begin(runtime, instance, kwargs)
+        return begin()
     except Exception:
         internal_error("request")
         return None
 
 
-def _result(handler: Handler, call: Call, result: Any) -> Any:
+def _ended(finish: Finish, state: Any, call: Call, result: Any) -> Any:
     try:
-        return handler.result(call, result)
+        return finish(state, result)
     except Exception:
         internal_error("result")
         call.abandon(None, None, "internal error")
         return result
 
 
+def call_sync(
+    runtime: Runtime,
+    begin: Begin,
+    finish: Finish,
+    send: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run ``send(*args, **kwargs)`` as one instrumented call: the one skeleton of every sync wrapper."""
+    started = _started(runtime, begin)
+    if started is None:
+        return send(*args, **kwargs)
+    state, call, call_kwargs = started
+    token = call.activate()
+    mark = _current.set(state)
+    try:
+        result = send(*args, **call_kwargs)
+    except BaseException as exc:
+        _current.reset(mark)
+        call.deactivate(token)
+        call.fail(exc)
+        raise
+    _current.reset(mark)
+    call.deactivate(token)
+    return _ended(finish, state, call, result)
+
+
+async def call_async(
+    runtime: Runtime,
+    begin: Begin,
+    finish: Finish,
+    send: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """The async twin of ``call_sync``."""
+    started = _started(runtime, begin)
+    if started is None:
+        return await send(*args, **kwargs)
+    state, call, call_kwargs = started
+    token = call.activate()
+    mark = _current.set(state)
+    try:
+        result = await send(*args, **call_kwargs)
+    except BaseException as exc:
+        _current.reset(mark)
+        call.deactivate(token)
+        call.fail(exc)
+        raise
+    _current.reset(mark)
+    call.deactivate(token)
+    return _ended(finish, state, call, result)
+
+
+def _handler_begin(runtime: Runtime, handler: Handler, instance: Any, kwargs: dict[str, Any]) -> Begin:
+    def begin() -> tuple[Any, Call, dict[str, Any]] | None:
+        started = handler.begin(runtime, instance, kwargs)
+        return None if started is None else (started[0], started[0], started[1])
+
+    return begin
+
+
 def sync_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = _begin(runtime, handler, instance, kwargs)
-        if started is None:
-            return wrapped(*args, **kwargs)
-        call, call_kwargs = started
-        token = call.activate()
-        inside = _inside.set(True)
-        try:
-            result = wrapped(*args, **call_kwargs)
-        except BaseException as exc:
-            _inside.reset(inside)
-            call.deactivate(token)
-            call.fail(exc)
-            raise
-        _inside.reset(inside)
-        call.deactivate(token)
-        return _result(handler, call, result)
+        return call_sync(
+            runtime, _handler_begin(runtime, handler, instance, kwargs), handler.result, wrapped, args, kwargs
+        )
 
     return wrapper
 
 
 def async_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
-    async def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        started = _begin(runtime, handler, instance, kwargs)
-        if started is None:
-            return await wrapped(*args, **kwargs)
-        call, call_kwargs = started
-        token = call.activate()
-        inside = _inside.set(True)
-        try:
-            result = await wrapped(*args, **call_kwargs)
-        except BaseException as exc:
-            _inside.reset(inside)
-            call.deactivate(token)
-            call.fail(exc)
-            raise
-        _inside.reset(inside)
-        call.deactivate(token)
-        return _result(handler, call, result)
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        begin = _handler_begin(runtime, handler, instance, kwargs)
+        return await call_async(runtime, begin, handler.result, wrapped, args, kwargs)
 
     return wrapper
 

@@ -105,11 +105,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             is_async = path.startswith("Async")
             handler = openai_adapter.OpenAIMethod(operation, api, is_async)
             self._wrap(module, path, (async_wrapper if is_async else sync_wrapper)(runtime, handler))
-        watchers = {False: openai_adapter.BatchWatcher(False), True: openai_adapter.BatchWatcher(True)}
-        watchers[True].seen = watchers[False].seen
+        watcher = openai_adapter.BatchWatcher()  # one per instrument(): sync and async share what was seen
         for module, path in openai_adapter.BATCH_METHODS:
-            watcher = watchers[path.startswith("Async")]
-            self._wrap(module, path, openai_adapter.batch_wrapper(runtime, watcher))
+            self._wrap(module, path, openai_adapter.batch_wrapper(runtime, watcher, path.startswith("Async")))
         self._patched.extend(stainless.patch_parse("openai"))
 
     def _patch_anthropic(self, runtime: Runtime) -> None:

@@ -66,10 +66,6 @@ class CounterTable:
             born.update(key for key, _ in snapshot)
         return observations
 
-    def total(self) -> float:
-        with self._lock:
-            return sum(self._sums.values())
-
 
 # Failures inside this package, by stage. Module-level: a failure can happen before instruments exist.
 INSTRUMENTATION_ERRORS = CounterTable()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator
 from contextvars import ContextVar
@@ -42,7 +41,7 @@ from ..streams import AsyncStreamProxy, StreamProxy
 from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import Begin, Wrapper, call_async, call_sync, count, current, get, given, number, whole
+from .base import Begin, SeenOnce, Wrapper, call_async, call_sync, count, current, get, given, number, whole
 from .endpoints import endpoint_of
 
 SDK = "anthropic"
@@ -210,26 +209,7 @@ class MessageStreamSummary:
         return response, message_usage(self.usage), None
 
 
-class _SeenResults:
-    """Batch results already priced, by (batch id, custom_id); bounded so a long-lived process stays small."""
-
-    def __init__(self, limit: int = 500_000) -> None:
-        self._limit = limit
-        self._keys: dict[tuple[str, str], None] = {}
-        self._lock = threading.Lock()
-
-    def first_time(self, key: tuple[str, str]) -> bool:
-        with self._lock:
-            if key in self._keys:
-                return False
-            if len(self._keys) >= self._limit:
-                for old in list(self._keys)[: self._limit // 2]:
-                    del self._keys[old]
-            self._keys[key] = None
-            return True
-
-
-_SEEN_RESULTS = _SeenResults()
+_SEEN_RESULTS = SeenOnce()  # (batch id, custom_id) of batch results already priced
 
 
 @dataclass(slots=True)

@@ -8,7 +8,8 @@ and exceptions reach the caller unchanged; a failure of ours is logged, counted 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from ..calls import Call, Runtime
@@ -139,6 +140,26 @@ def async_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
         return await call_async(runtime, begin, handler.result, wrapped, args, kwargs)
 
     return wrapper
+
+
+class SeenOnce:
+    """Keys already recorded (batch ids, batch results), so each is priced once; bounded so that a
+    long-lived process stays small (the oldest half is forgotten past the limit)."""
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self._limit = limit
+        self._keys: dict[Hashable, None] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, key: Hashable) -> bool:
+        with self._lock:
+            if key in self._keys:
+                return False
+            if len(self._keys) >= self._limit:
+                for old in list(self._keys)[: self._limit // 2]:
+                    del self._keys[old]
+            self._keys[key] = None
+            return True
 
 
 # --- tolerant readers: odd or partial SDK objects must never make us raise ------------------------

@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import names
 from ..calls import Call, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import count, get, given, number, whole
+from .base import SeenOnce, count, get, given, number, whole
 from .endpoints import endpoint_of
 
 SDK = "openai"
@@ -308,13 +309,11 @@ def _sent_json(stream: Any) -> Any:
 
 @dataclass
 class BatchWatcher:
-    """batches.retrieve / list: the first time a completed batch shows its usage, price it once."""
+    """batches.retrieve / list: the first time a completed batch shows its usage, price it once.
 
-    is_async: bool
-    seen: set[str] = field(default_factory=set)
+    Retrieving a batch costs nothing by itself: no span unless it reveals usage."""
 
-    def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
-        return None  # retrieving a batch costs nothing by itself: no span unless it reveals usage
+    seen: SeenOnce = field(default_factory=SeenOnce)
 
     def record(self, runtime: Runtime, instance: Any, batch: Any) -> None:
         batch_id = get(batch, "id")
@@ -322,15 +321,14 @@ class BatchWatcher:
         model = get(batch, "model")
         if get(batch, "status") != "completed" or usage_raw is None or not isinstance(model, str):
             return
-        if not isinstance(batch_id, str) or batch_id in self.seen:
+        if not isinstance(batch_id, str) or not self.seen.first_time(batch_id):
             return
-        self.seen.add(batch_id)
         provider, address, port, local = _endpoint(runtime, instance)
         endpoint = get(batch, "endpoint") or ""
         operation = "embeddings" if "embeddings" in str(endpoint) else "chat"
         request = Request(provider, operation, model, address, port, local=local)
         call = runtime.begin(request)
-        call.span.set_attribute("llmcost.batch.id", batch_id)
+        call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
         call.finish(Response(model=model, response_id=batch_id), responses_usage(usage_raw, batch=True))
 
     def batches_in(self, result: Any) -> list[Any]:
@@ -338,7 +336,7 @@ class BatchWatcher:
         return list(data) if isinstance(data, list) else [result]
 
 
-def batch_wrapper(runtime: Runtime, watcher: BatchWatcher) -> Any:
+def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Any:
     """Wraps batches.retrieve/list: the SDK call runs untouched, then we look at what came back."""
     from ..guard import internal_error
 
@@ -351,7 +349,7 @@ def batch_wrapper(runtime: Runtime, watcher: BatchWatcher) -> Any:
         except Exception:
             internal_error("batch")
 
-    if watcher.is_async:
+    if is_async:
 
         async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             result = await wrapped(*args, **kwargs)

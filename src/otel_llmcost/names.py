@@ -61,6 +61,14 @@ LLMCOST_WEB_FETCH_REQUESTS: Final = "llmcost.usage.web_fetch_requests"
 # What anthropic 2.x sets on its own count_tokens span; our span carries the same when the SDK makes none.
 ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
 
+# Attribution (issue 4): on every span; on metrics only when allow-listed, values capped per process.
+LLMCOST_FEATURE: Final = "llmcost.feature"
+LLMCOST_TEAM: Final = "llmcost.team"
+USER_ID: Final = "user.id"
+# Budgets (issue 4): the budget a span event / metric point is about.
+LLMCOST_BUDGET_NAME: Final = "llmcost.budget.name"
+LLMCOST_BUDGET_THRESHOLD: Final = "llmcost.budget.threshold"
+
 # Values of llmcost.price.source
 PRICE_SOURCE_BUNDLED: Final = "genai-prices"
 PRICE_SOURCE_OVERRIDE: Final = "override"
@@ -86,12 +94,22 @@ METRIC_SAVINGS: Final = "llmcost.savings"
 METRIC_REQUEST_COST: Final = "llmcost.request.cost"
 METRIC_UNPRICED: Final = "llmcost.requests.unpriced"
 METRIC_INSTRUMENTATION_ERRORS: Final = "llmcost.instrumentation.errors"
+# Attribution values past the per-key cap, folded into OVERFLOW_VALUE (by attribute key).
+METRIC_ATTRIBUTION_FOLDED: Final = "llmcost.attribution.folded"
+# Budget state (observable gauges) and events (counters), all by llmcost.budget.name.
+METRIC_BUDGET_SPEND: Final = "llmcost.budget.spend"
+METRIC_BUDGET_LIMIT: Final = "llmcost.budget.limit"
+METRIC_BUDGET_REMAINING: Final = "llmcost.budget.remaining"
+METRIC_BUDGET_THRESHOLD_CROSSINGS: Final = "llmcost.budget.threshold_crossings"
+METRIC_BUDGET_BLOCKED: Final = "llmcost.budget.blocked"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
 UNIT_USD: Final = "USD"
 UNIT_REQUEST: Final = "{request}"
 UNIT_ERROR: Final = "{error}"
+UNIT_VALUE: Final = "{value}"
+UNIT_EVENT: Final = "{event}"
 
 # Bucket boundaries given by the GenAI semantic conventions.
 TOKEN_USAGE_BUCKETS: Final = (

@@ -5,4 +5,13 @@ from .hardware import HardwareRate
 from .overrides import PriceOverrides
 from .rates import Cost, Rates, cost_of
 
-__all__ = ["Cost", "HardwareRate", "PriceBook", "PriceOverrides", "Rates", "cost_of", "price_context", "prices_provider_id"]
+__all__ = [
+    "Cost",
+    "HardwareRate",
+    "PriceBook",
+    "PriceOverrides",
+    "Rates",
+    "cost_of",
+    "price_context",
+    "prices_provider_id",
+]

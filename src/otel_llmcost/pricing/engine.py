@@ -97,7 +97,10 @@ class PriceBook:
             # A local server costs $0 in API spend, unless the user's price file prices the model
             # (an internal rate for their own hardware): the user's prices always win.
             override = self._overrides.rates(provider, model, price_context(usage)) if model else None
-            cost = cost_of(usage, override) if override is not None else zero_cost(names.PRICE_SOURCE_LOCAL, model or "")
+            if override is not None:
+                cost = cost_of(usage, override)
+            else:
+                cost = zero_cost(names.PRICE_SOURCE_LOCAL, model or "")
             hardware = self._hardware.cost(usage) if self._hardware is not None else None
             return dataclasses.replace(cost, hardware=hardware) if hardware else cost
         if not model:

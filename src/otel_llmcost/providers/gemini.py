@@ -19,6 +19,7 @@ Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and han
 
 from __future__ import annotations
 
+import contextlib
 import json
 import weakref
 from collections.abc import Iterator
@@ -201,10 +202,8 @@ def client_endpoint(runtime: Runtime, api_client: Any) -> Endpoint:
     if hosts and found.address:
         mapped = hosts.get(found.address) or hosts.get(f"{found.address}:{found.port}")
     endpoint = (mapped or provider, found.address, found.port)
-    try:
+    with contextlib.suppress(TypeError):
         _ENDPOINTS[api_client] = (base_url, hosts, endpoint)
-    except TypeError:
-        pass
     return endpoint
 
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from gemini_payloads import FakeGemini, Tokens, client
 
+from gemini_payloads import FakeGemini, Tokens, client
 from otel_llmcost import names
 from otel_llmcost.pricing import PriceBook
 from otel_llmcost.usage import Usage
@@ -161,7 +161,8 @@ def test_batch_pricing_of_gemini_goes_through_the_same_engine() -> None:
     assert cost.total == pytest.approx(float(usd(100_000, "0.625") + usd(10_000, "5")))
     assert cost.savings_batch == pytest.approx(0.1125)
     # Long context in batch: 300,000 x 1.25 + 10,000 x 7.5
-    big = PriceBook().cost("gcp.vertex_ai", "gemini-2.5-pro", Usage(input_tokens=300_000, output_tokens=10_000, batch=True))
+    long_batch = Usage(input_tokens=300_000, output_tokens=10_000, batch=True)
+    big = PriceBook().cost("gcp.vertex_ai", "gemini-2.5-pro", long_batch)
     assert big is not None
     assert big.total == pytest.approx(float(usd(300_000, "1.25") + usd(10_000, "7.5")))
 

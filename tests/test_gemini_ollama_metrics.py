@@ -29,8 +29,9 @@ def _keys_by_provider(captured: Any, metric: str) -> dict[str, set[frozenset[str
 
 
 def test_same_metric_names_and_label_keys_for_every_provider(captured: Any) -> None:
-    FakeOpenAI(model="gpt-4o-mini", tokens=OpenAITokens(prompt=1_000, cached=200, completion=100)).client(
-    ).chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    FakeOpenAI(
+        model="gpt-4o-mini", tokens=OpenAITokens(prompt=1_000, cached=200, completion=100)
+    ).client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     client("gemini", FakeGemini(Tokens(prompt=1_000, cached=200, candidates=100))).models.generate_content(
         model="gemini-2.5-flash", contents="Hi"
     )

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import wrapt
-from gemini_payloads import WORDS, FakeGemini, Tokens, client
 from google.genai import errors, models, types
 from opentelemetry.trace import StatusCode
 
+from gemini_payloads import WORDS, FakeGemini, Tokens, client
 from otel_llmcost import LLMCostInstrumentor, names
 
 FLASH = "gemini-2.5-flash"

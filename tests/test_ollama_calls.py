@@ -14,9 +14,9 @@ import httpx
 import ollama
 import pytest
 import wrapt
-from ollama_payloads import HOST, WORDS, FakeOllama, async_client, sync_client
 from opentelemetry.trace import StatusCode
 
+from ollama_payloads import HOST, WORDS, FakeOllama, async_client, sync_client
 from otel_llmcost import names
 
 MODEL = "llama3.2"

@@ -95,7 +95,7 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._patch_anthropic(runtime)
         if _installed("google.genai"):
             self._patch_gemini(runtime)
-        if importlib.util.find_spec("ollama") is not None:
+        if _installed("ollama"):
             self._patch_ollama(runtime)
         global _atexit_registered
         if not _atexit_registered:

@@ -75,6 +75,8 @@ class FakeGemini:
     requests: list[Any] = field(default_factory=list)
     replies: list[Tokens] = field(default_factory=list)
     """Usage of successive replies (for a call that makes several requests); then ``tokens``."""
+    routes: dict[str, JSON] = field(default_factory=dict)
+    """URL fragment -> JSON body answered for it (embeddings, batch jobs)."""
 
     def _tokens(self) -> Tokens:
         return self.replies.pop(0) if self.replies else self.tokens
@@ -90,6 +92,9 @@ class FakeGemini:
         if self.fail_status is not None:
             error = {"error": {"code": self.fail_status, "message": "boom", "status": "INVALID_ARGUMENT"}}
             return http.Response(self.fail_status, json=error)
+        for fragment, reply in self.routes.items():
+            if fragment in str(request.url):
+                return http.Response(200, json=reply)
         tokens = self._tokens()
         if ":streamGenerateContent" in str(request.url):
             return http.Response(200, headers={"content-type": "text/event-stream"}, content=self._sse(tokens))
@@ -137,3 +142,29 @@ def vertex_client(handler: Any) -> genai.Client:
 
 def client(kind: str, handler: Any) -> genai.Client:
     return vertex_client(handler) if kind == "vertex" else gemini_client(handler)
+
+
+def embed_reply(prompt_tokens: int = 0, vertex_counts: tuple[int, ...] = ()) -> JSON:
+    """batchEmbedContents (Gemini API, with usageMetadata) or :predict (Vertex AI, per-embedding statistics)."""
+    if vertex_counts:
+        return {
+            "predictions": [
+                {"embeddings": {"values": [0.1, 0.2], "statistics": {"token_count": n, "truncated": False}}}
+                for n in vertex_counts
+            ],
+            "metadata": {"billableCharacterCount": 42},
+        }
+    return {"embeddings": [{"values": [0.1, 0.2]}], "usageMetadata": {"promptTokenCount": prompt_tokens}}
+
+
+def batch_job(name: str, state: str, responses: list[Tokens], model: str = "models/gemini-2.5-pro") -> JSON:
+    """A Gemini API batch job (REST shape) whose results are inlined."""
+    kind = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+    job: JSON = {"name": name, "metadata": {"@type": kind, "model": model, "state": state}}
+    if responses:
+        inlined = [
+            {"response": {"candidates": [content("ok")], "usageMetadata": t.usage(), "modelVersion": "gemini-2.5-pro"}}
+            for t in responses
+        ]
+        job["metadata"]["output"] = {"inlinedResponses": {"inlinedResponses": inlined}}
+    return job

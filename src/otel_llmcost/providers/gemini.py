@@ -7,6 +7,9 @@ normalized record has input = prompt + tool-use prompt (cache read a part of it)
 thoughts (reasoning a part of it). Within one streamed request each chunk's usage is the running total:
 the last one wins, never a sum.
 
+``embed_content`` is priced from its ``usage_metadata`` (or Vertex AI's per-embedding token counts), and
+``batches.get``/``list`` price the inlined responses of a succeeded job once, at the batch rate.
+
 One span per API request. The SDK's public ``generate_content`` / ``generate_content_stream`` may send
 several requests for one call (automatic function calling, automatic continuation), each billed on its
 own, with long-context tiers applied per request: so the per-request methods (``_generate_content``,
@@ -34,10 +37,11 @@ from ..calls import Call, Listener, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
-from .base import Wrapper, async_wrapper, count, get, given, number, sync_wrapper, whole
+from .base import SeenOnce, Wrapper, async_wrapper, count, get, given, number, sync_wrapper, watch_wrapper, whole
 from .endpoints import endpoint_of
 
 OPERATION = "generate_content"
+OPERATION_EMBEDDINGS = "embeddings"
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"
 
@@ -129,6 +133,18 @@ def content_result(obj: Any, capture: bool = False, service_tier: str | None = N
         output_messages=output,
     )
     return response, gemini_usage(raw, service_tier)
+
+
+def embed_result(obj: Any) -> tuple[Response, Usage | None]:
+    """An EmbedContentResponse: ``usage_metadata`` where the API gives it, else Vertex AI's per-embedding
+    ``statistics.token_count`` summed (all input)."""
+    usage = gemini_usage(get(obj, "usage_metadata"))
+    if usage is None:
+        counts = [get(get(e, "statistics"), "token_count") for e in get(obj, "embeddings") or ()]
+        numbers = [c for c in counts if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        if numbers:
+            usage = Usage(input_tokens=sum(int(c) for c in numbers if c > 0))
+    return Response(), usage
 
 
 def _raw_body(obj: Any) -> Any:
@@ -267,8 +283,9 @@ def _service_tier(config: Any) -> str | None:
 
 @dataclass(frozen=True)
 class GeminiMethod:
-    """``Models._generate_content`` / ``_generate_content_stream`` (or the public ones), sync or async."""
+    """``Models._generate_content`` / ``_generate_content_stream`` / ``_embed_content`` (or the public ones)."""
 
+    operation: str
     stream: bool
     is_async: bool
 
@@ -278,7 +295,7 @@ class GeminiMethod:
         config = kwargs.get("config")
         request = Request(
             provider=provider,
-            operation=OPERATION,
+            operation=self.operation,
             model=model if isinstance(model, str) else None,
             server_address=address,
             server_port=port,
@@ -288,7 +305,7 @@ class GeminiMethod:
             top_p=number(get(config, "top_p")),
             service_tier=_service_tier(config),
         )
-        if runtime.settings.capture_content:
+        if runtime.settings.capture_content and self.operation == OPERATION:
             request.input_messages = kwargs.get("contents")
             system = get(config, "system_instruction")
             request.system_instructions = system if given(system) else None
@@ -305,25 +322,77 @@ class GeminiMethod:
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             summary = ContentStreamSummary(capture=capture, service_tier=tier)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
-        response, usage = content_result(result, capture, tier)
+        if self.operation == OPERATION_EMBEDDINGS:
+            response, usage = embed_result(result)
+        else:
+            response, usage = content_result(result, capture, tier)
         call.finish(response, usage, None if usage is not None else "response carried no usage")
         return result
 
 
-# (class, per-request method, public fallback, stream) of every method wrapped.
-METHODS: tuple[tuple[str, str, str, bool], ...] = (
-    ("Models", "_generate_content", "generate_content", False),
-    ("Models", "_generate_content_stream", "generate_content_stream", True),
-    ("AsyncModels", "_generate_content", "generate_content", False),
-    ("AsyncModels", "_generate_content_stream", "generate_content_stream", True),
+# --- batch jobs ---------------------------------------------------------------------------------------
+_SUCCEEDED = ("job_state_succeeded", "job_state_partially_succeeded")
+
+
+@dataclass
+class BatchWatcher:
+    """``batches.get`` / ``batches.list``: the first time a succeeded job shows its inlined responses, each
+    response is priced at the batch rate on its own (its long-context tier is its own), once per job name.
+
+    Metrics only (a job is read, not called): like Anthropic's batch results. Results written to a file or
+    BigQuery are not seen by the SDK call, so not priced here."""
+
+    seen: SeenOnce = field(default_factory=SeenOnce)
+
+    def batches_in(self, result: Any) -> list[Any]:
+        if get(result, "dest") is not None or get(result, "state") is not None:
+            return [result]
+        page = get(result, "page")  # a Pager of jobs: its current page only, never fetching more
+        return list(page) if isinstance(page, list) else []
+
+    def record(self, runtime: Runtime, instance: Any, job: Any) -> None:
+        if _enum_value(get(job, "state")) not in _SUCCEEDED:
+            return
+        name = get(job, "name")
+        responses = get(get(job, "dest"), "inlined_responses")
+        if not isinstance(name, str) or not responses or not self.seen.first_time(name):
+            return
+        provider, address, port = client_endpoint(runtime, getattr(instance, "_api_client", None))
+        model = get(job, "model")
+        for item in responses:
+            answer = get(item, "response")
+            if answer is None:
+                continue  # a failed request of the job: not billed
+            request = Request(provider, OPERATION, model if isinstance(model, str) else None, address, port)
+            call = runtime.begin(request, own_span=False)
+            response, usage = content_result(answer)
+            if usage is not None:
+                usage.batch = True
+            call.finish(response, usage, None if usage is not None else "batch response carried no usage")
+
+
+# (class, per-request method, public fallback, operation, stream) of every method wrapped.
+METHODS: tuple[tuple[str, str, str, str, bool], ...] = tuple(
+    (owner, per_request, public, operation, stream)
+    for owner in ("Models", "AsyncModels")
+    for per_request, public, operation, stream in (
+        ("_generate_content", "generate_content", OPERATION, False),
+        ("_generate_content_stream", "generate_content_stream", OPERATION, True),
+        ("_embed_content", "embed_content", OPERATION_EMBEDDINGS, False),
+    )
 )
 MODULE = "google.genai.models"
+BATCH_MODULE = "google.genai.batches"
+BATCH_METHODS = ("Batches.get", "Batches.list", "AsyncBatches.get", "AsyncBatches.list")
 
 
 def wrappers(runtime: Runtime) -> Iterator[tuple[str, tuple[str, ...], Wrapper]]:
     """(module, attribute paths in order of preference, wrapper): the first path the SDK has is wrapped."""
-    for owner, per_request, public, stream in METHODS:
+    for owner, per_request, public, operation, stream in METHODS:
         is_async = owner.startswith("Async")
-        handler = GeminiMethod(stream, is_async)
+        handler = GeminiMethod(operation, stream, is_async)
         wrapper = (async_wrapper if is_async else sync_wrapper)(runtime, handler)
         yield MODULE, (f"{owner}.{per_request}", f"{owner}.{public}"), wrapper
+    watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
+    for path in BATCH_METHODS:
+        yield BATCH_MODULE, (path,), watch_wrapper(runtime, watcher, path.startswith("Async"))

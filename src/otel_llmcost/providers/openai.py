@@ -17,7 +17,7 @@ from ..calls import Call, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import SeenOnce, count, get, given, number, whole
+from .base import SeenOnce, Wrapper, count, get, given, number, watch_wrapper, whole
 from .endpoints import endpoint_of
 
 SDK = "openai"
@@ -336,34 +336,9 @@ class BatchWatcher:
         return list(data) if isinstance(data, list) else [result]
 
 
-def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Any:
+def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Wrapper:
     """Wraps batches.retrieve/list: the SDK call runs untouched, then we look at what came back."""
-    from ..guard import internal_error
-
-    def look(instance: Any, result: Any) -> None:
-        if not runtime.active or not runtime.enabled():
-            return
-        try:
-            for batch in watcher.batches_in(result):
-                watcher.record(runtime, instance, batch)
-        except Exception:
-            internal_error("batch")
-
-    if is_async:
-
-        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            result = await wrapped(*args, **kwargs)
-            look(instance, result)
-            return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        look(instance, result)
-        return result
-
-    return wrapper
+    return watch_wrapper(runtime, watcher, is_async)
 
 
 # (module, attribute path, operation, api) of every method wrapped; missing ones are skipped.

@@ -49,3 +49,43 @@ def test_compatible_endpoint_is_counted_once(captured: Any) -> None:
     only_span(captured)
     assert captured.total(names.METRIC_COST) == pytest.approx(usd((1_000, "0.30"), (100, "2.50")))
     assert captured.total(names.METRIC_TOKENS, gen_ai__token__type="input") == 1_000
+
+
+def _thinking_left_out(body: dict[str, Any]) -> dict[str, Any]:
+    """Gemini's compatible reply when completion_tokens leaves the 3,000 thinking tokens out of its count."""
+    usage = dict(body["usage"], total_tokens=body["usage"]["total_tokens"] + 3_000)
+    return {**body, "usage": usage}
+
+
+def test_thinking_left_out_of_completion_tokens_is_still_billed_as_output(captured: Any) -> None:
+    tokens = Tokens(prompt=1_000, completion=100)
+    api = FakeOpenAI(model="gemini-2.5-flash", tokens=tokens, chat_body=_thinking_left_out)
+    api.client(base_url=GEMINI_OPENAI_URL).chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    attrs = attributes(only_span(captured))
+    assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 3_100
+    assert attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 3_000
+    # 1,000 x 0.30 + (100 + 3,000) x 2.50
+    assert attrs[names.GEN_AI_USAGE_COST] == usd((1_000, "0.30"), (3_100, "2.50"))
+
+
+def test_the_same_reply_from_openai_is_taken_as_it_is(captured: Any) -> None:
+    api = FakeOpenAI(model="gpt-4o-mini", tokens=Tokens(prompt=1_000, completion=100), chat_body=_thinking_left_out)
+    api.client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert attributes(only_span(captured))[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 100
+
+
+class _ThinkingLeftOut(Tokens):
+    def chat(self) -> dict[str, Any]:
+        usage = super().chat()
+        return {**usage, "total_tokens": usage["total_tokens"] + 3_000}
+
+
+def test_streamed_thinking_left_out_is_still_billed(captured: Any) -> None:
+    api = FakeOpenAI(model="gemini-2.5-flash", tokens=_ThinkingLeftOut(prompt=1_000, completion=100))
+    stream = api.client(base_url=GEMINI_OPENAI_URL).chat.completions.create(
+        model="gemini-2.5-flash", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    assert list(stream)
+    attrs = attributes(only_span(captured))
+    assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 3_100
+    assert attrs[names.GEN_AI_USAGE_COST] == usd((1_000, "0.30"), (3_100, "2.50"))

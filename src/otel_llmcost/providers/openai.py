@@ -46,6 +46,19 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
     )
 
 
+def gemini_compatible_usage(usage: Usage | None, raw: Any) -> Usage | None:
+    """Gemini's OpenAI-compatible endpoint: thinking tokens may be left out of ``completion_tokens`` while
+    ``total_tokens`` counts them (Gemini bills them as output). The gap is output, and reasoning."""
+    total = get(raw, "total_tokens")
+    if usage is None or type(total) is not int:
+        return usage
+    gap = total - usage.input_tokens - usage.output_tokens
+    if gap > 0:
+        usage.output_tokens += gap
+        usage.reasoning_tokens = max(usage.reasoning_tokens, gap)
+    return usage
+
+
 def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> Usage | None:
     """Responses API (and Batch) usage: input_tokens includes cached_tokens."""
     if raw is None or not _reported(raw, "input_tokens", "output_tokens"):
@@ -115,6 +128,7 @@ class ChatStreamSummary:
     hide_usage_chunk: bool = False
     asked_for_usage: bool = False
     capture: bool = False
+    provider: str = ""
     model: str | None = None
     response_id: str | None = None
     usage: Any = None
@@ -146,6 +160,8 @@ class ChatStreamSummary:
         output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
         response = Response(self.model, self.response_id, self.finish_reasons, output)
         usage = chat_usage(self.usage, self.service_tier)
+        if self.provider.startswith("gcp."):
+            usage = gemini_compatible_usage(usage, self.usage)
         if usage is not None:
             return response, usage, None
         if not self.asked_for_usage:
@@ -272,6 +288,7 @@ class OpenAIMethod:
             hide_usage_chunk=call.usage_injected,
             asked_for_usage=kwargs_usage or call.usage_injected,
             capture=call.runtime.settings.capture_content,
+            provider=call.request.provider,
         )
 
     def result(self, call: Call, result: Any) -> Any:
@@ -282,6 +299,8 @@ class OpenAIMethod:
             proxy = AsyncStreamProxy if self.is_async else StreamProxy
             return proxy(result, call, summary)
         response, usage = _RESULTS[self.api](result, call.runtime.settings.capture_content)
+        if call.request.provider.startswith("gcp.") and self.api == "chat":
+            usage = gemini_compatible_usage(usage, get(result, "usage"))
         call.finish(response, usage, None if usage is not None else "response carried no usage")
         return result
 

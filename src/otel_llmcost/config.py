@@ -9,6 +9,7 @@ import itertools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import names
@@ -57,6 +58,10 @@ class Settings:
     model_aliases: dict[str, str] = field(default_factory=dict)
     provider_hosts: dict[str, str] = field(default_factory=dict)
     """host or host:port -> gen_ai.provider.name, for gateways and proxies in front of a provider."""
+    hardware_usd_per_gpu_hour: Decimal | None = None
+    """Internal cost of self-hosted models per hour of server time (Ollama's total_duration)."""
+    hardware_usd_per_mtok: Decimal | None = None
+    """Internal cost of self-hosted models per million tokens (input + output)."""
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +78,8 @@ class Settings:
             "max_models": _int(env, names.ENV_MAX_MODELS, 100, minimum=1),
             "model_aliases": _mapping(env, names.ENV_MODEL_ALIASES),
             "provider_hosts": _mapping(env, names.ENV_PROVIDER_HOSTS),
+            "hardware_usd_per_gpu_hour": _env_usd(env, names.ENV_HARDWARE_USD_PER_GPU_HOUR),
+            "hardware_usd_per_mtok": _env_usd(env, names.ENV_HARDWARE_USD_PER_MTOK),
         }
         unknown = set(given) - set(values)
         if unknown:
@@ -82,7 +89,15 @@ class Settings:
                 continue
             if key == "request_cost_buckets":
                 value = _check_buckets(value, "request_cost_buckets=")
+            elif key.startswith("hardware_usd_"):
+                value = _usd(value, f"{key}=")
             values[key] = value
+        if values["hardware_usd_per_gpu_hour"] is not None and values["hardware_usd_per_mtok"] is not None:
+            raise ConfigError(
+                f"both {names.ENV_HARDWARE_USD_PER_GPU_HOUR} (hardware_usd_per_gpu_hour) and "
+                f"{names.ENV_HARDWARE_USD_PER_MTOK} (hardware_usd_per_mtok) are set. "
+                "Fix: set one hardware rate, per GPU-hour or per million tokens."
+            )
         return cls(**values)
 
 
@@ -97,6 +112,23 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")
     return value
+
+
+def _usd(raw: Any, where: str) -> Decimal | None:
+    """A rate in USD (a number >= 0), exact; None when unset."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if isinstance(raw, bool) or not value.is_finite() or value < 0:
+        raise ConfigError(f"{where}{raw!r} is not a USD amount. Fix: a number >= 0, e.g. {where}2.50.")
+    return value
+
+
+def _env_usd(env: Mapping[str, str], name: str) -> Decimal | None:
+    return _usd(env.get(name), f"{name}=")
 
 
 def _check_buckets(values: Sequence[Any], where: str) -> tuple[float, ...]:

@@ -58,6 +58,10 @@ LLMCOST_TIME_TO_FIRST_CHUNK: Final = "llmcost.time_to_first_chunk"
 LLMCOST_STREAM_USAGE_INJECTED: Final = "llmcost.stream.usage_injected"
 LLMCOST_WEB_SEARCH_REQUESTS: Final = "llmcost.usage.web_search_requests"
 LLMCOST_WEB_FETCH_REQUESTS: Final = "llmcost.usage.web_fetch_requests"
+# Local models (issue 7): the internal hardware cost of a self-hosted call (never part of gen_ai.usage.cost)
+# and the server-reported time it took (Ollama's total_duration), in seconds.
+LLMCOST_COST_HARDWARE: Final = "llmcost.cost.hardware"
+LLMCOST_SERVER_DURATION: Final = "llmcost.server.duration"
 # What anthropic 2.x sets on its own count_tokens span; our span carries the same when the SDK makes none.
 ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
 
@@ -94,6 +98,9 @@ METRIC_SAVINGS: Final = "llmcost.savings"
 METRIC_REQUEST_COST: Final = "llmcost.request.cost"
 METRIC_UNPRICED: Final = "llmcost.requests.unpriced"
 METRIC_INSTRUMENTATION_ERRORS: Final = "llmcost.instrumentation.errors"
+# Internal cost of self-hosted calls at the user's hardware rate: its own counter, so API spend totals
+# (llmcost.cost) and budgets never include it.
+METRIC_HARDWARE_COST: Final = "llmcost.hardware.cost"
 # Attribution values past the per-key cap, folded into OVERFLOW_VALUE (by attribute key).
 METRIC_ATTRIBUTION_FOLDED: Final = "llmcost.attribution.folded"
 # Budget state (observable gauges) and events (counters), all by llmcost.budget.name.
@@ -153,3 +160,6 @@ ENV_MAX_MODELS: Final = "OTEL_LLMCOST_MAX_MODELS"
 ENV_MODEL_ALIASES: Final = "OTEL_LLMCOST_MODEL_ALIASES"
 ENV_PROVIDER_HOSTS: Final = "OTEL_LLMCOST_PROVIDER_HOSTS"
 ENV_CONTENT_MAX_LENGTH: Final = "OTEL_LLMCOST_CONTENT_MAX_LENGTH"
+# Hardware rate of self-hosted models (Ollama, local OpenAI-compatible servers): set one of the two.
+ENV_HARDWARE_USD_PER_GPU_HOUR: Final = "OTEL_LLMCOST_HARDWARE_USD_PER_GPU_HOUR"
+ENV_HARDWARE_USD_PER_MTOK: Final = "OTEL_LLMCOST_HARDWARE_USD_PER_MTOK"

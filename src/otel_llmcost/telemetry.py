@@ -116,6 +116,8 @@ class Telemetry:
                     attrs[names.OPENAI_RESPONSE_SERVICE_TIER] = usage.service_tier
             if usage.batch:
                 attrs[names.LLMCOST_BATCH] = True
+            if usage.server_duration_ns:
+                attrs[names.LLMCOST_SERVER_DURATION] = usage.server_duration_ns / 1e9
             cost = outcome.cost
             if cost is not None:
                 attrs[names.GEN_AI_USAGE_COST] = cost.total
@@ -130,6 +132,8 @@ class Telemetry:
                     attrs[names.LLMCOST_SAVINGS_CACHE] = cost.savings_cache
                 if cost.savings_batch:
                     attrs[names.LLMCOST_SAVINGS_BATCH] = cost.savings_batch
+                if cost.hardware:
+                    attrs[names.LLMCOST_COST_HARDWARE] = cost.hardware
             else:
                 attrs[names.LLMCOST_PRICE_SOURCE] = names.PRICE_SOURCE_UNKNOWN
         elif outcome.error is None:
@@ -219,6 +223,8 @@ class Telemetry:
             )
             if value
         )
+        if cost.hardware:
+            m.hardware_cost.add(key, cost.hardware)
         if cost.savings_cache or cost.savings_batch:
             kind = names.LLMCOST_SAVINGS_KIND
             m.savings.add_many(

@@ -34,6 +34,9 @@ class Usage:
     """Anthropic fast mode ("fast"); selects its own price."""
     batch: bool = False
     """Billed at the batch rate."""
+    server_duration_ns: int = 0
+    """Wall time the server reports for the call (Ollama's total_duration), 0 when not reported: what a
+    GPU-hour rate prices a self-hosted call by."""
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -67,6 +67,8 @@ class Cost:
     savings_batch: float
     source: str
     model_id: str
+    hardware: float = 0.0
+    """Internal cost of a self-hosted call at the user's hardware rate: NOT part of ``total`` (API spend)."""
 
 
 def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, Decimal]:

@@ -142,6 +142,46 @@ def async_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
     return wrapper
 
 
+class Watcher(Protocol):
+    """Looks at what a read-only SDK method returned (a batch job) and records what it reveals, once."""
+
+    def batches_in(self, result: Any) -> list[Any]:
+        """The batch objects in a result (one, or a page of them)."""
+
+    def record(self, runtime: Runtime, instance: Any, batch: Any) -> None:
+        """Price what a batch reveals the first time it does."""
+
+
+def watch_wrapper(runtime: Runtime, watcher: Watcher, is_async: bool) -> Wrapper:
+    """Wrapper of a method whose call costs nothing (retrieving a batch): the SDK call runs untouched, then
+    the watcher looks at what came back."""
+
+    def look(instance: Any, result: Any) -> None:
+        if not runtime.active or not runtime.enabled():
+            return
+        try:
+            for batch in watcher.batches_in(result):
+                watcher.record(runtime, instance, batch)
+        except Exception:
+            internal_error("batch")
+
+    if is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            result = await wrapped(*args, **kwargs)
+            look(instance, result)
+            return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        look(instance, result)
+        return result
+
+    return wrapper
+
+
 class SeenOnce:
     """Keys already recorded (batch ids, batch results), so each is priced once; bounded so that a
     long-lived process stays small (the oldest half is forgotten past the limit)."""

@@ -10,18 +10,22 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from .attribution import current_attributes
 from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
 from .pricing.models import price_model
 from .telemetry import Outcome, Telemetry
 from .usage import Request, Response, Usage
+
+if TYPE_CHECKING:
+    from .budgets.enforcer import BudgetEnforcer
 
 _perf = time.perf_counter
 
@@ -37,6 +41,8 @@ class Runtime:
         self.prices = prices
         self.telemetry = telemetry
         self.listeners: list[Listener] = []
+        self.budgets: BudgetEnforcer | None = None
+        """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
 
@@ -47,6 +53,7 @@ class Runtime:
 
     def begin(self, request: Request, own_span: bool = True) -> Call:
         """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span."""
+        request.attribution = current_attributes()
         return Call(self, request, own_span)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
@@ -57,7 +64,9 @@ class Runtime:
 class Call:
     """One in-flight call. ``finish``/``fail``/``abandon`` may be called many times; only the first counts."""
 
-    __slots__ = ("_once", "first_chunk", "own_span", "request", "runtime", "span", "start", "usage_injected")
+    __slots__ = (
+        "_once", "first_chunk", "own_span", "request", "runtime", "span", "start", "ticket", "usage_injected"
+    )
 
     def __init__(self, runtime: Runtime, request: Request, own_span: bool = True) -> None:
         self.runtime = runtime
@@ -67,6 +76,8 @@ class Call:
         self.start = _perf()
         self.first_chunk: float | None = None
         self.usage_injected = False
+        self.ticket: Any = None
+        """What budgets hold for this call (its reservation), from admission to settlement."""
         self._once = itertools.count()
 
     def activate(self) -> object:
@@ -122,6 +133,9 @@ class Call:
         except Exception:
             internal_error("price")
             outcome = Outcome(response, usage, None, error, _perf() - self.start, unavailable_reason=reason)
+        budgets = runtime.budgets
+        if budgets is not None:
+            budgets.settle(self, outcome)  # before the span ends: a threshold crossing is an event on it
         telemetry = runtime.telemetry
         if self.own_span:
             try:

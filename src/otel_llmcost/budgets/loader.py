@@ -95,10 +95,19 @@ def _budget(where: _Where, item: yaml.Node) -> Budget:
     if not isinstance(item, yaml.MappingNode):
         raise where.error(item, "each budget must be a mapping (name:, limit:, ...).")
     fields: dict[str, tuple[yaml.Node, Any]] = {}
+    label = next((_scalar(v) for k, v in item.value if _scalar(k) == "name"), "?")
     for key_node, value_node in item.value:
         key = _scalar(key_node)
         if key not in FIELDS:
             raise where.error(key_node, f"unknown budget field {key!r}. Known fields: {', '.join(FIELDS)}.")
+        if key == "thresholds" and isinstance(value_node, yaml.SequenceNode):
+            for threshold in value_node.value:  # each checked on its own line
+                try:
+                    _thresholds([_scalar(threshold)], str(label))
+                except ConfigError as exc:
+                    raise where.error(threshold, str(exc)) from None
+            fields[key] = (value_node, [_scalar(threshold) for threshold in value_node.value])
+            continue
         fields[key] = (value_node, value_node if key == "scope" else _scalar(value_node))
     for required in ("name", "limit"):
         if required not in fields:

@@ -4,7 +4,8 @@ Keys (all under one hash tag, ``{otel_llmcost}`` or ``?prefix=NAME`` from the UR
 one slot): ``spend:<budget>:<bucket>`` (picodollars; expire when their window has passed), ``pending:<budget>``
 (held by calls in flight), a hash and a sorted set of the reservations themselves (each expires at its own
 time: a process that died mid-call holds nothing for longer than the reservation TTL), and ``mark:...``
-(threshold marks, expiring after their period). Every command is bounded by the socket timeouts, and the
+(threshold marks, expiring after their period). Expiries are sent as times to live computed from the
+caller's clock, so a server whose clock differs keeps keys exactly as long. Every command is bounded by the socket timeouts, and the
 client never retries: an unreachable server costs at most one timeout, then the failure rule applies.
 """
 
@@ -69,17 +70,17 @@ return {0}
 """
 
 # KEYS: zset, hash, then per line: bucket keys (the current one first).
-# ARGV: id ('' for none), amount, lines, then per line: bucket count, expire-at of the current bucket.
+# ARGV: id ('' for none), amount, lines, then per line: bucket count, seconds the current bucket is kept.
 SETTLE = _RELEASE + """
 if ARGV[1] ~= '' then release(KEYS[2], KEYS[1], ARGV[1]) end
 local amount, n = ARGV[2], tonumber(ARGV[3])
 local k, a, out = 3, 4, {}
 for i = 1, n do
-  local count, expire_at = tonumber(ARGV[a]), ARGV[a + 1]
+  local count, keep = tonumber(ARGV[a]), ARGV[a + 1]
   a = a + 2
   if amount ~= '0' then
     redis.call('INCRBY', KEYS[k], amount)
-    redis.call('EXPIREAT', KEYS[k], expire_at)
+    redis.call('EXPIRE', KEYS[k], keep)
   end
   out[i] = string.format('%.0f', sum(k, count))
   k = k + count
@@ -169,7 +170,7 @@ class RedisStore(SpendStore):
         for line in lines:
             buckets = self._buckets(line)
             keys += buckets
-            args += [len(buckets), int(line.window.expires)]
+            args += [len(buckets), _seconds(line.window.expires - now)]
         return [int(total) for total in self._run(self._settle, keys, args)]
 
     def spend(self, lines: Sequence[Line], now: float) -> list[tuple[int, int]]:
@@ -184,10 +185,15 @@ class RedisStore(SpendStore):
 
     def mark_once(self, key: str, expires: float, now: float) -> bool:
         try:
-            return bool(self._client.set(self.key("mark", key), "1", nx=True, exat=max(int(expires), int(now) + 1)))
+            return bool(self._client.set(self.key("mark", key), "1", nx=True, ex=_seconds(expires - now)))
         except self._errors as exc:
             raise StoreError(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         with contextlib.suppress(*self._errors):
             self._client.close()
+
+
+def _seconds(delta: float) -> int:
+    """A time to live in whole seconds (relative: the server's clock may differ from ours)."""
+    return max(1, int(delta) + 1)

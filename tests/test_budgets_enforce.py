@@ -28,12 +28,12 @@ from otel_llmcost import (
     BudgetExceededError,
     BudgetUnavailableError,
     ThresholdCrossing,
-    attributes as attribution,
     ledger,
     names,
     on_budget_threshold,
     remove_budget_threshold_callback,
 )
+from otel_llmcost import attributes as attribution
 from otel_llmcost.budgets.store import Line, to_pico, to_usd
 
 START = "2025-06-15T12:00:00"

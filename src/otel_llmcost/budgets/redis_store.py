@@ -5,8 +5,9 @@ one slot): ``spend:<budget>:<bucket>`` (picodollars; expire when their window ha
 (held by calls in flight), a hash and a sorted set of the reservations themselves (each expires at its own
 time: a process that died mid-call holds nothing for longer than the reservation TTL), and ``mark:...``
 (threshold marks, expiring after their period). Expiries are sent as times to live computed from the
-caller's clock, so a server whose clock differs keeps keys exactly as long. Every command is bounded by the socket timeouts, and the
-client never retries: an unreachable server costs at most one timeout, then the failure rule applies.
+caller's clock, so a server whose clock differs keeps keys exactly as long. Every command is bounded by
+the socket timeouts, and the client never retries: an unreachable server costs at most one timeout,
+then the failure rule applies.
 """
 
 from __future__ import annotations

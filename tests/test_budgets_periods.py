@@ -125,3 +125,23 @@ def test_rolling_budget_frees_spend_after_its_window(instrument_with: Any) -> No
     with pytest.raises(BudgetExceededError):
         client.chat.completions.create(**REQUEST)
     assert len(api.requests) == 3
+
+
+def test_rolling_warning_fires_again_once_the_window_has_passed(instrument_with: Any) -> None:
+    clock = Clock(1_750_000_000.0)
+    instrument_with(budgets=[Budget("1h", limit="0.05", period="1h", thresholds=[])], budget_clock=clock)
+    seen: list[ThresholdCrossing] = []
+    callback = on_budget_threshold(seen.append)
+    client = FakeOpenAI(tokens=TOKENS).client(max_retries=0)
+    try:
+        for _ in range(3):  # 0.06075 of 0.05: the limit is reached on the 3rd call
+            client.chat.completions.create(**REQUEST)
+        clock.now += 1800
+        client.chat.completions.create(**REQUEST)  # still above the limit, within the hour: no new warning
+        assert len(seen) == 1
+        clock.now += 1800 + 120  # the first three calls and the mark are an hour old, the 4th half as old
+        for _ in range(2):
+            client.chat.completions.create(**REQUEST)  # 0.02025 (the 4th call) + 2 x 0.02025 >= 0.05
+        assert [c.spend for c in seen] == [3 * COST, 3 * COST]
+    finally:
+        remove_budget_threshold_callback(callback)

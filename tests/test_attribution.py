@@ -53,14 +53,19 @@ def test_decorator_sync_and_async() -> None:
 
 
 def test_tasks_and_threads_keep_their_own() -> None:
-    async def task(name: str, entered: asyncio.Barrier) -> dict[str, str]:
+    inside: list[str] = []
+
+    async def task(name: str, all_inside: asyncio.Event) -> dict[str, str]:
         with attribution(user_id=name):
-            await entered.wait()  # every task is inside its scope at once
+            inside.append(name)
+            if len(inside) == 3:
+                all_inside.set()
+            await all_inside.wait()  # every task is inside its scope at once
             return dict(current_attributes())
 
     async def main() -> list[dict[str, str]]:
-        entered = asyncio.Barrier(3)
-        return list(await asyncio.gather(*(task(n, entered) for n in ("a", "b", "c"))))
+        all_inside = asyncio.Event()
+        return list(await asyncio.gather(*(task(n, all_inside) for n in ("a", "b", "c"))))
 
     assert asyncio.run(main()) == [{USER: "a"}, {USER: "b"}, {USER: "c"}]
     seen: list[dict[str, str]] = []

@@ -1,8 +1,9 @@
 """The life of one instrumented call: begin (span), then exactly one end (priced, emitted).
 
 Data flows one way: a provider adapter builds the ``Request`` and later the ``Response``/``Usage``;
-``Runtime`` prices the usage and hands the outcome to telemetry. Every step that is ours is guarded:
-a failure here is logged at debug level and counted, never raised into the caller's code.
+``Runtime`` prices the usage and hands the outcome to budgets (settlement) and telemetry. Every step
+that is ours is guarded: a failure here is logged at debug level and counted, never raised into the
+caller's code (the one exception, a budget refusing a call before it is sent, is raised on purpose).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 _perf = time.perf_counter
 
-# Called with every finished call (request, outcome); budgets and the demo's report subscribe here.
+# Called with every finished call (request, outcome, span), after its span ended; the demo's report subscribes
+# here. Budgets settle earlier, in Call._end, so that a threshold crossing can still be an event on the span.
 Listener = Callable[[Request, Outcome, Any], None]
 
 

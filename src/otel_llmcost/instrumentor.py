@@ -18,10 +18,10 @@ import wrapt
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import names
+from . import budgets, names
 from .calls import Runtime
 from .config import Settings
-from .metrics import instruments_for, reveal_new_series
+from .metrics import BudgetGauges, instruments_for, reveal_new_series
 from .pricing import HardwareRate, PriceBook, PriceOverrides
 from .providers import anthropic as anthropic_adapter
 from .providers import gemini as gemini_adapter
@@ -67,6 +67,7 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     # BaseInstrumentor is a singleton and __init__ runs on every LLMCostInstrumentor() call:
     # state lives in attributes set by _instrument, never reset by a constructor.
     _patched: list[tuple[Any, str]]
+    _gauges: BudgetGauges
     runtime: Runtime | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -86,7 +87,11 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
         instruments = instruments_for(meter, settings.request_cost_buckets)
+        enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
         runtime = Runtime(settings, prices, Telemetry(tracer, instruments, settings))
+        runtime.budgets = enforcer
+        instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
+        self._gauges = instruments.budget_gauges
         self.runtime = runtime
         self._patched = []
         if importlib.util.find_spec("openai") is not None:
@@ -146,6 +151,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         if self.runtime is not None:
             self.runtime.active = False
+            if self.runtime.budgets is not None:
+                self._gauges.source = None
+                self.runtime.budgets.close()
         for owner, attribute in reversed(getattr(self, "_patched", [])):
             current = owner.__dict__.get(attribute)
             if isinstance(current, wrapt.FunctionWrapper):

@@ -1,7 +1,8 @@
 """What every provider adapter shares: the wrapt wrappers around an SDK method, and small readers.
 
-A wrapper asks its ``Handler`` (the provider-specific part) to describe the request, calls the SDK
-exactly as the caller asked, and lets the handler turn the result into usage. The SDK's return value
+A wrapper asks its ``Handler`` (the provider-specific part) to describe the request, lets the budgets
+admit it (the one place a call can be refused before it is sent), calls the SDK exactly as the caller
+asked, and lets the handler turn the result into usage. The SDK's return value
 and exceptions reach the caller unchanged; a failure of ours is logged, counted and swallowed.
 """
 
@@ -76,6 +77,8 @@ def call_sync(
     if started is None:
         return send(*args, **kwargs)
     state, call, call_kwargs = started
+    if runtime.budgets is not None:
+        runtime.budgets.admit(call)  # raises BudgetError (the call ended, nothing sent) when a budget refuses
     token = call.activate()
     mark = _current.set(state)
     try:
@@ -103,6 +106,8 @@ async def call_async(
     if started is None:
         return await send(*args, **kwargs)
     state, call, call_kwargs = started
+    if runtime.budgets is not None:
+        runtime.budgets.admit(call)
     token = call.activate()
     mark = _current.set(state)
     try:

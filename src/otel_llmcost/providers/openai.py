@@ -256,6 +256,7 @@ class OpenAIMethod:
             temperature=number(kwargs.get("temperature")),
             top_p=number(kwargs.get("top_p")),
             service_tier=tier if isinstance(tier, str) else None,
+            prompt=self._prompt(kwargs),
         )
         if settings.capture_content:
             request.input_messages = kwargs.get("messages") if self.api == "chat" else kwargs.get("input")
@@ -280,6 +281,14 @@ class OpenAIMethod:
                 kwargs = {**kwargs, "stream_options": options}
                 call.usage_injected = True
         return call, kwargs
+
+    def _prompt(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The arguments billed as input (references, for a block budget's estimate)."""
+        if self.api == "chat":
+            return kwargs.get("messages"), kwargs.get("tools")
+        if self.api == "responses":
+            return kwargs.get("input"), kwargs.get("instructions"), kwargs.get("tools")
+        return (kwargs.get("input"),)
 
     def _summary(self, call: Call, kwargs_usage: bool) -> Any:
         if self.api == "responses":

@@ -248,10 +248,12 @@ def check(ctx: click.Context, price_file: str | None, verbose: bool) -> None:
     findings = [finding for run in CHECKS for finding in run(inputs)]
     width = max(len(f.topic) for f in findings)
     for finding in findings:
-        out.print(f"{_MARKS[finding.status]} {finding.topic:<{width}}  {finding.detail}", highlight=False, soft_wrap=True)
+        line = f"{_MARKS[finding.status]} {finding.topic:<{width}}  {finding.detail}"
+        out.print(line, highlight=False, soft_wrap=True)
     failures = [f for f in findings if f.status == "fail"]
     if failures:
         out.print(f"\n[red]{len(failures)} problem{'s' if len(failures) > 1 else ''}[/red]: fix "
                   f"{'them' if len(failures) > 1 else 'it'} before launching.")
         ctx.exit(2)
-    out.print("\n[green]Ready[/green]: launch with opentelemetry-instrument, or call LLMCostInstrumentor().instrument().")
+    out.print("\n[green]Ready[/green]: launch with opentelemetry-instrument, or call "
+              "LLMCostInstrumentor().instrument().")

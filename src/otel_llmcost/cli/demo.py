@@ -242,7 +242,9 @@ def report(out: Console, records: list[CallRecord], metric_total: Decimal | None
         parts.append(f"{failed:,} failed ({', '.join(errors)})")
     out.print(", ".join(parts) + ".", highlight=False)
     spent = total_cost(records)
-    out.print(f"[bold]Total spend: {output.usd(spent, PLACES)}[/bold] (the sum of {names.GEN_AI_USAGE_COST} on the spans).")
+    out.print(
+        f"[bold]Total spend: {output.usd(spent, PLACES)}[/bold] (the sum of {names.GEN_AI_USAGE_COST} on the spans)."
+    )
     if metric_total is not None:
         verdict = "agrees" if output.usd(metric_total, PLACES) == output.usd(spent, PLACES) else "DISAGREES"
         out.print(f"The {names.METRIC_COST} metric {verdict}: {output.usd(metric_total, PLACES)}.")

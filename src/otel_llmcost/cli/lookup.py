@@ -14,7 +14,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..pricing import PriceBook, PriceOverrides
 from ..pricing.catalog import ANY_PROVIDER, ModelRates, model_rates, provider_name, provider_of, suggestions
-from ..pricing.engine import prices_provider_id, priced_providers
+from ..pricing.engine import priced_providers, prices_provider_id
 
 PRICE_FILE_HELP = f"Price override file (YAML/JSON); default: ${names.ENV_PRICE_FILE}."
 

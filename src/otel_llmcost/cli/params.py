@@ -12,7 +12,7 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """A duration as seconds: ``90`` (seconds), ``30s``, ``5m``, ``2h``, ``7d``, ``1w``."""
 
     name = "duration"
@@ -30,7 +30,7 @@ class Duration(click.ParamType):
         return seconds
 
 
-class Moment(click.ParamType):
+class Moment(click.ParamType):  # type: ignore[type-arg]
     """A point in time as unix seconds: ``1732406400``, ``2026-11-23``, ``2026-11-23T18:00:00Z`` (UTC if no zone)."""
 
     name = "time"

@@ -89,7 +89,9 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
             raise click.ClickException(str(exc)) from None
     total_cost = sum((r.cost for r in rows), Decimal(0))
     table_rows = _rows(rows, total_cost)
-    columns = [c for c in COLUMNS if c.key in ("key", "cost", "share") or any(r.get(c.key) is not None for r in table_rows)]
+    columns = [
+        c for c in COLUMNS if c.key in ("key", "cost", "share") or any(r.get(c.key) is not None for r in table_rows)
+    ]
     columns[0] = output.Column("key", by)
     total: dict[str, Any] = {"key": "total", "cost": total_cost}
     for column in columns[1:]:

@@ -7,6 +7,7 @@ Finished spans are kept in memory so the report is read back from the telemetry 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Mapping
@@ -85,7 +86,7 @@ class SpanCollector(SpanProcessor):
 
 
 def _json_line(span: ReadableSpan) -> str:
-    return span.to_json(indent=None) + os.linesep
+    return str(span.to_json(indent=None)) + os.linesep
 
 
 class DemoRun:
@@ -128,9 +129,8 @@ class DemoRun:
 
             base = ex.otlp.rstrip("/")
             tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
-            readers.append(
-                PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics"), export_interval_millis=5_000)
-            )
+            metric_exporter = OTLPMetricExporter(endpoint=f"{base}/v1/metrics")
+            readers.append(PeriodicExportingMetricReader(metric_exporter, export_interval_millis=5_000))
         if ex.metrics_port is not None:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
@@ -225,11 +225,9 @@ class DemoRun:
     def call(self, step: Step) -> list[CallRecord]:
         """Make the step's SDK call in its attribution scope; the records of the spans it produced."""
         before = self.collector.count
-        with attributes(**step.who):
-            try:
-                step.run(self._clients[step.provider])
-            except self._sdk_errors:
-                pass  # the error is on the span (error.type); the demo goes on
+        # An SDK error is on the span (error.type); the demo goes on.
+        with attributes(**step.who), contextlib.suppress(*self._sdk_errors):
+            step.run(self._clients[step.provider])
         return [CallRecord.from_span(span) for span in self.collector.since(before)]
 
     def records(self) -> list[CallRecord]:

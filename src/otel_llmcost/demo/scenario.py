@@ -52,7 +52,7 @@ def _drain(stream: Any) -> None:
 
 def _thinking_stream(client: Any) -> object:
     with client.messages.stream(
-        model="claude-sonnet-4-5",
+        model="claude-sonnet-4-6",
         max_tokens=8_000,
         thinking={"type": "enabled", "budget_tokens": 4_000},
         messages=[{"role": "user", "content": "Review this diff for concurrency bugs."}],
@@ -125,7 +125,9 @@ def openai_steps() -> list[Step]:
         Step(
             "rate-limited call (HTTP 429): an error, no cost",
             OPENAI, "support-chat", "alice",
-            lambda c: c.chat.completions.create(model="gpt-4o", messages=_TICKETS, extra_headers={"x-mock-error": "429"}),
+            lambda c: c.chat.completions.create(
+                model="gpt-4o", messages=_TICKETS, extra_headers={"x-mock-error": "429"}
+            ),
             weight=3,
         ),
         Step(
@@ -143,7 +145,7 @@ def anthropic_steps() -> list[Step]:
             "6k-token system prompt written to the prompt cache (5 minutes)",
             ANTHROPIC, "support-chat", "alice",
             lambda c: c.messages.create(
-                model="claude-sonnet-4-5", max_tokens=1_024, system=_HANDBOOK, messages=_QUESTION,
+                model="claude-sonnet-4-6", max_tokens=1_024, system=_HANDBOOK, messages=_QUESTION,
                 extra_headers=_usage(input_tokens=1_500, cache_creation_input_tokens=6_000,
                                      ephemeral_5m_input_tokens=6_000, output_tokens=350),
             ),
@@ -152,7 +154,7 @@ def anthropic_steps() -> list[Step]:
             "the same system prompt read from the cache",
             ANTHROPIC, "support-chat", "bob",
             lambda c: c.messages.create(
-                model="claude-sonnet-4-5", max_tokens=1_024, system=_HANDBOOK, messages=_QUESTION,
+                model="claude-sonnet-4-6", max_tokens=1_024, system=_HANDBOOK, messages=_QUESTION,
                 extra_headers=_usage(input_tokens=1_500, cache_read_input_tokens=6_000, output_tokens=420),
             ),
             weight=30,
@@ -174,7 +176,7 @@ def anthropic_steps() -> list[Step]:
             "20k-token repository context cached for an hour",
             ANTHROPIC, "code-review", "alice",
             lambda c: c.messages.create(
-                model="claude-sonnet-4-5", max_tokens=2_048, messages=_TICKETS,
+                model="claude-sonnet-4-6", max_tokens=2_048, messages=_TICKETS,
                 extra_headers=_usage(input_tokens=800, cache_creation_input_tokens=20_000,
                                      ephemeral_1h_input_tokens=20_000, output_tokens=600),
             ),

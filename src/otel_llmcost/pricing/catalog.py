@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from ..usage import Usage
-from .engine import PriceBook, prices_provider_id, priced_providers
+from .engine import PriceBook, priced_providers, prices_provider_id
 from .models import normalize_model_id
 from .overrides import PriceOverrides
 from .rates import Rates

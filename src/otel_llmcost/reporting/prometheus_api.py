@@ -81,7 +81,9 @@ def _by_key(samples: list[dict[str, Any]], label: str) -> dict[str, float]:
 def spend(base_url: str, dimension: str, seconds: float, at: float | None = None) -> list[SpendRow]:
     """Spend per value of ``dimension`` over the ``seconds`` before ``at`` (default: now), costliest first."""
     label = prometheus_label(DIMENSIONS[dimension])
-    results = {name: _by_key(query(base_url, promql, at), label) for name, promql in queries(dimension, seconds).items()}
+    results = {
+        name: _by_key(query(base_url, promql, at), label) for name, promql in queries(dimension, seconds).items()
+    }
     keys = set().union(*results.values())
     rows = [
         SpendRow(

@@ -177,7 +177,7 @@ def _spend_table(out: Console, records: list[CallRecord], dimension: str, title:
         **{c.key: sum(getattr(r, c.key) or 0 for r in rows) for c in _GROUP_COLUMNS if c.kind == "int"},
     }
     out.print()
-    out.print(output.table(title, [output.Column("key", dimension), *_GROUP_COLUMNS], table_rows, total))
+    output.show(out, output.table(title, [output.Column("key", dimension), *_GROUP_COLUMNS], table_rows, total))
 
 
 def _per_call_table(out: Console, records: list[CallRecord]) -> None:
@@ -209,7 +209,7 @@ def _per_call_table(out: Console, records: list[CallRecord]) -> None:
         for r in records
     ]
     out.print()
-    out.print(output.table("Every call, as its span reports it", columns, rows))
+    output.show(out, output.table("Every call, as its span reports it", columns, rows))
 
 
 def report(out: Console, records: list[CallRecord], metric_total: Decimal | None, per_call: bool) -> None:

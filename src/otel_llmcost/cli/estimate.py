@@ -127,7 +127,7 @@ def estimate(
         output.Column("cost", "cost", "usd", places=6),
     ]
     total = {"component": "total", "tokens": input_tokens + output_tokens, "cost": per_call}
-    out.print(output.table(None, columns, [line for line in lines if line["tokens"]], total))
+    output.show(out, output.table(None, columns, [line for line in lines if line["tokens"]], total))
     if reasoning:
         out.print(f"Output includes {reasoning:,} reasoning tokens, billed as output.", style="dim")
     for kind, amount in (("the prompt cache", cost.savings_cache), ("the batch discount", cost.savings_batch)):

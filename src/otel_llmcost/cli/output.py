@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,18 +18,19 @@ from typing import Any, Literal
 import click
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 Kind = Literal["text", "int", "usd", "pct", "price"]
 FORMATS = ("table", "csv", "json")
-_PLAIN_WIDTH = 160
+_PLAIN_WIDTH = 1_000  # piped or redirected output: never wrap a line, whatever $COLUMNS says
 
 
 def console(stderr: bool = False) -> Console:
-    """A console for one command run: colours on a terminal only, a wide plain layout otherwise."""
-    out = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    """A console for one command run: colours on a terminal only, and unwrapped lines when piped."""
+    out = Console(stderr=stderr, highlight=False)
     if not out.is_terminal:
-        out.width = int(os.environ.get("COLUMNS", "0") or 0) or _PLAIN_WIDTH
+        out.width = _PLAIN_WIDTH
     return out
 
 
@@ -98,14 +98,23 @@ def _raw(value: Any) -> Any:
     return value
 
 
+class Grid(Table):
+    """A table that knows how many characters its text columns may give up on a narrow terminal."""
+
+    shrinkable = 0
+
+
+_TEXT_MIN = 10  # a text column keeps at least this many characters
+
+
 def table(
     title: str | None,
     columns: Sequence[Column],
     rows: Sequence[Mapping[str, Any]],
     total: Mapping[str, Any] | None = None,
-) -> Table:
+) -> Grid:
     """A rich table: text left, numbers right, an optional bold total line under a rule."""
-    grid = Table(
+    grid = Grid(
         title=title,
         title_justify="left",
         box=box.SIMPLE,
@@ -114,14 +123,30 @@ def table(
         show_footer=total is not None,
         footer_style="bold",
     )
-    for column in columns:
+    cells = [[_cell(row.get(c.key), c) for c in columns] for row in rows]
+    for index, column in enumerate(columns):
         footer = _cell(total.get(column.key), column) if total is not None and column.key in total else ""
-        grid.add_column(
-            column.title, footer=footer, justify="left" if column.kind == "text" else "right", no_wrap=True
-        )
-    for row in rows:
-        grid.add_row(*(_cell(row.get(c.key), c) for c in columns))
+        widest = max([len(column.title), len(footer), *(len(row[index]) for row in cells)])
+        if column.kind == "text":  # text may shrink on a narrow terminal; numbers never do
+            grid.add_column(
+                column.title, footer=footer, overflow="ellipsis", no_wrap=True, min_width=min(widest, _TEXT_MIN)
+            )
+            grid.shrinkable += max(0, widest - _TEXT_MIN)
+            continue
+        grid.add_column(column.title, footer=footer, justify="right", no_wrap=True, min_width=widest)
+    for row_cells in cells:
+        grid.add_row(*row_cells)
     return grid
+
+
+def show(out: Console, grid: Grid) -> None:
+    """Print a table; on a terminal too narrow for its numbers, wider than the terminal rather than cut."""
+    natural = Measurement.get(out, out.options.update_width(_PLAIN_WIDTH), grid).maximum
+    needed = natural - grid.shrinkable
+    if natural <= out.width or needed <= out.width:
+        out.print(grid)
+    else:
+        out.print(grid, width=needed, crop=False)
 
 
 def render(
@@ -149,4 +174,4 @@ def render(
             document["total"] = {k: _raw(v) for k, v in total.items()}
         click.echo(json.dumps(document, indent=2))
         return
-    out.print(table(title, columns, rows, total))
+    show(out, table(title, columns, rows, total))

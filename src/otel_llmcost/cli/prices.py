@@ -92,7 +92,7 @@ def prices(model: str, provider: str | None, price_file: str | None, fmt: str) -
     out.print(f"[bold]{found.model}[/bold] ({provider_text}{priced_as})  prices: {found.standard.source}")
     columns = [output.Column("component", "USD per 1M tokens")]
     columns += [output.Column(name, name, "price") for name in contexts]
-    out.print(output.table(None, columns, rows(found)))
+    output.show(out, output.table(None, columns, rows(found)))
     if not found.variants:
         out.print("No batch, flex, priority or fast prices in the data for this model: such calls are charged the "
                   "standard price.", style="dim")

@@ -174,4 +174,5 @@ def render(
             document["total"] = {k: _raw(v) for k, v in total.items()}
         click.echo(json.dumps(document, indent=2))
         return
-    show(out, table(title, columns, rows, total))
+    out.print(title, style="bold", highlight=False, soft_wrap=True)
+    show(out, table(None, columns, rows, total))

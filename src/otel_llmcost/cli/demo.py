@@ -73,7 +73,7 @@ class Interrupt:
 
 def _outcome(records: Sequence[CallRecord]) -> str:
     if not records:
-        return "[yellow]no span[/yellow]"
+        return "[yellow]skipped: not in this SDK version[/yellow]"
     record = records[-1]
     if record.error is not None:
         return f"[yellow]{record.error}[/yellow]"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections import defaultdict
 from decimal import Decimal
@@ -15,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from otel_llmcost.cli.main import cli
-from processes import COMMAND, read_spans, span_cost, start_command
+from processes import COMMAND, free_port, read_spans, span_cost, start_command
 
 SIX = Decimal("0.000001")
 DIMENSIONS = {
@@ -130,6 +132,7 @@ def test_ctrl_c_stops_continuous_traffic_with_a_report_of_what_ran(tmp_path: Pat
         (["--duration", "0s"], "must be longer than zero"),
         (["--duration", "soon"], "is not a duration"),
         (["--metrics-port", "70000"], "--metrics-port"),
+        (["--otlp", f"http://127.0.0.1:{free_port()}"], "is the collector running?"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -145,3 +148,55 @@ def test_demo_help() -> None:
     assert result.exit_code == 0
     for option in ("--otlp", "--metrics-port", "--duration", "--rate", "--spans-file"):
         assert option in result.output
+
+
+class _OTLPReceiver(http.server.ThreadingHTTPServer):
+    """A loopback OTLP/HTTP endpoint that keeps what it is sent, by path."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[bytes]] = defaultdict(list)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.bodies[self.path].append(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_otlp_export_sends_every_span_and_the_cost_metric() -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    receiver = _OTLPReceiver()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = CliRunner().invoke(cli, ["demo", "--otlp", f"http://127.0.0.1:{receiver.server_port}"])
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert result.exit_code == 0, result.output
+    spans = []
+    for body in receiver.bodies["/v1/traces"]:
+        request = ExportTraceServiceRequest.FromString(body)
+        spans += [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert len(spans) == 14
+    assert all(any(kv.key == "llmcost.feature" for kv in span.attributes) for span in spans)
+    metric_names = {
+        m.name
+        for body in receiver.bodies["/v1/metrics"]
+        for rm in ExportMetricsServiceRequest.FromString(body).resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
+    assert {"llmcost.cost", "llmcost.tokens", "gen_ai.client.token.usage"} <= metric_names
+    assert "The llmcost.cost metric" not in result.stdout  # the counters went to the exporter, not a second reader

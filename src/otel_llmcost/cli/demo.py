@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import random
 import signal
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from types import FrameType, TracebackType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -253,8 +255,17 @@ def report(out: Console, records: list[CallRecord], metric_total: Decimal | None
 def _exporters(
     otlp: str | None, console: bool, metrics_port: int | None, metrics_addr: str, spans_file: IO[str] | None
 ) -> Exporters:
-    if otlp is not None and not otlp.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{otlp!r} is not an http(s) URL such as http://localhost:4318.", param_hint="--otlp")
+    if otlp is not None:
+        parts = urlsplit(otlp)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{otlp!r} is not an http(s) URL such as http://localhost:4318.",
+                                     param_hint="--otlp")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), 3).close()
+        except OSError as exc:
+            raise click.BadParameter(f"nothing answers at {otlp} ({exc.strerror or exc}); is the collector running?",
+                                     param_hint="--otlp") from None
     if metrics_port is not None:
         try:
             import opentelemetry.exporter.prometheus  # noqa: F401

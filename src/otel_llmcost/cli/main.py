@@ -52,8 +52,10 @@ def cli() -> None:
 
     Start with `otel-llmcost demo`: no API key, no network.
     """
-    # Warnings of the instrumentation (an unknown model, once) are the commands' own output here.
-    logging.getLogger("otel_llmcost").addHandler(logging.NullHandler())
+    # The instrumentation's warnings (an unknown model, once) are the commands' own output here: no stderr noise.
+    package_logger = logging.getLogger("otel_llmcost")
+    if not any(isinstance(h, logging.NullHandler) for h in package_logger.handlers):
+        package_logger.addHandler(logging.NullHandler())
 
 
 cli.add_command(demo)

@@ -197,6 +197,9 @@ def test_prometheus_report_equals_the_demo_spans(tmp_path: Path) -> None:
                                                "--format", "json")))
             assert unpriced["acme-llm-7b"]["unpriced"] == 1
             assert unpriced["gpt-4.1"]["input_tokens"] == 120_000 and unpriced["gpt-4.1"]["output_tokens"] == 4_000
+            by_feature = run("--prometheus", prometheus, "--since", "1h", "--by", "feature", "--until", last_scrape)
+            if "(none)" in by_feature.stdout:  # until attribution is allowed on metrics, one "(none)" row says so
+                assert "No series carries the llmcost_feature label" in by_feature.stdout
             table = run("--prometheus", prometheus, "--since", "1h", "--until", last_scrape)
             assert table.exit_code == 0 and "$0.2720" in table.stdout and f"from {prometheus}" in table.stdout
         demo.process.send_signal(signal.SIGINT)

@@ -13,10 +13,11 @@ from typing import Any
 
 import click
 
-from ..reporting import DIMENSIONS, SpendRow, prometheus_api, share, sqlite_ledger
+from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share, sqlite_ledger
 from . import output
 from .params import DURATION, MOMENT, describe
 
+ATTRIBUTION = ("feature", "team", "user")
 COLUMNS = (
     output.Column("key", "{by}"),
     output.Column("calls", "calls", "int"),
@@ -104,3 +105,7 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
         out.print(f"{title}\nNo calls recorded in this window.")
         return
     output.render(out, fmt, title, columns, table_rows, total, meta)
+    if fmt == "table" and prometheus is not None and by in ATTRIBUTION and all(r.key == NONE for r in rows):
+        label = prometheus_label(DIMENSIONS[by])
+        out.print(f"No series carries the {label} label: attribution reaches metrics only for the keys allowed on "
+                  "them (see the README); the ledger (--from sqlite:PATH) has every call's.", style="dim")

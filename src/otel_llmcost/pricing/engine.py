@@ -53,6 +53,11 @@ def prices_provider_id(provider: str) -> str | None:
     return _PRICES_PROVIDER.get(provider)
 
 
+def priced_providers() -> tuple[str, ...]:
+    """Every gen_ai.provider.name the bundled prices cover."""
+    return tuple(_PRICES_PROVIDER)
+
+
 def price_context(usage: Usage) -> dict[str, str]:
     """The genai-prices price_context that selects the variant this usage is billed at."""
     context: dict[str, str] = {}

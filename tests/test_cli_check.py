@@ -95,3 +95,27 @@ def test_warnings_do_not_fail() -> None:
     result = check(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="requests,llmcost", OTEL_SDK_DISABLED="true")
     assert result.exit_code == 0
     assert "! launcher    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS turns llmcost off" in lines(result)
+
+
+def test_budget_file_and_store_are_checked(tmp_path: Path) -> None:
+    good = tmp_path / "budgets.yaml"
+    good.write_text("budgets:\n  - {name: daily-total, limit: 50, period: day, action: block}\n")
+    store = tmp_path / "spend.db"
+    result = check(OTEL_LLMCOST_BUDGET_FILE=str(good), OTEL_LLMCOST_BUDGET_STORE=f"sqlite:{store}")
+    assert result.exit_code == 0, result.output
+    out = lines(result)
+    assert any(line.startswith("✓ budgets") and "1 budgets: daily-total $50" in line for line in out), out
+    assert f"✓ store budget spend store sqlite:{store}" in [" ".join(line.split()) for line in out]
+
+    bad = tmp_path / "bad-budgets.yaml"
+    bad.write_text("budgets:\n  - {name: daily-total, limit: lots, period: day}\n")
+    result = check(OTEL_LLMCOST_BUDGET_FILE=str(bad))
+    assert result.exit_code == 2
+    (line,) = [line for line in lines(result) if str(bad) in line]
+    assert f"{bad}:2: limit 'lots' is not an amount in USD" in line, line
+
+
+def test_unreachable_redis_store_fails_the_check() -> None:
+    result = check(OTEL_LLMCOST_BUDGET_STORE="redis://127.0.0.1:1/0", OTEL_LLMCOST_BUDGET_STORE_TIMEOUT="0.2")
+    assert result.exit_code == 2
+    assert any("OTEL_LLMCOST_BUDGET_STORE=redis://127.0.0.1:1/0" in line for line in lines(result)), result.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -229,9 +230,37 @@ def check_exporters(inputs: Inputs) -> list[Finding]:
     return findings
 
 
-# In the order printed. The budget-file check belongs here, after check_prices, once otel_llmcost.budgets
-# (the budgets work) is installed: a Check that loads the budget file and turns its ConfigError into a "fail".
-CHECKS: list[Check] = [check_settings, check_prices, check_sdks, check_launcher, check_exporters]
+def check_budgets(inputs: Inputs) -> list[Finding]:
+    """The budget file parses and the spend store answers, as instrument() will need them at start-up."""
+    from ..budgets.loader import load_budgets
+    from ..budgets.store import open_store
+
+    findings: list[Finding] = []
+    budget_file = inputs.env.get(names.ENV_BUDGET_FILE)
+    if not budget_file:
+        findings.append(Finding("info", "budgets", f"none (set {names.ENV_BUDGET_FILE} to name a budget file)"))
+    else:
+        try:
+            budgets = load_budgets(budget_file)
+        except ConfigError as exc:
+            return [Finding("fail", "budgets", str(exc))]
+        listed = ", ".join(f"{b.name} ${b.limit} per {b.period} ({b.action})" for b in budgets)
+        findings.append(Finding("ok", "budgets", f"{budget_file}: {len(budgets)} budgets: {listed}"))
+    url = inputs.env.get(names.ENV_BUDGET_STORE, "").strip() or "memory"
+    try:
+        timeout = float(inputs.env.get(names.ENV_BUDGET_STORE_TIMEOUT, "0.5"))
+        store = open_store(url, timeout)
+        try:
+            store.spend([], time.time())  # one round trip: a Redis that does not answer fails here
+        finally:
+            store.close()
+    except Exception as exc:  # ConfigError, or the store's own connection error
+        return [*findings, Finding("fail", "store", f"{names.ENV_BUDGET_STORE}={url}: {exc}")]
+    return [*findings, Finding("ok", "store", f"budget spend store {url}")]
+
+
+# In the order printed.
+CHECKS: list[Check] = [check_settings, check_prices, check_budgets, check_sdks, check_launcher, check_exporters]
 
 
 @click.command()

@@ -16,14 +16,13 @@ from decimal import Decimal
 from types import TracebackType
 from typing import IO, Any
 
-from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from .. import names
-from ..attribution import attributes, current_attributes
+from ..attribution import attributes
 from ..instrumentor import LLMCostInstrumentor
 from ..reporting.calls import CallRecord
 from .mock_llm import MockLLMServer
@@ -47,11 +46,7 @@ class Exporters:
 
 
 class SpanCollector(SpanProcessor):
-    """Keeps this package's finished spans; stamps each with the caller's attribution when it starts.
-
-    The stamp only fills keys the span lacks: once telemetry writes ``llmcost.feature``, ``llmcost.team`` and
-    ``user.id`` itself (the budgets work), it is a no-op and the report reads what the instrumentation wrote.
-    """
+    """Keeps this package's finished spans: the report reads cost and attribution from what the spans say."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,14 +56,6 @@ class SpanCollector(SpanProcessor):
     def _ours(span: ReadableSpan) -> bool:
         scope = span.instrumentation_scope
         return scope is not None and scope.name == names.INSTRUMENTATION_SCOPE
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if not self._ours(span):
-            return
-        present = span.attributes or {}
-        for key, value in current_attributes().items():
-            if key not in present:
-                span.set_attribute(key, value)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._ours(span):

@@ -93,6 +93,8 @@ METRIC_TOKENS: Final = "llmcost.tokens"
 METRIC_SAVINGS: Final = "llmcost.savings"
 METRIC_REQUEST_COST: Final = "llmcost.request.cost"
 METRIC_UNPRICED: Final = "llmcost.requests.unpriced"
+# Every call, failed ones included (error.type): a counter born at 0, so dashboards count a new series' first call.
+METRIC_REQUESTS: Final = "llmcost.requests"
 METRIC_INSTRUMENTATION_ERRORS: Final = "llmcost.instrumentation.errors"
 # Attribution values past the per-key cap, folded into OVERFLOW_VALUE (by attribute key).
 METRIC_ATTRIBUTION_FOLDED: Final = "llmcost.attribution.folded"

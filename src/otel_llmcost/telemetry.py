@@ -183,6 +183,7 @@ class Telemetry:
             key += ((names.ERROR_TYPE, type(outcome.error).__qualname__),)
         base, input_attrs, output_attrs = self._metric_attrs(key)
         m = self._m
+        m.requests.add(key, 1)
         m.duration.record(outcome.duration, base)
         if outcome.time_to_first_chunk is not None:
             m.time_to_first_chunk.record(outcome.time_to_first_chunk, base)

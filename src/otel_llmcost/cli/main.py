@@ -6,6 +6,7 @@ import click
 
 from ..version import __version__
 from .demo import demo
+from .stack import stack
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(demo)
+cli.add_command(stack)
 
 
 def main() -> None:

@@ -150,17 +150,19 @@ def total(series: str, window: str, group: Sequence[str] = (), offset: str = "")
 
 def happened(series: str, window: str, group: Sequence[str] = ()) -> str:
     """Events counted in the window, by group, for any counter: a series born in the window with events
-    already on it counts too (an SDK counter or histogram count starts at its first value, not at 0)."""
-    born = f"{series} unless last_over_time({series}[1h] offset {window})"
+    already on it counts too (an SDK counter or histogram count starts at its first value, not at 0), and
+    so does a process that stopped since."""
+    born = f"last_over_time({series}[{window}]) unless last_over_time({series}[1h] offset {window})"
     return f"sum{by(group)} ((({growth(series, window)}) > 0) or (({born}) > 0))"
 
 
 def expensive_requests(histogram: Series, matchers: Sequence[str], bound: float, window: str,
                        group: Sequence[str]) -> str:
-    """Requests that cost more than a bucket bound in the window (count minus the bucket at the bound)."""
+    """Requests that cost more than a bucket bound in the window (the count minus the bucket at the bound);
+    a series born in the window counts from its first sample, which increase() would drop."""
     count = selector(histogram.count, matchers)
     bucket = selector(histogram.bucket, [*matchers, le_matcher(bound)])
-    above = f"({count} - ignoring(le) {bucket})"
+    above = f"(last_over_time({count}[{window}]) - ignoring(le) last_over_time({bucket}[{window}]))"
     born = f"({above} unless last_over_time({count}[1h] offset {window})) > 0"
     old = f"(increase({count}[{window}]) - ignoring(le) increase({bucket}[{window}])) > 0.5"
     return f"sum{by(group)} (({born}) or ({old}))"
@@ -168,15 +170,18 @@ def expensive_requests(histogram: Series, matchers: Sequence[str], bound: float,
 
 # --- calendar windows (UTC) ---------------------------------------------------------------------------
 def _step_growth(m: str, step: str) -> str:
-    """Per-series growth in the step ending now. Without a reset it is ``m`` minus its last value a step ago, which
-    telescopes exactly over consecutive steps; a series new in the step (born at 0) counts whole; a reset
-    (a restart on the same target; our counters restart at 0, below the previous value) uses increase()."""
-    prev = f"last_over_time({m}[{GAP}] offset {step})"
+    """Per-series growth in the step ending now. Without a reset it is the series' last value in the step
+    minus its last value a step earlier, which telescopes exactly over consecutive steps; a series new in
+    the step (born at 0) counts whole; a reset (a restart on the same target: our counters restart at 0,
+    below the previous value) uses increase(). The last value, not the instant one: a process that stopped
+    during the step has no instant value but did spend."""
     r = f"{m}[{step}]"
+    last = f"last_over_time({r})"
+    prev = f"last_over_time({m}[{GAP}] offset {step})"
     return (
-        f"(({m} - {prev}) and (resets({r}) == 0) and ((min_over_time({r}) - {prev}) >= 0))"
+        f"(({last} - {prev}) and (resets({r}) == 0) and ((min_over_time({r}) - {prev}) >= 0))"
         f" or (increase({r}) and {prev})"
-        f" or (({m} - min_over_time({r})) and (resets({r}) == 0))"
+        f" or (({last} - min_over_time({r})) and (resets({r}) == 0))"
         f" or increase({r})"
     )
 
@@ -185,12 +190,13 @@ def _tail_growth(m: str, step: str) -> str:
     """Per-series growth since the last aligned step (less than one step), which removes the subquery's lag.
     A restart inside it counts from 0 once the counter is below its value at the step; until the step
     completes, growth before such a restart is not yet counted."""
-    prev = f"last_over_time(last_over_time({m}[{GAP}])[{step}:{step}])"
     r = f"{m}[{step}]"
+    last = f"last_over_time({r})"
+    prev = f"last_over_time(last_over_time({m}[{GAP}])[{step}:{step}])"
     return (
-        f"(({m} - {prev}) >= 0)"
-        f" or ({m} and (({m} - {prev}) < 0))"
-        f" or (({m} - min_over_time({r})) and (resets({r}) == 0))"
+        f"(({last} - {prev}) >= 0)"
+        f" or ({last} and (({last} - {prev}) < 0))"
+        f" or (({last} - min_over_time({r})) and (resets({r}) == 0))"
         f" or increase({r})"
     )
 

@@ -43,7 +43,8 @@ SPEND_BASELINE = "llmcost:spend_daily_baseline_7d:usd"
 
 
 def money(value: Decimal | float) -> str:
-    return f"${Decimal(str(value)):,.2f}"
+    """Dollars as the alert templates print them (printf "%.2f"), so summaries read alike."""
+    return f"${Decimal(str(value)):.2f}"
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,7 @@ def alerts(config: StackConfig) -> list[Alert]:
                     record=record,
                 )
             )
-        if limit.daily_usd is not None or limit.monthly_usd is not None:
-            out.append(_anomaly(config, limit, cost, labels))
+        out.append(_anomaly(config, limit, cost, labels))
     out.append(_expensive(config))
     out.append(_unpriced(config))
     out.append(_budget_blocked(config))
@@ -298,13 +298,14 @@ def recording_rules(config: StackConfig) -> list[dict[str, Any]]:
     for limit in config.limits:
         cost = promql.selector(promql.COST.name, limit.matchers)
         scope = {SCOPE_LABEL: limit.name}
-        for record, expr in (
-            (SPEND_TODAY, promql.today(cost)),
-            (SPEND_MONTH, promql.this_month(cost)),
-            (SPEND_24H, promql.total(cost, "1d")),
-            (SPEND_BASELINE, f"{promql.total(cost, '7d', offset='1d')} / 7"),
+        for record, expr, needed in (
+            (SPEND_TODAY, promql.today(cost), limit.daily_usd is not None),
+            (SPEND_MONTH, promql.this_month(cost), limit.monthly_usd is not None),
+            (SPEND_24H, promql.total(cost, "1d"), True),
+            (SPEND_BASELINE, f"{promql.total(cost, '7d', offset='1d')} / 7", True),
         ):
-            rules.append({"record": record, "expr": expr, "labels": dict(scope)})
+            if needed:
+                rules.append({"record": record, "expr": expr, "labels": dict(scope)})
     return rules
 
 

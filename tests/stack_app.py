@@ -213,12 +213,9 @@ def main() -> None:
         oa = openai.OpenAI(api_key="e2e", base_url=openai_api.openai_base_url, max_retries=0)
         an = anthropic.Anthropic(api_key="e2e", base_url=anthropic_api.anthropic_base_url, max_retries=0)
         print(json.dumps({"event": "ready"}), flush=True)
-        waves = 0
-        for line in sys.stdin:
-            command = line.strip()
-            if command == "exit":
+        for waves, line in enumerate(sys.stdin, 1):
+            if line.strip() == "exit":
                 break
-            waves += 1
             for number, call in enumerate(wave(args.openai_model, expensive=waves == 1)):
                 _run(call, oa, an, user=f"user-{number % 3}")
             if options:

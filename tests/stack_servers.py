@@ -55,7 +55,8 @@ def poll(condition: Callable[[], T | None], what: str, timeout: float = 30.0, in
         except (OSError, ValueError, KeyError) as exc:
             last = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last})" if last else ""))
+            detail = f" (last error: {last})" if last else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
         threading.Event().wait(interval)
 
 
@@ -166,7 +167,7 @@ class Webhook:
         hook = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 with hook._lock:

@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from otel_llmcost.stack import alerts, dashboards, parse, promql, render
 from stack_app import PRICES, SERVICE, UNPRICED_MODEL, Call, budgets_available, wave
 from stack_servers import (
     ALERTMANAGER,
@@ -39,8 +41,6 @@ from stack_servers import (
     poll,
     prometheus,
 )
-
-from otel_llmcost.stack import alerts, dashboards, parse, promql, render
 
 SCRAPE = 1  # seconds
 APP = Path(__file__).with_name("stack_app.py")
@@ -287,7 +287,7 @@ def test_spend_panels_equal_the_known_total(run: Run) -> None:
     same_day = int(run.start // 86400) == int(run.end // 86400)
     same_month = time.gmtime(run.start)[:2] == time.gmtime(run.end)[:2]
     for panel in spend:
-        if "today" in panel.title and not same_day or "month" in panel.title and not same_month:
+        if ("today" in panel.title and not same_day) or ("month" in panel.title and not same_month):
             continue  # the run straddled midnight UTC: part of the spend belongs to the previous period
         (result,) = run.prom.query(_grafana(panel.targets[0].expr, run), at=run.end)
         assert math.isclose(float(result["value"][1]), run.total, rel_tol=0.01), (panel.title, result, run.total)

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import yaml
-from stack_servers import PROMTOOL, need
 
 from otel_llmcost.stack import alerts, parse, promql, render
+from stack_servers import PROMTOOL, need
 
 JOB = 'job="app", instance="10.0.0.1:9464"'
 COST = promql.COST.name
-OPENAI = f'{COST}{{{JOB}, gen_ai_provider_name="openai", gen_ai_request_model="gpt-4o", llmcost_cost_component="input"}}'
+OPENAI = (f'{COST}{{{JOB}, gen_ai_provider_name="openai", gen_ai_request_model="gpt-4o", '
+          'llmcost_cost_component="input"}')
 ANTHROPIC = (f'{COST}{{{JOB}, gen_ai_provider_name="anthropic", gen_ai_request_model="claude-sonnet-4-5", '
              'llmcost_cost_component="output"}')
 
@@ -130,8 +131,8 @@ def test_one_expensive_request_alerts_for_the_event_window(tmp_path: Path) -> No
         "alert_rule_test": [
             check(alerts.EXPENSIVE, "5m"),
             check(alerts.EXPENSIVE, "12m", alert(alerts.EXPENSIVE, {
-                "job": "app", "gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o", "severity": "warning"},
-                1)),
+                "job": "app", "gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o",
+                "severity": "warning"}, 1)),
             check(alerts.EXPENSIVE, "42m", alert(alerts.EXPENSIVE, {
                 "job": "app", "gen_ai_provider_name": "anthropic", "gen_ai_request_model": "claude-sonnet-4-5",
                 "severity": "warning"}, 1)),
@@ -144,7 +145,8 @@ def test_one_expensive_request_alerts_for_the_event_window(tmp_path: Path) -> No
 def test_summaries_say_the_spend_the_limit_and_the_scope() -> None:
     config = parse({"limits": [{"name": "search", "match": {"team": "search"}, "daily_usd": 20}]})
     texts = {a.name: a.summary for a in alerts.alerts(config)}
-    assert texts[alerts.DAILY_OVER] == "LLM spend today (UTC) is ${value}, over the daily limit of $20.00 (team=search)."
+    assert texts[alerts.DAILY_OVER] == (
+        "LLM spend today (UTC) is ${value}, over the daily limit of $20.00 (team=search).")
     assert texts[alerts.DAILY_WARNING].endswith("past 80% of the daily limit of $20.00 (team=search).")
     assert "more than 2x the daily average of the previous 7 days (${baseline}; limit 2x) (team=search)" in texts[
         alerts.ANOMALY]
@@ -162,8 +164,8 @@ def test_unpriced_calls_alert_and_resolve(tmp_path: Path) -> None:
         "alert_rule_test": [
             check(alerts.UNPRICED, "5m"),
             check(alerts.UNPRICED, "8m", alert(alerts.UNPRICED, {
-                "job": "app", "gen_ai_provider_name": "openai", "gen_ai_request_model": "mystery", "severity": "warning"},
-                2)),
+                "job": "app", "gen_ai_provider_name": "openai", "gen_ai_request_model": "mystery",
+                "severity": "warning"}, 2)),
             check(alerts.UNPRICED, "30m"),
         ],
     }]

@@ -144,7 +144,7 @@ class Instruments:
             (names.METRIC_TOKENS, names.UNIT_TOKEN, self.tokens, "Tokens used, by type (cache, reasoning included)."),
             (names.METRIC_SAVINGS, names.UNIT_USD, self.savings, "USD saved by prompt-cache reads and batches."),
             (names.METRIC_UNPRICED, names.UNIT_REQUEST, self.unpriced, "Calls whose model has no known price."),
-            (names.METRIC_REQUESTS, names.UNIT_REQUEST, self.requests, "Calls made, failed ones included (error.type)."),
+            (names.METRIC_REQUESTS, names.UNIT_REQUEST, self.requests, "Calls made, failed ones with error.type."),
             (
                 names.METRIC_INSTRUMENTATION_ERRORS,
                 names.UNIT_ERROR,

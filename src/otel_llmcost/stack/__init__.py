@@ -8,6 +8,6 @@ Everything is rendered from ``names.py`` and one small limits file (``llmcost-st
 from __future__ import annotations
 
 from .config import Limit, StackConfig, load, parse
-from .render import render, write
+from .files import render, write
 
 __all__ = ["Limit", "StackConfig", "load", "parse", "render", "write"]

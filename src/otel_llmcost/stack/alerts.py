@@ -380,8 +380,6 @@ def _prom_query(ref: str, expr: str, lookback: int) -> dict[str, Any]:
             "expr": expr,
             "instant": True,
             "range": False,
-            "intervalMs": 1000,
-            "maxDataPoints": 43200,
         },
     }
 
@@ -398,7 +396,11 @@ def _reduce(ref: str, source: str) -> dict[str, Any]:
     return _expression(ref, {"type": "reduce", "expression": source, "reducer": "last", "settings": {"mode": "dropNN"}})
 
 
-def grafana_rule(alert: Alert, interval: str) -> dict[str, Any]:
+def _threshold(ref: str, source: str, evaluator: dict[str, Any]) -> dict[str, Any]:
+    return _expression(ref, {"type": "threshold", "expression": source, "conditions": [{"evaluator": evaluator}]})
+
+
+def grafana_rule(alert: Alert) -> dict[str, Any]:
     lookback = 600
     data = [_prom_query("A", alert.value, lookback), _reduce("B", "A")]
     for query in alert.extra:
@@ -412,10 +414,9 @@ def grafana_rule(alert: Alert, interval: str) -> dict[str, Any]:
     elif alert.op == "in":
         assert alert.upper is not None
         evaluator = {"type": "within_range", "params": [float(alert.threshold), float(alert.upper)]}
-        data.append(_expression("C", {"type": "threshold", "expression": "B", "conditions": [{"evaluator": evaluator}]}))
+        data.append(_threshold("C", "B", evaluator))
     else:
-        evaluator = {"type": "gt", "params": [float(alert.threshold)]}
-        data.append(_expression("C", {"type": "threshold", "expression": "B", "conditions": [{"evaluator": evaluator}]}))
+        data.append(_threshold("C", "B", {"type": "gt", "params": [float(alert.threshold)]}))
     return {
         "uid": alert.uid,
         "title": alert.name + (f" ({alert.labels[SCOPE_LABEL]})" if SCOPE_LABEL in alert.labels else ""),
@@ -439,7 +440,7 @@ def grafana_rules(config: StackConfig) -> dict[str, Any]:
                 "name": "otel-llmcost",
                 "folder": FOLDER,
                 "interval": config.evaluation_interval,
-                "rules": [grafana_rule(alert, config.evaluation_interval) for alert in alerts(config)],
+                "rules": [grafana_rule(alert) for alert in alerts(config)],
             }
         ],
     }

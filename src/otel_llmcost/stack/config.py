@@ -252,7 +252,7 @@ def load(path: str | Path) -> StackConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the stack config ({exc.strerror}). Fix: check the path.") from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""

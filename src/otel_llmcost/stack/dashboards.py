@@ -127,7 +127,8 @@ def panels(config: StackConfig) -> list[Panel]:
               USD, (0, 28, 12, 8), "p95 from the llmcost.request.cost histogram (priced calls).", 4),
         Panel("Latency p50 / p95 by model", "timeseries",
               tuple(Target(f"histogram_quantile({q}, sum by (le, {model}) (rate("
-                           f"{promql.selector(promql.DURATION.bucket, f)}[{rate}])))", f"p{int(q * 100)} {{{{{model}}}}}")
+                           f"{promql.selector(promql.DURATION.bucket, f)}[{rate}])))",
+                           f"p{int(q * 100)} {{{{{model}}}}}")
                     for q in (0.5, 0.95)),
               "s", (12, 28, 12, 8), "gen_ai.client.operation.duration.", 2),
         Panel("Time to first chunk p50 / p95 by model", "timeseries",
@@ -210,8 +211,7 @@ def _panel_json(number: int, panel: Panel) -> dict[str, Any]:
             "namePlacement": "auto", "sizing": "auto", "minVizHeight": 16, "minVizWidth": 8, "maxVizHeight": 300,
         }
     elif panel.kind == "table":
-        options = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"],
-                                                                          "countRows": False, "fields": ""}}
+        options = {"showHeader": True, "cellHeight": "sm"}
     else:
         options = {
             "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom", "calcs": []},
@@ -243,7 +243,6 @@ def _variable(name: str, label: str, query: str) -> dict[str, Any]:
         "name": name,
         "label": label,
         "datasource": DATASOURCE,
-        "definition": query,
         "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
         "refresh": 2,
         "includeAll": True,
@@ -278,7 +277,8 @@ def dashboard(config: StackConfig) -> dict[str, Any]:
     ]
     for name in ("provider", "model", "feature", "team"):
         variables.append(
-            _variable(name, name.capitalize(), f'label_values({anchor}{{{promql.SERVICE}=~"$service"}}, {FILTERS[name]})')
+            _variable(name, name.capitalize(),
+                      f'label_values({anchor}{{{promql.SERVICE}=~"$service"}}, {FILTERS[name]})')
         )
     return {
         "uid": UID,

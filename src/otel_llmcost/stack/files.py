@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from .. import names
-from . import alerts, dashboards, promql
+from . import alerts, dashboards
 from .config import StackConfig, load
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.147.0"
@@ -406,4 +406,4 @@ def write(out: str | Path, config_path: str | Path | None = None) -> list[Path]:
     return written
 
 
-__all__ = ["render", "write", "promql"]
+__all__ = ["render", "write"]

@@ -304,9 +304,13 @@ def test_spend_by_model_counts_the_first_call_of_a_new_model_in_a_new_process(ru
     assert got.keys() == expected.keys()
     for model, value in expected.items():
         assert math.isclose(got[model], value, rel_tol=1e-9), (model, got[model], value)
-    # increase() alone would miss it: the series of gpt-4o-mini was born in the second process.
-    plain = run.prom.value(_grafana(f"sum(increase({cost}[$__range]))", run), at=run.end)
-    assert plain is not None
+    # Requests too: llmcost_requests_total is born at 0 and counts every call exactly, while a histogram's
+    # _count starts at its first value, which increase() drops for every new series.
+    requests = promql.selector(promql.REQUESTS.name, [f'job="{SERVICE}"'])
+    assert run.prom.value(_grafana(promql.total(requests, "$__range"), run), at=run.end) == len(run.calls)
+    duration = promql.selector(promql.DURATION.count, [f'job="{SERVICE}"'])
+    naive = run.prom.value(_grafana(f"sum(increase({duration}[$__range]))", run), at=run.end)
+    assert naive is not None and naive < len(run.calls)
 
 
 def test_savings_tokens_and_unpriced_panels_match_the_calls(run: Run) -> None:
@@ -318,9 +322,10 @@ def test_savings_tokens_and_unpriced_panels_match_the_calls(run: Run) -> None:
     unpriced = promql.selector(promql.UNPRICED.name, [f'job="{SERVICE}"'])
     count = run.prom.value(_grafana(promql.total(unpriced, "$__range"), run), at=run.end)
     assert count == sum(1 for c in run.calls if c.model == UNPRICED_MODEL)
-    errors = promql.selector(promql.REQUESTS.name, [f'job="{SERVICE}"', f'{promql.ERROR_TYPE}!=""'])
+    # Each 429 is a failed call, its first one in a new series included (the error panel's numerator).
+    errors = promql.selector(promql.REQUESTS.name, [f'job="{SERVICE}"', f'{promql.ERROR_TYPE}="RateLimitError"'])
     failed = run.prom.value(_grafana(promql.total(errors, "$__range"), run), at=run.end)
-    assert failed == sum(1 for c in run.calls if c.error is not None)
+    assert failed == sum(1 for c in run.calls if c.error == 429)
 
 
 def test_every_alert_query_returns_data(run: Run) -> None:

@@ -13,6 +13,7 @@ import json
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,8 @@ class NoopMetricExporter(MetricExporter):
 
 _ = AggregationTemporality  # keep the import for readers looking for temporality settings
 
+ANTHROPIC_MODEL = "claude-sonnet-4-6"
+
 CHAT = {
     "id": "chatcmpl-bench",
     "object": "chat.completion",
@@ -82,7 +85,7 @@ def chat_stream_body(chunks: int) -> bytes:
 def anthropic_bodies(chunks: int) -> tuple[bytes, bytes]:
     usage = {"input_tokens": 2000, "output_tokens": chunks, "cache_read_input_tokens": 8000,
              "cache_creation_input_tokens": 0}
-    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": ANTHROPIC_MODEL,
                "content": [{"type": "text", "text": "Hello"}], "stop_reason": "end_turn", "stop_sequence": None,
                "usage": usage}
     events: list[tuple[str, dict[str, Any]]] = [
@@ -150,6 +153,66 @@ def measure(
     return result
 
 
+Switch = Callable[[], None]
+
+
+def floor_patch(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> tuple[Switch, Switch]:
+    """The least any GenAI-semconv instrumentation with cost can do on the OpenTelemetry SDK, as a yardstick.
+
+    One CLIENT span made current during the call, the attributes a priced call carries, and the four
+    histogram points (duration, input and output tokens, request cost); no parsing, no pricing, no
+    counters. Its ratio is the floor set by the SDK itself: no real instrumentation can come in below it.
+    """
+    import wrapt
+    from opentelemetry import context
+
+    tracer = tracer_provider.get_tracer("floor")
+    meter = meter_provider.get_meter("floor")
+    tokens = meter.create_histogram("floor.token.usage")
+    duration = meter.create_histogram("floor.duration", unit="s")
+    cost = meter.create_histogram("floor.cost", unit="USD")
+    base = {"gen_ai.provider.name": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    token_in = {**base, "gen_ai.token.type": "input"}
+    token_out = {**base, "gen_ai.token.type": "output"}
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        start = time.perf_counter()
+        span = tracer.start_span(
+            "chat gpt-4o", kind=trace.SpanKind.CLIENT, attributes={**base, "server.address": "api.openai.com"}
+        )
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            result = wrapped(*args, **kwargs)
+        finally:
+            context.detach(token)
+        usage = result.usage
+        span.set_attributes({
+            "gen_ai.response.model": result.model, "gen_ai.response.id": result.id,
+            "gen_ai.response.finish_reasons": ("stop",), "gen_ai.usage.input_tokens": usage.prompt_tokens,
+            "gen_ai.usage.output_tokens": usage.completion_tokens, "gen_ai.usage.cache_read.input_tokens": 8000,
+            "gen_ai.usage.cost": 0.0123, "llmcost.cost.input": 0.005, "llmcost.cost.output": 0.0002,
+            "llmcost.cost.cache_read": 0.01, "llmcost.price.source": "genai-prices", "llmcost.savings.cache": 0.01,
+        })
+        span.end()
+        duration.record(time.perf_counter() - start, base)
+        tokens.record(usage.prompt_tokens, token_in)
+        tokens.record(usage.completion_tokens, token_out)
+        cost.record(0.0123, base)
+        return result
+
+    import openai.resources.chat.completions.completions as module
+
+    original = module.Completions.create
+
+    def on() -> None:
+        wrapt.wrap_function_wrapper(module, "Completions.create", wrapper)
+
+    def off() -> None:
+        module.Completions.create = original  # type: ignore[method-assign]
+
+    return on, off
+
+
 def cost_us(rounds: int = 200_000) -> float:
     book = PriceBook()
     book.warm_up()
@@ -161,14 +224,11 @@ def cost_us(rounds: int = 200_000) -> float:
     return (time.perf_counter() - start) / rounds * 1e6
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--blocks", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--chunks", type=int, default=50)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
-    args = parser.parse_args(argv)
+Scenario = tuple[str, Callable[[], object], Switch, Switch, int]
 
+
+def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[], None]]:
+    """Every measured case by key: (label, one call, instrumentation on, off, calls per block)."""
     import httpx2
     import openai
 
@@ -205,35 +265,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     def achat() -> object:
         return loop.run_until_complete(aclient.chat.completions.create(model="gpt-4o", messages=messages))  # type: ignore[arg-type]
 
-    print(f"python {sys.version.split()[0]}, openai {openai.__version__}; {args.blocks} blocks x {args.calls} calls")
-    results: dict[str, Any] = {}
-    results["openai.chat"] = measure("openai chat.completions.create", chat, on, off, args.blocks, args.calls)
-    results["openai.chat.stream"] = measure(
-        f"openai chat stream ({args.chunks} chunks)", chat_stream, on, off, args.blocks, max(50, args.calls // 4)
-    )
-    results["openai.chat.async"] = measure(
-        "openai async chat.completions.create", achat, on, off, args.blocks, args.calls
-    )
+    calls, stream_calls = args.calls, max(50, args.calls // 4)
+    floor_on, floor_off = floor_patch(tracer_provider, meter_provider)
+    table: dict[str, Scenario] = {
+        "openai.chat.floor": ("floor: bare span + 4 histograms (yardstick)", chat, floor_on, floor_off, calls),
+        "openai.chat": ("openai chat.completions.create", chat, on, off, calls),
+        "openai.chat.stream": (f"openai chat stream ({args.chunks} chunks)", chat_stream, on, off, stream_calls),
+        "openai.chat.async": ("openai async chat.completions.create", achat, on, off, calls),
+    }
     try:
         import anthropic
     except ImportError:
         anthropic = None  # type: ignore[assignment]
     if anthropic is not None:
-        results.update(anthropic_runs(anthropic, transport, on, off, args))
-    results["cost_us"] = cost_us()
-    print(f"{'cost computation (PriceBook.cost, warm)':<44} {results['cost_us']:.2f} µs per call")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
-    return 0
+        table.update(anthropic_scenarios(anthropic, transport, on, off, calls, stream_calls))
+
+    def shutdown() -> None:
+        off()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+    return table, shutdown
 
 
-def anthropic_runs(anthropic: Any, transport: Any, on: Any, off: Any, args: Any) -> dict[str, Any]:
+def anthropic_scenarios(
+    anthropic: Any, transport: Any, on: Switch, off: Switch, calls: int, stream_calls: int
+) -> dict[str, Scenario]:
     """Anthropic plain and streaming calls, with the SDK's own tracing on (its default) and off."""
     import httpx2
 
-    results: dict[str, Any] = {}
+    table: dict[str, Scenario] = {}
     messages = [{"role": "user", "content": "Say hello"}]
     for tracing in (True, False):
         client = anthropic.Anthropic(
@@ -242,20 +303,90 @@ def anthropic_runs(anthropic: Any, transport: Any, on: Any, off: Any, args: Any)
         )
 
         def plain(client: Any = client) -> object:
-            return client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=messages)
+            return client.messages.create(model=ANTHROPIC_MODEL, max_tokens=100, messages=messages)
 
         def stream(client: Any = client) -> object:
-            with client.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=messages) as s:
+            with client.messages.stream(model=ANTHROPIC_MODEL, max_tokens=100, messages=messages) as s:
                 return s.get_final_message()
 
-        label = "SDK tracing on" if tracing else "SDK tracing off"
-        results[f"anthropic.create.{'sdk_on' if tracing else 'sdk_off'}"] = measure(
-            f"anthropic messages.create ({label})", plain, on, off, args.blocks, args.calls
-        )
-        results[f"anthropic.stream.{'sdk_on' if tracing else 'sdk_off'}"] = measure(
-            f"anthropic messages.stream ({label})", stream, on, off, args.blocks, max(50, args.calls // 4)
-        )
+        label, key = ("SDK tracing on", "sdk_on") if tracing else ("SDK tracing off", "sdk_off")
+        table[f"anthropic.create.{key}"] = (f"anthropic messages.create ({label})", plain, on, off, calls)
+        table[f"anthropic.stream.{key}"] = (f"anthropic messages.stream ({label})", stream, on, off, stream_calls)
+    return table
+
+
+def count_instructions(keys: Sequence[str], calls: int) -> dict[str, dict[str, float]]:
+    """Instructions per call under callgrind, on and off: a ratio that other load on the machine cannot skew."""
+    import re
+    import subprocess
+    import tempfile
+
+    results: dict[str, dict[str, float]] = {}
+    for key in keys:
+        counts: dict[str, float] = {}
+        for state in ("off", "on"):
+            with tempfile.TemporaryDirectory() as tmp:
+                run = subprocess.run(
+                    ["valgrind", "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=map_next",
+                     f"--callgrind-out-file={tmp}/out", sys.executable, __file__,
+                     "--child", key, "--state", state, "--calls", str(calls)],
+                    capture_output=True, text=True, check=True,
+                )
+            found = re.search(r"Collected : (\d+)", run.stderr)
+            assert found, run.stderr[-2000:]
+            counts[state] = int(found.group(1)) / calls
+        ratio = counts["on"] / counts["off"]
+        results[key] = {"instructions_off": counts["off"], "instructions_on": counts["on"], "ratio": ratio}
+        print(f"{key:<28} instructions per call: off {counts['off'] / 1e6:6.3f} M   on {counts['on'] / 1e6:6.3f} M"
+              f"   ratio {ratio:.3f}x", flush=True)
     return results
+
+
+def child(table: dict[str, Scenario], key: str, state: str, calls: int) -> None:
+    """Run one scenario's calls inside map(), the C function callgrind is told to count."""
+    _, fn, on, off, _ = table[key]
+    (on if state == "on" else off)()
+    for _ in range(200):  # warm-up: caches, lazily built models, first-series work
+        fn()
+    list(map(lambda _: fn(), range(calls)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--blocks", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--chunks", type=int, default=50)
+    parser.add_argument("--only", action="append", help="scenario keys to run (default: all)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per call under valgrind/callgrind instead of timing")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    table, shutdown = scenarios(args)
+    if args.child:
+        child(table, args.child, args.state, args.calls)
+        shutdown()
+        return 0
+    keys = args.only or list(table)
+    results: dict[str, Any] = {}
+    import openai
+
+    print(f"python {sys.version.split()[0]}, openai {openai.__version__}; {args.blocks} blocks x {args.calls} calls")
+    if args.instructions:
+        results = count_instructions(keys, args.calls)
+    else:
+        for key in keys:
+            label, fn, on, off, calls = table[key]
+            results[key] = measure(label, fn, on, off, args.blocks, calls)
+        results["cost_us"] = cost_us()
+        print(f"{'cost computation (PriceBook.cost, warm)':<44} {results['cost_us']:.2f} µs per call")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    shutdown()
+    return 0
 
 
 if __name__ == "__main__":

@@ -98,3 +98,57 @@ def instrument_with() -> Iterator[Any]:
         cap.instrumentor.uninstrument()
         cap.meter_provider.shutdown()
         cap.tracer_provider.shutdown()
+
+
+# --- a real Redis server for the budget stores ----------------------------------------------------------
+@dataclass
+class RedisServer:
+    port: int
+
+    def url(self, prefix: str) -> str:
+        """The store URL of a key space of its own (each test its own prefix)."""
+        return f"redis://127.0.0.1:{self.port}/0?prefix={prefix}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """``redis-server`` (Debian's; CI installs it) on a free loopback port, without persistence."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (apt-get install redis-server): the budget store tests need it"
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:  # wait for PING to answer PONG
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        assert process.poll() is None, "redis-server exited at start-up"
+        assert time.monotonic() < deadline, "redis-server did not answer PING within 10 s"
+        time.sleep(0.02)
+    try:
+        yield RedisServer(port)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

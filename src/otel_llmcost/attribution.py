@@ -15,6 +15,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import baggage
+from opentelemetry import context as otel_context
 
 from .names import LLMCOST_FEATURE, LLMCOST_TEAM, USER_ID
 
@@ -35,6 +36,10 @@ BAGGAGE_KEYS: Mapping[str, str] = MappingProxyType(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Where the baggage API keeps its entries in the context: read directly, one dict lookup instead of the
+# API's copy into a read-only view on every call (a third of the cost of a call with no attribution).
+_BAGGAGE_KEY: str | None = getattr(baggage, "_BAGGAGE_KEY", None)
 
 
 def attribute_name(key: str) -> str:
@@ -96,8 +101,8 @@ class attributes:  # lower case: used like a function, `with attributes(...)` or
 def current_attributes() -> Mapping[str, str]:
     """The attribution of a call starting now: baggage first, then explicit scopes on top."""
     explicit = _CURRENT.get()
-    entries = baggage.get_all()
-    if not entries:
+    entries = otel_context.get_current().get(_BAGGAGE_KEY) if _BAGGAGE_KEY is not None else baggage.get_all()
+    if not entries or not isinstance(entries, Mapping):
         return explicit
     merged = {BAGGAGE_KEYS[key]: str(value) for key, value in entries.items() if key in BAGGAGE_KEYS}
     if not merged:

@@ -1,8 +1,9 @@
 """The life of one instrumented call: begin (span), then exactly one end (priced, emitted).
 
 Data flows one way: a provider adapter builds the ``Request`` and later the ``Response``/``Usage``;
-``Runtime`` prices the usage and hands the outcome to telemetry. Every step that is ours is guarded:
-a failure here is logged at debug level and counted, never raised into the caller's code.
+``Runtime`` prices the usage and hands the outcome to budgets (settlement) and telemetry. Every step
+that is ours is guarded: a failure here is logged at debug level and counted, never raised into the
+caller's code (the one exception, a budget refusing a call before it is sent, is raised on purpose).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from .attribution import current_attributes
 from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
@@ -23,9 +25,13 @@ from .pricing.models import price_model
 from .telemetry import Outcome, Telemetry
 from .usage import Request, Response, Usage
 
+if TYPE_CHECKING:
+    from .budgets.enforcer import BudgetEnforcer
+
 _perf = time.perf_counter
 
-# Called with every finished call (request, outcome); budgets and the demo's report subscribe here.
+# Called with every finished call (request, outcome, span), after its span ended; the demo's report subscribes
+# here. Budgets settle earlier, in Call._end, so that a threshold crossing can still be an event on the span.
 Listener = Callable[[Request, Outcome, Any], None]
 
 
@@ -37,6 +43,8 @@ class Runtime:
         self.prices = prices
         self.telemetry = telemetry
         self.listeners: list[Listener] = []
+        self.budgets: BudgetEnforcer | None = None
+        """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
 
@@ -47,6 +55,7 @@ class Runtime:
 
     def begin(self, request: Request, own_span: bool = True) -> Call:
         """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span."""
+        request.attribution = current_attributes()
         return Call(self, request, own_span)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
@@ -57,7 +66,9 @@ class Runtime:
 class Call:
     """One in-flight call. ``finish``/``fail``/``abandon`` may be called many times; only the first counts."""
 
-    __slots__ = ("_once", "first_chunk", "own_span", "request", "runtime", "span", "start", "usage_injected")
+    __slots__ = (
+        "_once", "first_chunk", "own_span", "request", "runtime", "span", "start", "ticket", "usage_injected"
+    )
 
     def __init__(self, runtime: Runtime, request: Request, own_span: bool = True) -> None:
         self.runtime = runtime
@@ -67,6 +78,8 @@ class Call:
         self.start = _perf()
         self.first_chunk: float | None = None
         self.usage_injected = False
+        self.ticket: Any = None
+        """What budgets hold for this call (its reservation), from admission to settlement."""
         self._once = itertools.count()
 
     def activate(self) -> object:
@@ -122,6 +135,9 @@ class Call:
         except Exception:
             internal_error("price")
             outcome = Outcome(response, usage, None, error, _perf() - self.start, unavailable_reason=reason)
+        budgets = runtime.budgets
+        if budgets is not None:
+            budgets.settle(self, outcome)  # before the span ends: a threshold crossing is an event on it
         telemetry = runtime.telemetry
         if self.own_span:
             try:

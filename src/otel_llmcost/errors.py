@@ -1,7 +1,65 @@
-"""Exceptions this package raises to its user (never from inside an instrumented SDK call)."""
+"""Exceptions this package raises to its user (never from inside an SDK call, except a budget's refusal)."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
 
 
 class ConfigError(ValueError):
     """Bad configuration found at start-up: the message names the setting, the problem and the fix."""
+
+
+class BudgetError(RuntimeError):
+    """A call refused by a budget before it was sent: nothing reached the provider, nothing was billed."""
+
+
+class BudgetExceededError(BudgetError):
+    """A ``block`` budget whose scope has spent its limit (counting calls in flight) refused the call."""
+
+    def __init__(
+        self,
+        budget: str,
+        spend: Decimal,
+        limit: Decimal,
+        resets_at: datetime,
+        *,
+        reserved: Decimal = Decimal(0),
+        requested: Decimal = Decimal(0),
+    ) -> None:
+        self.budget = budget
+        self.spend = spend
+        """USD settled in the current period."""
+        self.limit = limit
+        self.resets_at = resets_at
+        """When the period ends (a rolling window: when its oldest spend leaves it)."""
+        self.reserved = reserved
+        """USD held by calls in flight (their worst case), not yet settled."""
+        self.requested = requested
+        """The refused call's worst-case cost."""
+        in_flight = f" (+${_usd(reserved)} held by calls in flight)" if reserved else ""
+        super().__init__(
+            f"budget {budget!r} has spent ${_usd(spend)}{in_flight} of its ${_usd(limit)} limit; this call could cost "
+            f"up to ${_usd(requested)}; the budget resets at {resets_at.isoformat()}"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_exceeded, (self.budget, self.spend, self.limit, self.resets_at, self.reserved, self.requested))
+
+
+def _exceeded(*args: object) -> BudgetExceededError:
+    budget, spend, limit, resets_at, reserved, requested = args
+    return BudgetExceededError(
+        budget, spend, limit, resets_at, reserved=reserved, requested=requested  # type: ignore[arg-type]
+    )
+
+
+class BudgetUnavailableError(BudgetError):
+    """The budget store could not be reached in time and the failure rule is ``closed``: the call was not sent."""
+
+
+def _usd(value: Decimal) -> str:
+    """Dollars for a message: at least cents, more digits only when they matter."""
+    text = format(value.normalize(), "f")
+    whole, _, cents = text.partition(".")
+    return f"{whole}.{cents.ljust(2, '0')}"

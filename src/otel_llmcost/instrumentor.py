@@ -18,12 +18,14 @@ import wrapt
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import names
+from . import budgets, names
 from .calls import Runtime
 from .config import Settings
-from .metrics import instruments_for, reveal_new_series
-from .pricing import PriceBook, PriceOverrides
+from .metrics import BudgetGauges, instruments_for, reveal_new_series
+from .pricing import HardwareRate, PriceBook, PriceOverrides
 from .providers import anthropic as anthropic_adapter
+from .providers import gemini as gemini_adapter
+from .providers import ollama as ollama_adapter
 from .providers import openai as openai_adapter
 from .providers import stainless
 from .providers.base import async_wrapper, sync_wrapper
@@ -51,12 +53,21 @@ def _resolve(module: str, path: str) -> tuple[Any, str] | None:
     return owner, attribute
 
 
+def _installed(module: str) -> bool:
+    """True when a (possibly dotted) module can be imported; ``google`` alone may be another package."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Cost-aware OpenTelemetry instrumentation for the OpenAI and Anthropic SDKs."""
+    """Cost-aware OpenTelemetry instrumentation for the OpenAI, Anthropic, Google Gen AI and Ollama SDKs."""
 
     # BaseInstrumentor is a singleton and __init__ runs on every LLMCostInstrumentor() call:
     # state lives in attributes set by _instrument, never reset by a constructor.
     _patched: list[tuple[Any, str]]
+    _gauges: BudgetGauges
     runtime: Runtime | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -68,20 +79,29 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         options = {k: kwargs[k] for k in kwargs if k not in ("tracer_provider", "meter_provider", "skip_dep_check")}
         settings = Settings.load(options.pop("settings", None) or options)
         overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
-        prices = PriceBook(overrides, settings.model_aliases)
+        hardware = HardwareRate(settings.hardware_usd_per_gpu_hour, settings.hardware_usd_per_mtok)
+        prices = PriceBook(overrides, settings.model_aliases, hardware)
         prices.warm_up()
         tracer = trace.get_tracer(
             names.INSTRUMENTATION_SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider")
         )
         meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
         instruments = instruments_for(meter, settings.request_cost_buckets)
+        enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
         runtime = Runtime(settings, prices, Telemetry(tracer, instruments, settings))
+        runtime.budgets = enforcer
+        instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
+        self._gauges = instruments.budget_gauges
         self.runtime = runtime
         self._patched = []
         if importlib.util.find_spec("openai") is not None:
             self._patch_openai(runtime)
         if importlib.util.find_spec("anthropic") is not None:
             self._patch_anthropic(runtime)
+        if _installed("google.genai"):
+            self._patch_gemini(runtime)
+        if _installed("ollama"):
+            self._patch_ollama(runtime)
         global _atexit_registered
         if not _atexit_registered:
             # Runs before the SDK providers' own exit hooks (registered earlier): the final export
@@ -116,9 +136,24 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         runtime.listeners.append(anthropic_adapter.sdk_span_listener(runtime))
         self._patched.extend(stainless.patch_parse("anthropic"))
 
+    def _patch_gemini(self, runtime: Runtime) -> None:
+        for module, paths, wrapper in gemini_adapter.wrappers(runtime):
+            # The per-request method where this SDK version has it, else the public one.
+            path = next((p for p in paths if _resolve(module, p) is not None), None)
+            if path is not None:
+                self._wrap(module, path, wrapper)
+        runtime.listeners.append(gemini_adapter.foreign_span_listener(runtime))
+
+    def _patch_ollama(self, runtime: Runtime) -> None:
+        for module, path, wrapper in ollama_adapter.wrappers(runtime):
+            self._wrap(module, path, wrapper)
+
     def _uninstrument(self, **kwargs: Any) -> None:
         if self.runtime is not None:
             self.runtime.active = False
+            if self.runtime.budgets is not None:
+                self._gauges.source = None
+                self.runtime.budgets.close()
         for owner, attribute in reversed(getattr(self, "_patched", [])):
             current = owner.__dict__.get(attribute)
             if isinstance(current, wrapt.FunctionWrapper):

@@ -10,8 +10,9 @@ Knows metric names and attribute keys, nothing about SDKs or spans.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -85,12 +86,59 @@ class ValueCap:
     def __call__(self, value: str | None) -> str | None:
         if value is None or value in self._seen:
             return value
+        return value if self.admit(value) else names.OVERFLOW_VALUE
+
+    def admit(self, value: str) -> bool:
+        """True when ``value`` may be a label (already seen, or room left); False folds it into "other"."""
+        if value in self._seen:
+            return True
         with self._lock:
+            if value in self._seen:
+                return True
             if len(self._seen) < self.limit:
                 self._seen.add(value)
-                return value
+                return True
             self.folded += 1
-        return names.OVERFLOW_VALUE
+        return False
+
+
+class BudgetGauges:
+    """The observable gauges' view of budget state: spend, limit, remaining per budget, read at collection.
+
+    ``source`` (set by the instrumentor) returns (budget name, spend USD, limit USD) for every budget; one
+    read serves the three gauges of a collection (they are observed one after the other).
+    """
+
+    def __init__(self) -> None:
+        self.source: Callable[[], list[tuple[str, float, float]]] | None = None
+        self._lock = threading.Lock()
+        self._read_at = -1.0
+        self._rows: list[tuple[str, float, float]] = []
+
+    def _read(self) -> list[tuple[str, float, float]]:
+        source = self.source
+        if source is None:
+            return []
+        with self._lock:
+            now = time.monotonic()
+            if now - self._read_at > 1.0:
+                self._rows = source()
+                self._read_at = now
+            return self._rows
+
+    def _observe(self, pick: Callable[[float, float], float]) -> list[Observation]:
+        return [
+            Observation(pick(spend, limit), {names.LLMCOST_BUDGET_NAME: name}) for name, spend, limit in self._read()
+        ]
+
+    def spend(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return self._observe(lambda spend, limit: spend)
+
+    def limit(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return self._observe(lambda spend, limit: limit)
+
+    def remaining(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return self._observe(lambda spend, limit: max(limit - spend, 0.0))
 
 
 _by_meter: weakref.WeakKeyDictionary[Meter, Instruments] = weakref.WeakKeyDictionary()
@@ -138,7 +186,13 @@ class Instruments:
         self.savings = CounterTable()
         self.unpriced = CounterTable()
         self.requests = CounterTable()
+        self.hardware_cost = CounterTable()
         self.errors = INSTRUMENTATION_ERRORS
+        self.folded = CounterTable()
+        self.budget_crossings = CounterTable()
+        self.budget_blocked = CounterTable()
+        self.budget_store_errors = CounterTable()
+        self.budget_gauges = BudgetGauges()
         for name, unit, table, description in (
             (names.METRIC_COST, names.UNIT_USD, self.cost, "USD spent, by cost component."),
             (names.METRIC_TOKENS, names.UNIT_TOKEN, self.tokens, "Tokens used, by type (cache, reasoning included)."),
@@ -146,10 +200,42 @@ class Instruments:
             (names.METRIC_UNPRICED, names.UNIT_REQUEST, self.unpriced, "Calls whose model has no known price."),
             (names.METRIC_REQUESTS, names.UNIT_REQUEST, self.requests, "Calls made, failed ones with error.type."),
             (
+                names.METRIC_HARDWARE_COST,
+                names.UNIT_USD,
+                self.hardware_cost,
+                "Internal USD cost of self-hosted calls at the configured hardware rate (not API spend).",
+            ),
+            (
                 names.METRIC_INSTRUMENTATION_ERRORS,
                 names.UNIT_ERROR,
                 self.errors,
                 "Failures inside otel-llmcost (never seen by the caller), by stage.",
             ),
+            (
+                names.METRIC_ATTRIBUTION_FOLDED,
+                names.UNIT_VALUE,
+                self.folded,
+                "Calls whose attribution value was folded into 'other' past the per-key cap.",
+            ),
+            (
+                names.METRIC_BUDGET_THRESHOLD_CROSSINGS,
+                names.UNIT_EVENT,
+                self.budget_crossings,
+                "Budget warning thresholds crossed, once per threshold per period.",
+            ),
+            (names.METRIC_BUDGET_BLOCKED, names.UNIT_REQUEST, self.budget_blocked, "Calls refused by a budget."),
+            (
+                names.METRIC_BUDGET_STORE_ERRORS,
+                names.UNIT_ERROR,
+                self.budget_store_errors,
+                "Budget store operations that failed or were skipped while it was unreachable, by llmcost.stage.",
+            ),
         ):
             meter.create_observable_counter(name, callbacks=[table.observe], unit=unit, description=description)
+        gauges = self.budget_gauges
+        for name, callback, description in (
+            (names.METRIC_BUDGET_SPEND, gauges.spend, "USD spent in the budget's current period."),
+            (names.METRIC_BUDGET_LIMIT, gauges.limit, "The budget's limit in USD."),
+            (names.METRIC_BUDGET_REMAINING, gauges.remaining, "USD left in the budget's period (never below 0)."),
+        ):
+            meter.create_observable_gauge(name, callbacks=[callback], unit=names.UNIT_USD, description=description)

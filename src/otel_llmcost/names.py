@@ -58,6 +58,10 @@ LLMCOST_TIME_TO_FIRST_CHUNK: Final = "llmcost.time_to_first_chunk"
 LLMCOST_STREAM_USAGE_INJECTED: Final = "llmcost.stream.usage_injected"
 LLMCOST_WEB_SEARCH_REQUESTS: Final = "llmcost.usage.web_search_requests"
 LLMCOST_WEB_FETCH_REQUESTS: Final = "llmcost.usage.web_fetch_requests"
+# Local models (issue 7): the internal hardware cost of a self-hosted call (never part of gen_ai.usage.cost)
+# and the server-reported time it took (Ollama's total_duration), in seconds.
+LLMCOST_COST_HARDWARE: Final = "llmcost.cost.hardware"
+LLMCOST_SERVER_DURATION: Final = "llmcost.server.duration"
 # What anthropic 2.x sets on its own count_tokens span; our span carries the same when the SDK makes none.
 ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
 
@@ -68,6 +72,13 @@ USER_ID: Final = "user.id"
 # Budgets (issue 4): the budget a span event / metric point is about.
 LLMCOST_BUDGET_NAME: Final = "llmcost.budget.name"
 LLMCOST_BUDGET_THRESHOLD: Final = "llmcost.budget.threshold"
+# On a budget's span event: the spend (settled, in the current period) and limit when it fired, in USD.
+LLMCOST_BUDGET_SPEND_USD: Final = "llmcost.budget.spend_usd"
+LLMCOST_BUDGET_LIMIT_USD: Final = "llmcost.budget.limit_usd"
+# Span event of a warning threshold crossed (once per threshold per period).
+LLMCOST_BUDGET_THRESHOLD_EVENT: Final = "llmcost.budget.threshold_crossed"
+# Metric attribute of llmcost.attribution.folded: the attribution key whose value was folded.
+LLMCOST_ATTRIBUTION_KEY: Final = "llmcost.attribution.key"
 
 # Values of llmcost.price.source
 PRICE_SOURCE_BUNDLED: Final = "genai-prices"
@@ -96,6 +107,9 @@ METRIC_UNPRICED: Final = "llmcost.requests.unpriced"
 # Every call, failed ones included (error.type): a counter born at 0, so dashboards count a new series' first call.
 METRIC_REQUESTS: Final = "llmcost.requests"
 METRIC_INSTRUMENTATION_ERRORS: Final = "llmcost.instrumentation.errors"
+# Internal cost of self-hosted calls at the user's hardware rate: its own counter, so API spend totals
+# (llmcost.cost) and budgets never include it.
+METRIC_HARDWARE_COST: Final = "llmcost.hardware.cost"
 # Attribution values past the per-key cap, folded into OVERFLOW_VALUE (by attribute key).
 METRIC_ATTRIBUTION_FOLDED: Final = "llmcost.attribution.folded"
 # Budget state (observable gauges) and events (counters), all by llmcost.budget.name.
@@ -104,6 +118,8 @@ METRIC_BUDGET_LIMIT: Final = "llmcost.budget.limit"
 METRIC_BUDGET_REMAINING: Final = "llmcost.budget.remaining"
 METRIC_BUDGET_THRESHOLD_CROSSINGS: Final = "llmcost.budget.threshold_crossings"
 METRIC_BUDGET_BLOCKED: Final = "llmcost.budget.blocked"
+# Budget store failures (unreachable, timed out), by llmcost.stage (reserve, settle, read, mark).
+METRIC_BUDGET_STORE_ERRORS: Final = "llmcost.budget.store_errors"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
@@ -155,3 +171,16 @@ ENV_MAX_MODELS: Final = "OTEL_LLMCOST_MAX_MODELS"
 ENV_MODEL_ALIASES: Final = "OTEL_LLMCOST_MODEL_ALIASES"
 ENV_PROVIDER_HOSTS: Final = "OTEL_LLMCOST_PROVIDER_HOSTS"
 ENV_CONTENT_MAX_LENGTH: Final = "OTEL_LLMCOST_CONTENT_MAX_LENGTH"
+# Hardware rate of self-hosted models (Ollama, local OpenAI-compatible servers): set one of the two.
+ENV_HARDWARE_USD_PER_GPU_HOUR: Final = "OTEL_LLMCOST_HARDWARE_USD_PER_GPU_HOUR"
+ENV_HARDWARE_USD_PER_MTOK: Final = "OTEL_LLMCOST_HARDWARE_USD_PER_MTOK"
+# Attribution on metrics (issue 4).
+ENV_METRIC_ATTRIBUTES: Final = "OTEL_LLMCOST_METRIC_ATTRIBUTES"
+ENV_MAX_ATTRIBUTE_VALUES: Final = "OTEL_LLMCOST_MAX_ATTRIBUTE_VALUES"
+# Budgets (issue 4).
+ENV_BUDGET_FILE: Final = "OTEL_LLMCOST_BUDGET_FILE"
+ENV_BUDGET_STORE: Final = "OTEL_LLMCOST_BUDGET_STORE"
+ENV_BUDGET_STORE_FAILURE: Final = "OTEL_LLMCOST_BUDGET_STORE_FAILURE"
+ENV_BUDGET_STORE_TIMEOUT: Final = "OTEL_LLMCOST_BUDGET_STORE_TIMEOUT"
+ENV_BUDGET_DEFAULT_MAX_TOKENS: Final = "OTEL_LLMCOST_BUDGET_DEFAULT_MAX_TOKENS"
+ENV_BUDGET_RESERVATION_TTL: Final = "OTEL_LLMCOST_BUDGET_RESERVATION_TTL"

@@ -177,3 +177,11 @@ class AsyncStreamProxy(_StreamProxyBase):
             return await self.__wrapped__.close()
         finally:
             self._self_closed()
+
+    async def aclose(self) -> Any:
+        """An async generator's close (Ollama's and google-genai's async streams are async generators)."""
+        closing = self.__wrapped__.aclose  # no such method: AttributeError, as without us
+        try:
+            return await closing()
+        finally:
+            self._self_closed()

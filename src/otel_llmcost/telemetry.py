@@ -7,6 +7,7 @@ Every provider gets identical telemetry because only this module writes it. It r
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,9 @@ class Telemetry:
         self._m = instruments
         self._settings = settings
         self._cap = ValueCap(settings.max_models)
+        # Attribution keys allowed on metrics, each with its own cap; "other" counts as one of the values.
+        self._label_keys = settings.metric_attributes
+        self._label_caps = {key: ValueCap(settings.max_attribute_values - 1) for key in self._label_keys}
         self._attrs: dict[AttrKey, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
     # --- spans -----------------------------------------------------------------------------------
@@ -74,6 +78,8 @@ class Telemetry:
                 attributes[names.GEN_AI_INPUT_MESSAGES] = self._content(request.input_messages)
             if request.system_instructions is not None:
                 attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content(request.system_instructions)
+        if request.attribution:
+            attributes.update(request.attribution)
         name = f"{request.operation} {request.model}" if request.model else request.operation
         return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
@@ -116,6 +122,8 @@ class Telemetry:
                     attrs[names.OPENAI_RESPONSE_SERVICE_TIER] = usage.service_tier
             if usage.batch:
                 attrs[names.LLMCOST_BATCH] = True
+            if usage.server_duration_ns:
+                attrs[names.LLMCOST_SERVER_DURATION] = usage.server_duration_ns / 1e9
             cost = outcome.cost
             if cost is not None:
                 attrs[names.GEN_AI_USAGE_COST] = cost.total
@@ -130,6 +138,8 @@ class Telemetry:
                     attrs[names.LLMCOST_SAVINGS_CACHE] = cost.savings_cache
                 if cost.savings_batch:
                     attrs[names.LLMCOST_SAVINGS_BATCH] = cost.savings_batch
+                if cost.hardware:
+                    attrs[names.LLMCOST_COST_HARDWARE] = cost.hardware
             else:
                 attrs[names.LLMCOST_PRICE_SOURCE] = names.PRICE_SOURCE_UNKNOWN
         elif outcome.error is None:
@@ -182,6 +192,8 @@ class Telemetry:
         if outcome.error is not None:
             key += ((names.ERROR_TYPE, type(outcome.error).__qualname__),)
         base, input_attrs, output_attrs = self._metric_attrs(key)
+        if request.attribution and self._label_keys:
+            key += self._labels(request.attribution)  # on the counters only: histograms stay per model
         m = self._m
         m.requests.add(key, 1)
         m.duration.record(outcome.duration, base)
@@ -220,8 +232,23 @@ class Telemetry:
             )
             if value
         )
+        if cost.hardware:
+            m.hardware_cost.add(key, cost.hardware)
         if cost.savings_cache or cost.savings_batch:
             kind = names.LLMCOST_SAVINGS_KIND
             m.savings.add_many(
                 (key + ((kind, k),), v) for k, v in (("cache", cost.savings_cache), ("batch", cost.savings_batch)) if v
             )
+
+    def _labels(self, attribution: Mapping[str, str]) -> AttrKey:
+        """The allow-listed attribution of a call as metric attributes, each value capped per process."""
+        labels: list[tuple[str, str]] = []
+        for key in self._label_keys:
+            value = attribution.get(key)
+            if value is None:
+                continue
+            if not self._label_caps[key].admit(value):
+                value = names.OVERFLOW_VALUE
+                self._m.folded.add(((names.LLMCOST_ATTRIBUTION_KEY, key),), 1)
+            labels.append((key, value))
+        return tuple(labels)

@@ -7,7 +7,11 @@ reasoning. Nothing here knows about SDKs, prices or OpenTelemetry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -34,6 +38,9 @@ class Usage:
     """Anthropic fast mode ("fast"); selects its own price."""
     batch: bool = False
     """Billed at the batch rate."""
+    server_duration_ns: int = 0
+    """Wall time the server reports for the call (Ollama's total_duration), 0 when not reported: what a
+    GPU-hour rate prices a self-hosted call by."""
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -63,6 +70,11 @@ class Request:
     input_messages: object = None
     """Prompt content, kept only when content capture is on."""
     system_instructions: object = None
+    prompt: object = None
+    """References to the prompt arguments (messages, system, tools...), never copied: a block budget's estimate
+    of the input reads them before the call is sent."""
+    attribution: Mapping[str, str] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    """Who the call is for (llmcost.feature, llmcost.team, user.id, ...), set when the call begins."""
 
 
 @dataclass(slots=True)

@@ -1,123 +1,347 @@
-"""``otel-llmcost demo``: real SDK clients against a loopback fake API, instrumented, with a cost report.
+"""``otel-llmcost demo``: real OpenAI and Anthropic SDK calls against loopback fakes, instrumented, with a spend report.
 
-No API key and no network: the fake answers on 127.0.0.1 and the instrumentation is told (through
-the provider-hosts setting) to price that address as api.openai.com would be priced.
+Without options it runs the scenario once (every call shown as it happens) and prints spend by provider,
+model, feature and user, cache savings and the most expensive call, all read back from the spans. With
+``--duration`` it keeps traffic going at ``--rate`` calls per second for dashboards (``--otlp`` to a
+collector, ``--metrics-port`` for a Prometheus to scrape). Ctrl-C finishes the call in flight, flushes the
+exporters, prints the report of what ran and exits 130; after the traffic, Ctrl-C ends ``/metrics`` serving
+with exit code 0.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from types import FrameType, TracebackType
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 
 from .. import names
+from ..demo.runner import DemoRun, Exporters, attribution_of
+from ..demo.scenario import Step, steps
+from ..reporting import share
+from ..reporting.calls import CallRecord, group, most_expensive, total_cost
+from . import output
+from .params import DURATION, describe
+
+_LABELS = {names.LLMCOST_FEATURE: "feature", names.LLMCOST_TEAM: "team", names.USER_ID: "user"}
+PLACES = 6  # a demo call costs fractions of a cent
+INTERRUPTED = 130
+_STATUS_EVERY = 5.0  # seconds between plain-text progress lines in --duration mode
 
 
-def _money(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.6f}"
+class Interrupt:
+    """Ctrl-C and SIGTERM set an event instead of raising: the call in flight ends, then the demo stops cleanly.
+
+    A second Ctrl-C raises KeyboardInterrupt as usual. Signal handlers exist only in the main thread;
+    elsewhere (an embedding app's worker) the demo simply runs to its end.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
+
+    @property
+    def stopped(self) -> bool:
+        return self.event.is_set()
 
 
-def _tokens(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+def _outcome(records: Sequence[CallRecord]) -> str:
+    if not records:
+        return "[yellow]skipped: not in this SDK version[/yellow]"
+    record = records[-1]
+    if record.error is not None:
+        return f"[yellow]{record.error}[/yellow]"
+    if record.unpriced:
+        return "[red]unpriced[/red]"
+    return output.usd(record.cost, PLACES)
+
+
+def _run_scenario(run: DemoRun, out: Console, stop: Interrupt, plan: list[Step]) -> None:
+    width = len(str(len(plan)))
+    progress = None
+    if out.is_terminal:
+        progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            console=out, transient=True,
+        )
+        progress.start()
+    task = progress.add_task("calling", total=len(plan)) if progress is not None else None
+    spent = Decimal(0)
+    try:
+        for number, step in enumerate(plan, 1):
+            if stop.stopped:
+                break
+            records = run.call(step)
+            spent += total_cost(records)
+            out.print(
+                f"[{number:>{width}}/{len(plan)}] {step.provider:<9} {step.feature + '/' + step.user:<20} "
+                f"{step.title}: {_outcome(records)}",
+                highlight=False,
+            )
+            if progress is not None and task is not None:
+                progress.update(task, advance=1, description=f"spent {output.usd(spent, PLACES)}")
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _run_continuous(
+    run: DemoRun, out: Console, stop: Interrupt, plan: list[Step], duration: float, rate: float, seed: int
+) -> None:
+    chooser = random.Random(seed)
+    weights = [s.weight for s in plan]
+    interval = 1.0 / rate
+    start = time.monotonic()
+    deadline = start + duration
+    next_call = start
+    next_status = start
+    calls = failed = 0
+    spent = Decimal(0)
+    progress = None
+    if out.is_terminal:
+        progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+            console=out, transient=True,
+        )
+        progress.start()
+    task = progress.add_task("starting", total=duration) if progress is not None else None
+    try:
+        while not stop.stopped:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now < next_call:
+                stop.event.wait(min(next_call, deadline) - now)  # pacing at --rate, woken early by Ctrl-C
+                continue
+            records = run.call(chooser.choices(plan, weights)[0])
+            calls += 1
+            failed += sum(1 for r in records if r.error is not None)
+            spent += total_cost(records)
+            next_call = max(next_call + interval, time.monotonic() - interval)
+            status = f"{calls:,} calls, {output.usd(spent, PLACES)} spent, {failed:,} failed"
+            if progress is not None and task is not None:
+                progress.update(task, completed=time.monotonic() - start, description=status)
+            elif time.monotonic() >= next_status:
+                left = max(0.0, deadline - time.monotonic())
+                out.print(f"  {status}, {left:.0f}s left", highlight=False)
+                next_status = time.monotonic() + _STATUS_EVERY
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+_GROUP_COLUMNS = (
+    output.Column("calls", "calls", "int"),
+    output.Column("errors", "failed", "int"),
+    output.Column("input_tokens", "input tokens", "int"),
+    output.Column("cache_read_tokens", "from cache", "int"),
+    output.Column("output_tokens", "output tokens", "int"),
+    output.Column("cost", "cost (USD)", "usd", PLACES),
+    output.Column("share", "share", "pct"),
+)
+
+
+def _spend_table(out: Console, records: list[CallRecord], dimension: str, title: str) -> None:
+    rows = group(records, dimension)
+    spent = total_cost(records)
+    table_rows = [{**vars(row), "share": share(row, spent)} for row in rows]
+    total = {
+        "key": "total",
+        "cost": spent,
+        **{c.key: sum(getattr(r, c.key) or 0 for r in rows) for c in _GROUP_COLUMNS if c.kind == "int"},
+    }
+    out.print()
+    output.show(out, output.table(title, [output.Column("key", dimension), *_GROUP_COLUMNS], table_rows, total))
+
+
+def _per_call_table(out: Console, records: list[CallRecord]) -> None:
+    columns = [
+        output.Column("name", "call"),
+        output.Column("provider", "provider"),
+        output.Column("feature", "feature"),
+        output.Column("user", "user"),
+        output.Column("input", "input", "int"),
+        output.Column("cached", "from cache", "int"),
+        output.Column("output", "output", "int"),
+        output.Column("reasoning", "reasoning", "int"),
+        output.Column("cost", "cost (USD)", "usd", PLACES),
+        output.Column("note", ""),
+    ]
+    rows = [
+        {
+            "name": r.name,
+            "provider": r.value("provider"),
+            "feature": r.value("feature"),
+            "user": r.value("user"),
+            "input": r.input_tokens,
+            "cached": r.cache_read_tokens,
+            "output": r.output_tokens,
+            "reasoning": r.reasoning_tokens,
+            "cost": r.cost,
+            "note": r.error if r.error is not None else ("unpriced" if r.unpriced else ""),
+        }
+        for r in records
+    ]
+    out.print()
+    output.show(out, output.table("Every call, as its span reports it", columns, rows))
+
+
+def report(out: Console, records: list[CallRecord], metric_total: Decimal | None, per_call: bool) -> None:
+    """The demo's closing report, read from the spans only."""
+    if per_call:
+        _per_call_table(out, records)
+    for dimension in ("provider", "model", "feature", "user"):
+        _spend_table(out, records, dimension, f"Spend by {dimension}")
+    out.print()
+    cached = sum(r.cache_read_tokens for r in records)
+    saved = sum((r.cache_savings for r in records), Decimal(0))
+    if cached:
+        out.print(f"Prompt cache: {cached:,} input tokens read from the cache saved {output.usd(saved, PLACES)}.")
+    top = most_expensive(records)
+    if top is not None:
+        who = ", ".join(f"{_LABELS[k]} {v}" for k, v in attribution_of(top).items())
+        out.print(
+            f"Most expensive call: {top.name} at {output.usd(top.cost, PLACES)}"
+            f"{f' ({who})' if who else ''}, trace id {top.trace_id}.",
+            highlight=False,
+        )
+    unpriced = sorted({str(r.attributes.get(names.GEN_AI_REQUEST_MODEL)) for r in records if r.unpriced})
+    errors = sorted({r.error for r in records if r.error is not None})
+    priced = sum(1 for r in records if r.cost is not None)
+    failed = sum(1 for r in records if r.error is not None)
+    parts = [f"{len(records):,} calls: {priced:,} priced"]
+    if unpriced:
+        parts.append(f"{sum(1 for r in records if r.unpriced):,} unpriced ({', '.join(unpriced)})")
+    if failed:
+        parts.append(f"{failed:,} failed ({', '.join(errors)})")
+    out.print(", ".join(parts) + ".", highlight=False)
+    spent = total_cost(records)
+    out.print(
+        f"[bold]Total spend: {output.usd(spent, PLACES)}[/bold] (the sum of {names.GEN_AI_USAGE_COST} on the spans)."
+    )
+    if metric_total is not None:
+        verdict = "agrees" if output.usd(metric_total, PLACES) == output.usd(spent, PLACES) else "DISAGREES"
+        out.print(f"The {names.METRIC_COST} metric {verdict}: {output.usd(metric_total, PLACES)}.")
+
+
+def _exporters(
+    otlp: str | None, console: bool, metrics_port: int | None, metrics_addr: str, spans_file: IO[str] | None
+) -> Exporters:
+    if otlp is not None:
+        parts = urlsplit(otlp)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{otlp!r} is not an http(s) URL such as http://localhost:4318.",
+                                     param_hint="--otlp")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), 3).close()
+        except OSError as exc:
+            raise click.BadParameter(f"nothing answers at {otlp} ({exc.strerror or exc}); is the collector running?",
+                                     param_hint="--otlp") from None
+    if metrics_port is not None:
+        try:
+            import opentelemetry.exporter.prometheus  # noqa: F401
+        except ImportError:
+            raise click.UsageError(
+                "--metrics-port needs the Prometheus exporter: pip install 'otel-llmcost[prometheus]'."
+            ) from None
+    return Exporters(otlp, console, metrics_port, metrics_addr, spans_file)
 
 
 @click.command()
 @click.option("--otlp", metavar="URL", help="Also export spans and metrics over OTLP/HTTP, e.g. http://localhost:4318.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), metavar="PORT",
+              help="Serve /metrics for Prometheus on this port (0: any free one); kept up until Ctrl-C.")
+@click.option("--metrics-addr", default="0.0.0.0", show_default=True, metavar="ADDR",
+              help="Address /metrics listens on.")
+@click.option("--duration", type=DURATION, metavar="DURATION",
+              help="Keep traffic going this long (30s, 10m, 1h) instead of one pass, for dashboard tryouts.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True, max=1000), metavar="N",
+              help="Calls per second with --duration  [default: 2].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --duration traffic mix.")
+@click.option("--spans-file", type=click.File("w", encoding="utf-8"), metavar="PATH",
+              help="Also write every span as one JSON line to PATH.")
 @click.option("--console", is_flag=True, help="Also print every span and metric point (console exporters).")
-def demo(otlp: str | None, console: bool) -> None:
-    """Run realistic LLM calls through the real OpenAI SDK and show what they cost."""
-    import openai
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    otlp: str | None,
+    metrics_port: int | None,
+    metrics_addr: str,
+    duration: float | None,
+    rate: float | None,
+    seed: int,
+    spans_file: IO[str] | None,
+    console: bool,
+) -> None:
+    """Real OpenAI and Anthropic SDK calls against a local fake API, priced: no API key, no network.
 
-    from ..demo.mock_llm import MockLLMServer
-    from ..demo.scenario import SpanCollector, openai_steps, rows
-    from ..instrumentor import LLMCostInstrumentor
-
-    resource = Resource.create({"service.name": "otel-llmcost-demo"})
-    collector = SpanCollector()
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(collector)
-    readers: list[MetricReader] = [InMemoryMetricReader()]
-    if console:
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
-        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=3_600_000))
-    if otlp:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        base = otlp.rstrip("/")
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
-        readers.append(
-            PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=f"{base}/v1/metrics"), export_interval_millis=5_000
-            )
-        )
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-    instrumentor = LLMCostInstrumentor()
-
-    with MockLLMServer() as server:
-        host = server.url.split("//", 1)[1]
-        instrumentor.instrument(
-            tracer_provider=tracer_provider, meter_provider=meter_provider, provider_hosts={host: "openai"}
-        )
+    \b
+    otel-llmcost demo
+    otel-llmcost demo --otlp http://localhost:4318 --duration 10m --rate 5
+    otel-llmcost demo --metrics-port 9464
+    """
+    if rate is not None and duration is None:
+        raise click.UsageError("--rate needs --duration (how long to keep the traffic going).")
+    exporters = _exporters(otlp, console, metrics_port, metrics_addr, spans_file)
+    out = output.console()
+    run = DemoRun(exporters)
+    with Interrupt() as stop:
         try:
-            client = openai.OpenAI(api_key="demo-key-not-used", base_url=server.openai_base_url, max_retries=0)
-            steps = openai_steps()
-            click.echo(f"otel-llmcost demo: {len(steps)} OpenAI SDK calls against a local fake API at {server.url}\n")
-            for number, step in enumerate(steps, 1):
-                try:
-                    step.run(client)
-                    outcome = click.style("ok", fg="green")
-                except openai.APIError as exc:
-                    outcome = click.style(type(exc).__name__, fg="yellow")
-                click.echo(f"  [{number}/{len(steps)}] {step.title}: {outcome}")
-        finally:
-            instrumentor.uninstrument()
-        metric_total = _metric_total(readers[0])
-        tracer_provider.shutdown()
-        meter_provider.shutdown()
-
-    _report(list(rows(collector.spans)), metric_total)
-
-
-def _metric_total(reader: Any) -> float:
-    """USD on the llmcost.cost counter (collected twice: a new series reports 0 first)."""
-    reader.collect()
-    data = reader.get_metrics_data()
-    total = 0.0
-    for resource_metrics in data.resource_metrics if data else ():
-        for scope in resource_metrics.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name == names.METRIC_COST:
-                    total += sum(point.value for point in metric.data.data_points)
-    return total
-
-
-def _report(report_rows: list[Any], metric_total: float) -> None:
-    header = f"{'call':<28} {'input':>9} {'cached':>8} {'output':>8} {'reasoning':>9} {'cost (USD)':>13}"
-    click.echo("\n" + click.style(header, bold=True))
-    for row in report_rows:
-        cost = _money(row.cost) if row.error is None else click.style(f"error {row.error}", fg="yellow")
-        if row.error is None and row.cost is None:
-            cost = click.style("unpriced", fg="red")
-        click.echo(
-            f"{row.name[:28]:<28} {_tokens(row.input_tokens):>9} {_tokens(row.cached_tokens):>8} "
-            f"{_tokens(row.output_tokens):>8} {_tokens(row.reasoning_tokens):>9} {cost:>13}"
-        )
-    priced = [r for r in report_rows if r.cost is not None]
-    total = sum(r.cost for r in priced)
-    click.echo("-" * len(header))
-    click.echo(f"{'total (from spans)':<68} {_money(total):>13}")
-    click.echo(f"{'total (from the llmcost.cost metric)':<68} {_money(metric_total):>13}")
-    unpriced = sum(1 for r in report_rows if r.cost is None and r.error is None)
-    errors = sum(1 for r in report_rows if r.error is not None)
-    click.echo(f"\n{len(report_rows)} calls, {len(priced)} priced, {unpriced} unpriced, {errors} failed.")
-    if priced:
-        top = max(priced, key=lambda r: r.cost)
-        click.echo(f"Most expensive call: {top.name} at {_money(top.cost)} (trace id {top.trace_id}).")
+            run.start()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot serve on port {metrics_port}: {exc.strerror or exc}.",
+                                     param_hint="--metrics-port") from None
+        with run:
+            plan = [s for s in steps() if run.available(s)]
+            if not plan:
+                raise click.ClickException("neither the openai nor the anthropic SDK is installed: pip install openai.")
+            sdks = " and ".join(sorted({"OpenAI" if s.provider == "openai" else "Anthropic" for s in plan}))
+            if run.metrics_url:
+                out.print(f"Prometheus can scrape {run.metrics_url}", highlight=False)
+            if duration is None:
+                out.print(f"otel-llmcost demo: {len(plan)} calls through the real {sdks} SDKs, "
+                          "against local fakes of their APIs (no key, no network).\n", highlight=False)
+                _run_scenario(run, out, stop, plan)
+            else:
+                calls_per_second = rate if rate is not None else 2.0
+                out.print(f"otel-llmcost demo: {calls_per_second:g} calls/s for {describe(duration)} through the "
+                          f"real {sdks} SDKs (Ctrl-C stops and reports).", highlight=False)
+                _run_continuous(run, out, stop, plan, duration, calls_per_second, seed)
+            interrupted = stop.stopped
+            if interrupted:
+                out.print("\nInterrupted: reporting the calls made so far.")
+            report(out, run.records(), run.metric_total(), per_call=duration is None)
+            if run.metrics_url and not interrupted:
+                out.print(f"\nServing {run.metrics_url} until Ctrl-C.", highlight=False)
+                stop.event.wait()
+    if interrupted:
+        ctx.exit(INTERRUPTED)

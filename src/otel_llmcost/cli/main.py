@@ -1,21 +1,69 @@
-"""``otel-llmcost``: the command line (built on click). Subcommands live in their own modules."""
+"""``otel-llmcost``: the command line (built on click). Each subcommand lives in its own module."""
 
 from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from ..version import __version__
+from .check import check
 from .demo import demo
+from .estimate import estimate
+from .prices import prices
+from .report import report
 from .stack import stack
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """A click group whose usage errors are one line on stderr (``Error: …``) and exit with code 2."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="otel-llmcost")
 def cli() -> None:
-    """Tokens, prompt-cache use and USD cost of LLM SDK calls, as OpenTelemetry data."""
+    """Tokens, prompt-cache use and USD cost of LLM SDK calls, as OpenTelemetry data.
+
+    Start with `otel-llmcost demo`: no API key, no network.
+    """
+    # The instrumentation's warnings (an unknown model, once) are the commands' own output here: no stderr noise.
+    package_logger = logging.getLogger("otel_llmcost")
+    if not any(isinstance(h, logging.NullHandler) for h in package_logger.handlers):
+        package_logger.addHandler(logging.NullHandler())
 
 
 cli.add_command(demo)
+cli.add_command(prices)
+cli.add_command(estimate)
+cli.add_command(report)
+cli.add_command(check)
 cli.add_command(stack)
 
 

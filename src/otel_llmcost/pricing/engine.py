@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import names
 from ..usage import Usage
+from .hardware import HardwareRate
 from .overrides import PriceOverrides
 from .rates import Cost, Price, Rates, cost_of, zero_cost
 
@@ -52,6 +53,11 @@ def prices_provider_id(provider: str) -> str | None:
     return _PRICES_PROVIDER.get(provider)
 
 
+def priced_providers() -> tuple[str, ...]:
+    """Every gen_ai.provider.name the bundled prices cover."""
+    return tuple(_PRICES_PROVIDER)
+
+
 def price_context(usage: Usage) -> dict[str, str]:
     """The genai-prices price_context that selects the variant this usage is billed at."""
     context: dict[str, str] = {}
@@ -69,9 +75,13 @@ class PriceBook:
     """Turns (provider, model, usage) into a ``Cost``, with user overrides winning over bundled prices."""
 
     def __init__(
-        self, overrides: PriceOverrides | None = None, aliases: Mapping[str, str] | None = None
+        self,
+        overrides: PriceOverrides | None = None,
+        aliases: Mapping[str, str] | None = None,
+        hardware: HardwareRate | None = None,
     ) -> None:
         self._overrides = overrides or PriceOverrides.empty()
+        self._hardware = hardware
         self._aliases = {k.lower(): v for k, v in {**self._overrides.aliases, **(aliases or {})}.items()}
         self._cache: dict[tuple[str, str, str | None, str | None, bool], tuple[float, Rates | None]] = {}
         self._warned: set[tuple[str, str]] = set()
@@ -93,8 +103,11 @@ class PriceBook:
             # (an internal rate for their own hardware): the user's prices always win.
             override = self._overrides.rates(provider, model, price_context(usage)) if model else None
             if override is not None:
-                return cost_of(usage, override)
-            return zero_cost(names.PRICE_SOURCE_LOCAL, model or "")
+                cost = cost_of(usage, override)
+            else:
+                cost = zero_cost(names.PRICE_SOURCE_LOCAL, model or "")
+            hardware = self._hardware.cost(usage) if self._hardware is not None else None
+            return dataclasses.replace(cost, hardware=hardware) if hardware else cost
         if not model:
             return None
         rates = self.rates(provider, model, usage)

@@ -36,6 +36,21 @@ def _is_opaque_arn(model: str) -> bool:
     return model.startswith("arn:") and bedrock_model_id(model) == model
 
 
+def google_model_id(model: str) -> str:
+    """A Gemini / Vertex AI model reference as its bare id.
+
+    ``models/gemini-2.5-pro`` (Gemini API), ``publishers/google/models/gemini-2.5-pro`` and
+    ``projects/p/locations/l/publishers/google/models/gemini-2.5-pro`` (Vertex AI resource names) and
+    ``google/gemini-2.5-pro`` all name ``gemini-2.5-pro``; a tuned model or endpoint id stays as it is.
+    """
+    at = model.rfind("models/")
+    if at >= 0 and (at == 0 or model[at - 1] == "/"):
+        return model[at + len("models/") :] or model
+    if model.startswith("google/"):
+        return model[len("google/") :] or model
+    return model
+
+
 def normalize_model_id(model: str) -> str:
     """A model id as the price data spells it (Bedrock ARNs unwrapped, Vertex ``@version`` as ``-version``)."""
     if model.startswith("arn:"):
@@ -56,4 +71,6 @@ def price_model(provider: str, request_model: str | None, response_model: str | 
         model: str | None = request_model
     else:
         model = response_model or request_model
+    if model and provider.startswith("gcp."):
+        model = google_model_id(model)
     return normalize_model_id(model) if model else model

@@ -67,6 +67,10 @@ class Cost:
     savings_batch: float
     source: str
     model_id: str
+    hardware: float = 0.0
+    """Internal cost of a self-hosted call at the user's hardware rate: NOT part of ``total`` (API spend)."""
+    exact: Decimal = ZERO
+    """The total as an exact Decimal: what budgets add up, so stored spend equals the sum of call costs."""
 
 
 def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -115,6 +119,7 @@ def cost_of(usage: Usage, rates: Rates) -> Cost:
         savings_batch=float(saved_batch / MILLION),
         source=rates.source,
         model_id=rates.model_id,
+        exact=total / MILLION,
     )
 
 

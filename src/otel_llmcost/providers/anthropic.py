@@ -388,6 +388,7 @@ class AnthropicMethod:
             max_tokens=whole(kwargs.get("max_tokens")),
             temperature=number(kwargs.get("temperature")),
             top_p=number(kwargs.get("top_p")),
+            prompt=(kwargs.get("messages"), kwargs.get("system"), kwargs.get("tools")),
         )
         if runtime.settings.capture_content:
             request.input_messages = kwargs.get("messages")
@@ -643,7 +644,8 @@ def _annotate(call: Call, span: Any, message: Any, ending: _Ending | None = None
     # The call had already ended (a stream proxy of ours dropped first): price for the SDK's span alone.
     runtime = call.runtime
     cost = runtime.price(call.request, response, usage) if usage is not None else None
-    span.set_attributes(runtime.telemetry.span_attributes(call.request, Outcome(response, usage, cost, None, 0.0)))
+    attrs = runtime.telemetry.span_attributes(call.request, Outcome(response, usage, cost, None, 0.0))
+    span.set_attributes({**call.request.attribution, **attrs})
 
 
 def sdk_span_listener(runtime: Runtime) -> Listener:
@@ -655,6 +657,8 @@ def sdk_span_listener(runtime: Runtime) -> Listener:
         if note is None or note.span is not span:
             return
         attrs = telemetry.span_attributes(request, outcome)
+        if request.attribution:
+            attrs.update(request.attribution)  # the SDK's span carries the call: who it is for too
         if note.trim:
             for key in _SET_BY_SDK:
                 attrs.pop(key, None)

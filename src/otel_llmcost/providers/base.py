@@ -1,7 +1,8 @@
 """What every provider adapter shares: the wrapt wrappers around an SDK method, and small readers.
 
-A wrapper asks its ``Handler`` (the provider-specific part) to describe the request, calls the SDK
-exactly as the caller asked, and lets the handler turn the result into usage. The SDK's return value
+A wrapper asks its ``Handler`` (the provider-specific part) to describe the request, lets the budgets
+admit it (the one place a call can be refused before it is sent), calls the SDK exactly as the caller
+asked, and lets the handler turn the result into usage. The SDK's return value
 and exceptions reach the caller unchanged; a failure of ours is logged, counted and swallowed.
 """
 
@@ -76,6 +77,8 @@ def call_sync(
     if started is None:
         return send(*args, **kwargs)
     state, call, call_kwargs = started
+    if runtime.budgets is not None:
+        runtime.budgets.admit(call)  # raises BudgetError (the call ended, nothing sent) when a budget refuses
     token = call.activate()
     mark = _current.set(state)
     try:
@@ -103,6 +106,8 @@ async def call_async(
     if started is None:
         return await send(*args, **kwargs)
     state, call, call_kwargs = started
+    if runtime.budgets is not None:
+        runtime.budgets.admit(call)
     token = call.activate()
     mark = _current.set(state)
     try:
@@ -138,6 +143,46 @@ def async_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begin = _handler_begin(runtime, handler, instance, kwargs)
         return await call_async(runtime, begin, handler.result, wrapped, args, kwargs)
+
+    return wrapper
+
+
+class Watcher(Protocol):
+    """Looks at what a read-only SDK method returned (a batch job) and records what it reveals, once."""
+
+    def batches_in(self, result: Any) -> list[Any]:
+        """The batch objects in a result (one, or a page of them)."""
+
+    def record(self, runtime: Runtime, instance: Any, batch: Any) -> None:
+        """Price what a batch reveals the first time it does."""
+
+
+def watch_wrapper(runtime: Runtime, watcher: Watcher, is_async: bool) -> Wrapper:
+    """Wrapper of a method whose call costs nothing (retrieving a batch): the SDK call runs untouched, then
+    the watcher looks at what came back."""
+
+    def look(instance: Any, result: Any) -> None:
+        if not runtime.active or not runtime.enabled():
+            return
+        try:
+            for batch in watcher.batches_in(result):
+                watcher.record(runtime, instance, batch)
+        except Exception:
+            internal_error("batch")
+
+    if is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            result = await wrapped(*args, **kwargs)
+            look(instance, result)
+            return result
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        look(instance, result)
+        return result
 
     return wrapper
 

@@ -17,7 +17,7 @@ from ..calls import Call, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import SeenOnce, count, get, given, number, whole
+from .base import SeenOnce, Wrapper, count, get, given, number, watch_wrapper, whole
 from .endpoints import endpoint_of
 
 SDK = "openai"
@@ -44,6 +44,19 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
         reasoning_tokens=count(get(completion_details, "reasoning_tokens")),
         service_tier=service_tier if isinstance(service_tier, str) else None,
     )
+
+
+def gemini_compatible_usage(usage: Usage | None, raw: Any) -> Usage | None:
+    """Gemini's OpenAI-compatible endpoint: thinking tokens may be left out of ``completion_tokens`` while
+    ``total_tokens`` counts them (Gemini bills them as output). The gap is output, and reasoning."""
+    total = get(raw, "total_tokens")
+    if usage is None or type(total) is not int:
+        return usage
+    gap = total - usage.input_tokens - usage.output_tokens
+    if gap > 0:
+        usage.output_tokens += gap
+        usage.reasoning_tokens = max(usage.reasoning_tokens, gap)
+    return usage
 
 
 def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> Usage | None:
@@ -115,6 +128,7 @@ class ChatStreamSummary:
     hide_usage_chunk: bool = False
     asked_for_usage: bool = False
     capture: bool = False
+    provider: str = ""
     model: str | None = None
     response_id: str | None = None
     usage: Any = None
@@ -146,6 +160,8 @@ class ChatStreamSummary:
         output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
         response = Response(self.model, self.response_id, self.finish_reasons, output)
         usage = chat_usage(self.usage, self.service_tier)
+        if self.provider.startswith("gcp."):
+            usage = gemini_compatible_usage(usage, self.usage)
         if usage is not None:
             return response, usage, None
         if not self.asked_for_usage:
@@ -240,6 +256,7 @@ class OpenAIMethod:
             temperature=number(kwargs.get("temperature")),
             top_p=number(kwargs.get("top_p")),
             service_tier=tier if isinstance(tier, str) else None,
+            prompt=self._prompt(kwargs),
         )
         if settings.capture_content:
             request.input_messages = kwargs.get("messages") if self.api == "chat" else kwargs.get("input")
@@ -265,6 +282,14 @@ class OpenAIMethod:
                 call.usage_injected = True
         return call, kwargs
 
+    def _prompt(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The arguments billed as input (references, for a block budget's estimate)."""
+        if self.api == "chat":
+            return kwargs.get("messages"), kwargs.get("tools")
+        if self.api == "responses":
+            return kwargs.get("input"), kwargs.get("instructions"), kwargs.get("tools")
+        return (kwargs.get("input"),)
+
     def _summary(self, call: Call, kwargs_usage: bool) -> Any:
         if self.api == "responses":
             return ResponsesStreamSummary()
@@ -272,6 +297,7 @@ class OpenAIMethod:
             hide_usage_chunk=call.usage_injected,
             asked_for_usage=kwargs_usage or call.usage_injected,
             capture=call.runtime.settings.capture_content,
+            provider=call.request.provider,
         )
 
     def result(self, call: Call, result: Any) -> Any:
@@ -282,6 +308,8 @@ class OpenAIMethod:
             proxy = AsyncStreamProxy if self.is_async else StreamProxy
             return proxy(result, call, summary)
         response, usage = _RESULTS[self.api](result, call.runtime.settings.capture_content)
+        if call.request.provider.startswith("gcp.") and self.api == "chat":
+            usage = gemini_compatible_usage(usage, get(result, "usage"))
         call.finish(response, usage, None if usage is not None else "response carried no usage")
         return result
 
@@ -336,34 +364,9 @@ class BatchWatcher:
         return list(data) if isinstance(data, list) else [result]
 
 
-def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Any:
+def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Wrapper:
     """Wraps batches.retrieve/list: the SDK call runs untouched, then we look at what came back."""
-    from ..guard import internal_error
-
-    def look(instance: Any, result: Any) -> None:
-        if not runtime.active or not runtime.enabled():
-            return
-        try:
-            for batch in watcher.batches_in(result):
-                watcher.record(runtime, instance, batch)
-        except Exception:
-            internal_error("batch")
-
-    if is_async:
-
-        async def async_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            result = await wrapped(*args, **kwargs)
-            look(instance, result)
-            return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        look(instance, result)
-        return result
-
-    return wrapper
+    return watch_wrapper(runtime, watcher, is_async)
 
 
 # (module, attribute path, operation, api) of every method wrapped; missing ones are skipped.

@@ -1,0 +1,62 @@
+"""Budgets: USD limits per period for a scope of calls, warned about or enforced before a call is sent.
+
+``model`` (what a budget is), ``periods`` (calendar day/month in a time zone, rolling hours), ``loader``
+(the YAML file), ``store`` / ``sqlite_store`` / ``redis_store`` (where spend lives), ``estimate`` (a
+call's worst case), ``enforcer`` (admit before sending, settle after). ``build`` wires them from settings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from .enforcer import BudgetEnforcer, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
+from .loader import load_budgets
+from .model import Budget
+from .store import open_store
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..metrics import Instruments
+    from ..pricing import PriceBook
+
+__all__ = [
+    "Budget",
+    "BudgetEnforcer",
+    "ThresholdCrossing",
+    "build",
+    "load_budgets",
+    "on_budget_threshold",
+    "remove_budget_threshold_callback",
+]
+
+
+def build(settings: Settings, prices: PriceBook, instruments: Instruments) -> BudgetEnforcer | None:
+    """The enforcer the settings ask for, or None when there is nothing to do per call (no budget, no ledger).
+
+    Everything is read and checked before anything is returned: a bad file or store URL raises
+    ``ConfigError`` and nothing is applied.
+    """
+    budgets: list[Budget] = list(settings.budgets)
+    if settings.budget_file:
+        budgets += load_budgets(settings.budget_file)
+    seen: set[str] = set()
+    for budget in budgets:
+        if budget.name in seen:
+            where = f" (in code and in {settings.budget_file})" if settings.budget_file else ""
+            raise ConfigError(f"budget name {budget.name!r} is declared twice{where}. Fix: rename one.")
+        seen.add(budget.name)
+    store = open_store(settings.budget_store, settings.budget_store_timeout)  # a bad URL fails even unused
+    if not budgets and not store.keeps_ledger:
+        store.close()
+        return None  # the SQLite store is also the ledger: with it, every call is recorded even without budgets
+    return BudgetEnforcer(
+        budgets,
+        store,
+        prices,
+        instruments,
+        fail_closed=settings.budget_store_failure == "closed",
+        default_max_tokens=settings.budget_default_max_tokens,
+        reservation_ttl=settings.budget_reservation_ttl,
+        clock=settings.budget_clock,
+    )

@@ -1,0 +1,353 @@
+"""The budget guard: admits a call before it is sent (reserving its worst case), settles it after it ended.
+
+``admit`` runs in the one wrapper skeleton every adapter uses, just before the SDK is called: when a
+``block`` budget of the call's scope has no room for the call's worst case, the call ends (span with
+``error.type``, the budget's name, ``llmcost.budget.blocked``) and ``BudgetExceededError`` is raised;
+nothing is sent. ``settle`` runs once when the call ends (success, error, cancellation, abandoned
+stream): the reservation becomes the real cost, the ledger row is written, and each threshold the
+budget's spend has reached fires once per period: a span event, a log record, the registered
+callbacks and a counter. Store failures follow the failure rule (open: go ahead, warn, count; closed:
+refuse) and trip a breaker, so an unreachable store costs one timeout, not one per call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+
+from .. import names
+from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
+from ..guard import internal_error
+from ..metrics import Instruments
+from ..pricing import PriceBook
+from .estimate import worst_case
+from .model import Budget
+from .store import Line, SpendStore, StoreError, to_pico, to_usd
+
+if TYPE_CHECKING:
+    from ..calls import Call
+    from ..telemetry import Outcome
+
+logger = logging.getLogger("otel_llmcost.budgets")
+
+RETRY_AFTER = 5.0
+"""Seconds a store that failed is left alone (the failure rule applies at once) before it is tried again."""
+
+
+@dataclass(frozen=True)
+class ThresholdCrossing:
+    """What a threshold callback receives: a budget's spend reached ``threshold`` x ``limit`` in this period."""
+
+    budget: str
+    threshold: Decimal
+    """Fraction of the limit (1 is the limit itself)."""
+    spend: Decimal
+    """USD settled in the period when the crossing was seen."""
+    limit: Decimal
+    scope: str
+    action: str
+    resets_at: datetime
+
+
+ThresholdCallback = Callable[[ThresholdCrossing], None]
+_callbacks: list[ThresholdCallback] = []
+
+
+def on_budget_threshold(callback: ThresholdCallback) -> ThresholdCallback:
+    """Call ``callback(crossing)`` each time a budget crosses a threshold (once per threshold per period).
+
+    Usable as a decorator. Runs in the thread of the call whose settlement crossed it: keep it quick.
+    A callback that raises is logged and counted, never seen by the call.
+    """
+    _callbacks.append(callback)
+    return callback
+
+
+def remove_budget_threshold_callback(callback: ThresholdCallback) -> None:
+    if callback in _callbacks:
+        _callbacks.remove(callback)
+
+
+_BLOCKED = object()  # the ticket of a call a budget refused: nothing to settle
+
+
+@dataclass(slots=True)
+class _Ticket:
+    budgets: tuple[Budget, ...]
+    reservation: str | None = None
+
+
+class BudgetEnforcer:
+    """The budgets of one ``instrument()``, their store, and what admits and settles calls."""
+
+    def __init__(
+        self,
+        budgets: Sequence[Budget],
+        store: SpendStore,
+        prices: PriceBook,
+        instruments: Instruments,
+        *,
+        fail_closed: bool = False,
+        default_max_tokens: int = 4096,
+        reservation_ttl: float = 600.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.budgets = tuple(budgets)
+        self.store = store
+        self._prices = prices
+        self._m = instruments
+        self._fail_closed = fail_closed
+        self._default_max_tokens = default_max_tokens
+        self._ttl = reservation_ttl
+        self._clock = clock or time.time
+        self._ledger = store.keeps_ledger
+        self._limits = {b.name: to_pico(b.limit) for b in self.budgets}
+        # Per budget: (threshold, spend in picodollars at which it fires).
+        self._marks = {b.name: [(t, to_pico(t * b.limit, round_up=True)) for t in b.thresholds] for b in self.budgets}
+        # Threshold marks this process already knows are taken (by it or another), until they expire:
+        # spares a store round trip on every later settlement of the period.
+        self._marked: dict[tuple[str, Decimal, str], float] = {}
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    # --- before the call is sent ------------------------------------------------------------------
+    def admit(self, call: Call) -> None:
+        """Reserve the call's worst case against its block budgets; raise ``BudgetError`` when refused."""
+        try:
+            error = self._admit(call)
+        except Exception:
+            internal_error("budget")
+            return
+        if error is not None:
+            raise error
+
+    def _admit(self, call: Call) -> BudgetError | None:
+        request = call.request
+        matched = self._match(request.model, request.attribution)
+        blocking = [b for b in matched if b.blocks]
+        call.ticket = ticket = _Ticket(matched)
+        if not blocking:
+            return None
+        now = self._clock()
+        estimate = worst_case(self._prices, request, self._default_max_tokens)
+        amount = to_pico(estimate, round_up=True) if estimate is not None else 0
+        lines = [Line(b.name, self._limits[b.name], b.period.window(now)) for b in blocking]
+        reservation = uuid.uuid4().hex
+        try:
+            refusal = self._call_store("reserve", lambda: self.store.reserve(
+                reservation, lines, amount, now, now + self._ttl, os.getpid()
+            ))
+        except StoreError as exc:
+            if not self._fail_closed:
+                return None
+            error: BudgetError = BudgetUnavailableError(
+                f"budget store {self.store.url} could not be reached ({exc}); with "
+                f"{names.ENV_BUDGET_STORE_FAILURE}=closed no call is sent until it answers"
+            )
+            return self._refuse(call, blocking[0], error)
+        if refusal is None:
+            ticket.reservation = reservation
+            return None
+        budget = blocking[refusal.index]
+        window = lines[refusal.index].window
+        error = BudgetExceededError(
+            budget.name,
+            to_usd(refusal.settled),
+            budget.limit,
+            datetime.fromtimestamp(window.resets, window.zone),
+            reserved=to_usd(refusal.pending),
+            requested=to_usd(amount),
+        )
+        return self._refuse(call, budget, error)
+
+    def _refuse(self, call: Call, budget: Budget, error: BudgetError) -> BudgetError:
+        """End the refused call (its span says why) and count it; the caller raises ``error``."""
+        call.ticket = _BLOCKED
+        if not call.own_span:  # the SDK would have made the span, but the SDK is not called: make ours
+            call.span = call.runtime.telemetry.start_span(call.request)
+            call.own_span = True
+        call.span.set_attribute(names.LLMCOST_BUDGET_NAME, budget.name)
+        self._m.budget_blocked.add(((names.LLMCOST_BUDGET_NAME, budget.name),), 1)
+        call.fail(error)
+        return error
+
+    def _match(self, model: str | None, attribution: Any) -> tuple[Budget, ...]:
+        return tuple(b for b in self.budgets if b.matches(model, attribution))
+
+    # --- after the call ended ---------------------------------------------------------------------
+    def settle(self, call: Call, outcome: Outcome) -> None:
+        """Turn the call's reservation into its real cost; fire the thresholds its spend reached."""
+        try:
+            self._settle(call, outcome)
+        except Exception:
+            internal_error("budget")
+
+    def _settle(self, call: Call, outcome: Outcome) -> None:
+        ticket = call.ticket
+        if ticket is _BLOCKED:
+            return
+        request = call.request
+        if ticket is None:  # a call that was not admitted (batch results): priced after the fact
+            ticket = _Ticket(self._match(request.model, request.attribution))
+        if not ticket.budgets and ticket.reservation is None and not self._ledger:
+            return
+        now = self._clock()
+        cost = outcome.cost
+        amount = to_pico(cost.exact) if cost is not None else 0
+        budgets = ticket.budgets
+        lines = [Line(b.name, self._limits[b.name], b.period.window(now)) for b in budgets]
+        row = self._row(call, outcome, now) if self._ledger else None
+        try:
+            totals = self._call_store(
+                "settle", lambda: self.store.settle(ticket.reservation, lines, amount, now, row)
+            )
+        except StoreError:
+            return
+        if amount:
+            for budget, line, total in zip(budgets, lines, totals, strict=True):
+                self._thresholds(call, budget, line, total, now)
+
+    def _thresholds(self, call: Call, budget: Budget, line: Line, total: int, now: float) -> None:
+        for threshold, at in self._marks[budget.name]:
+            if total < at:
+                return
+            key = (budget.name, threshold, line.window.mark)
+            if self._marked.get(key, 0.0) > now:
+                continue
+            try:
+                first = self._mark_once(f"{budget.name}:{threshold}:{line.window.mark}", line, now)
+            except StoreError:
+                return
+            with self._lock:
+                if len(self._marked) > 10_000:
+                    self._marked.clear()
+                self._marked[key] = line.window.mark_expires
+            if first:
+                self._fire(call, budget, threshold, total, line)
+
+    def _mark_once(self, mark: str, line: Line, now: float) -> bool:
+        return bool(self._call_store("mark", lambda: self.store.mark_once(mark, line.window.mark_expires, now)))
+
+    def _fire(self, call: Call, budget: Budget, threshold: Decimal, total: int, line: Line) -> None:
+        spend = to_usd(total)
+        resets = datetime.fromtimestamp(line.window.resets, line.window.zone)
+        crossing = ThresholdCrossing(budget.name, threshold, spend, budget.limit, budget.scope, budget.action, resets)
+        attributes: dict[str, str | float] = {
+            names.LLMCOST_BUDGET_NAME: budget.name,
+            names.LLMCOST_BUDGET_THRESHOLD: float(threshold),
+            names.LLMCOST_BUDGET_SPEND_USD: float(spend),
+            names.LLMCOST_BUDGET_LIMIT_USD: float(budget.limit),
+        }
+        span = call.span
+        if span.is_recording():
+            span.add_event(names.LLMCOST_BUDGET_THRESHOLD_EVENT, attributes)
+        self._m.budget_crossings.add(
+            ((names.LLMCOST_BUDGET_NAME, budget.name), (names.LLMCOST_BUDGET_THRESHOLD, float(threshold))), 1
+        )
+        logger.warning(
+            "otel-llmcost: budget %r (%s, scope %s) reached %s%% of its $%s limit: $%s spent; resets at %s",
+            budget.name, budget.action, budget.scope, _percent(threshold), budget.limit, spend, resets.isoformat(),
+            extra=attributes,
+        )  # fmt: skip
+        for callback in list(_callbacks):
+            try:
+                callback(crossing)
+            except Exception:
+                internal_error("budget_callback")
+                logger.warning("otel-llmcost: budget threshold callback %r raised", callback, exc_info=True)
+
+    # --- the store ---------------------------------------------------------------------------------
+    def _call_store(self, stage: str, operation: Callable[[], Any]) -> Any:
+        """Run a store operation; StoreError when it fails or while the store is left alone after a failure."""
+        key = ((names.LLMCOST_STAGE, stage),)
+        if self._down_until and time.monotonic() < self._down_until:
+            self._m.budget_store_errors.add(key, 1)
+            raise StoreError("the store failed moments ago")
+        try:
+            result = operation()
+        except StoreError as exc:
+            self._failed(key, exc)
+            raise
+        except Exception as exc:
+            self._failed(key, exc)
+            raise StoreError(str(exc)) from exc
+        if self._down_until:
+            self._down_until = 0.0
+            logger.warning("otel-llmcost: budget store %s answers again", self.store.url)
+        return result
+
+    def _failed(self, key: Any, exc: BaseException) -> None:
+        self._m.budget_store_errors.add(key, 1)
+        self._down_until = time.monotonic() + RETRY_AFTER
+        rule = "refused (fail closed)" if self._fail_closed else "allowed without a budget check (fail open)"
+        logger.warning(
+            "otel-llmcost: budget store %s failed (%s: %s); for %.0f s calls of block budgets are %s and spend is "
+            "not recorded in the store",
+            self.store.url, type(exc).__name__, exc, RETRY_AFTER, rule,
+        )  # fmt: skip
+
+    # --- state -------------------------------------------------------------------------------------
+    def state(self) -> list[tuple[str, float, float]]:
+        """(budget, spend USD, limit USD) of every budget now, for the gauges; empty when the store fails."""
+        if not self.budgets:
+            return []
+        now = self._clock()
+        lines = [Line(b.name, self._limits[b.name], b.period.window(now)) for b in self.budgets]
+        try:
+            spends = self._call_store("read", lambda: self.store.spend(lines, now))
+        except StoreError:
+            return []
+        return [(b.name, float(to_usd(s)), float(b.limit)) for b, (s, _) in zip(self.budgets, spends, strict=True)]
+
+    def close(self) -> None:
+        try:
+            self.store.close()
+        except Exception:
+            internal_error("budget")
+
+    # --- the ledger row ----------------------------------------------------------------------------
+    @staticmethod
+    def _row(call: Call, outcome: Outcome, now: float) -> dict[str, Any]:
+        request, response, usage, cost = call.request, outcome.response, outcome.usage, outcome.cost
+        attribution = request.attribution
+        context = call.span.get_span_context()
+        if not context.is_valid:
+            context = trace.get_current_span().get_span_context()
+        return {
+            "ts": now,
+            "provider": request.provider,
+            "operation": request.operation,
+            "model": request.model,
+            "response_model": response.model if response is not None else None,
+            "input_tokens": usage.input_tokens if usage is not None else None,
+            "output_tokens": usage.output_tokens if usage is not None else None,
+            "cache_read_tokens": usage.cache_read_tokens if usage is not None else None,
+            "cache_write_tokens": usage.cache_write_tokens if usage is not None else None,
+            "reasoning_tokens": usage.reasoning_tokens if usage is not None else None,
+            "cost_usd": format(cost.exact, "f") if cost is not None else None,
+            "price_source": cost.source if cost is not None else (names.PRICE_SOURCE_UNKNOWN if usage else None),
+            "batch": 1 if usage is not None and usage.batch else 0,
+            "feature": attribution.get(names.LLMCOST_FEATURE),
+            "team": attribution.get(names.LLMCOST_TEAM),
+            "user_id": attribution.get(names.USER_ID),
+            "attributes": json.dumps(dict(attribution), sort_keys=True, ensure_ascii=False) if attribution else None,
+            "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
+            "span_id": format(context.span_id, "016x") if context.is_valid else None,
+            "request_id": response.response_id if response is not None else None,
+            "error_type": type(outcome.error).__qualname__ if outcome.error is not None else None,
+        }
+
+
+def _percent(fraction: Decimal) -> str:
+    return format((fraction * 100).normalize(), "f")

@@ -1,0 +1,173 @@
+"""The budget file (YAML, named by OTEL_LLMCOST_BUDGET_FILE or ``budget_file=``): read whole, checked whole.
+
+Every problem is a ``ConfigError`` that names the file, the line and the fix; nothing of a bad file is
+applied. The file is read from PyYAML's node tree, so each value keeps the line it was written on.
+
+    budgets:
+      - name: daily-total
+        limit: 50                 # USD
+        period: day               # day | month (calendar, in timezone) | 24h (rolling N hours)
+        timezone: Europe/Paris    # default UTC
+        scope: all                # or {feature: summarize} / {team: ...} / {user: ...} / {model: gpt-4o}
+        thresholds: [0.5, 80%]    # default [0.8]; reaching the limit always fires too
+        action: block             # warn (default) | block
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError
+from .model import ACTIONS, SCOPE_KEYS, Budget, _thresholds, _usd
+from .periods import parse_period
+
+FIELDS = ("name", "limit", "period", "timezone", "scope", "thresholds", "action")
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+class _Where:
+    """File and line of a node, for error messages."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def error(self, node: yaml.Node | None, reason: str) -> ConfigError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        return ConfigError(f"budget file {self.path}{line}: {reason}")
+
+
+def load_budgets(path: str | Path) -> list[Budget]:
+    """The budgets a file declares (an empty ``budgets:`` list is allowed)."""
+    where = _Where(str(path))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"budget file {path} cannot be read ({exc.strerror or exc}). Fix: point OTEL_LLMCOST_BUDGET_FILE "
+            "(or budget_file=) at a readable YAML file."
+        ) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"budget file {path}{line}: not valid YAML ({exc.problem or exc.context}).") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"budget file {path}: not valid YAML ({exc}).") from None
+    if root is None:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        raise where.error(root, "the file must be a mapping with a 'budgets:' list.")
+    items = None
+    for key, value in root.value:
+        if _scalar(key) != "budgets":
+            raise where.error(key, f"unknown key {_scalar(key)!r}; the only top-level key is 'budgets'.")
+        items = value
+    if items is None:
+        raise where.error(root, "no 'budgets:' key. Fix: budgets: [ {name: daily, limit: 50} ].")
+    if isinstance(items, yaml.ScalarNode) and _scalar(items) is None:
+        return []
+    if not isinstance(items, yaml.SequenceNode):
+        raise where.error(items, "'budgets' must be a list of budgets (each starting with '- name:').")
+    budgets: list[Budget] = []
+    seen: dict[str, int] = {}
+    for item in items.value:
+        budget = _budget(where, item)
+        if budget.name in seen:
+            raise where.error(
+                item, f"budget name {budget.name!r} is used twice (first on line {seen[budget.name]}). Fix: rename one."
+            )
+        seen[budget.name] = item.start_mark.line + 1
+        budgets.append(budget)
+    return budgets
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return node  # a mapping or list where a value was expected: reported by the caller
+    return _SCALARS.construct_object(node)
+
+
+def _budget(where: _Where, item: yaml.Node) -> Budget:
+    if not isinstance(item, yaml.MappingNode):
+        raise where.error(item, "each budget must be a mapping (name:, limit:, ...).")
+    fields: dict[str, tuple[yaml.Node, Any]] = {}
+    label = next((_scalar(v) for k, v in item.value if _scalar(k) == "name"), "?")
+    for key_node, value_node in item.value:
+        key = _scalar(key_node)
+        if key not in FIELDS:
+            raise where.error(key_node, f"unknown budget field {key!r}. Known fields: {', '.join(FIELDS)}.")
+        if key == "thresholds" and isinstance(value_node, yaml.SequenceNode):
+            for threshold in value_node.value:  # each checked on its own line
+                try:
+                    _thresholds([_scalar(threshold)], str(label))
+                except ConfigError as exc:
+                    raise where.error(threshold, str(exc)) from None
+            fields[key] = (value_node, [_scalar(threshold) for threshold in value_node.value])
+            continue
+        fields[key] = (value_node, value_node if key == "scope" else _scalar(value_node))
+    for required in ("name", "limit"):
+        if required not in fields:
+            raise where.error(item, f"a budget needs '{required}:'.")
+    values = {key: value for key, (_, value) in fields.items()}
+    name = values["name"]
+
+    def check(key: str, test: Any) -> None:
+        if key in fields:
+            try:
+                test(values[key])
+            except ConfigError as exc:
+                raise where.error(fields[key][0], str(exc)) from None
+
+    if not isinstance(name, str):
+        raise where.error(fields["name"][0], f"name {name!r} must be a string.")
+    check("limit", lambda v: _usd(v, "limit"))
+    if "timezone" in fields and not isinstance(values["timezone"], str):
+        raise where.error(fields["timezone"][0], "timezone must be an IANA name such as Europe/Paris.")
+    timezone = values.get("timezone", "UTC")
+    if "period" in fields and isinstance(values["period"], int) and not isinstance(values["period"], bool):
+        raise where.error(fields["period"][0], f"period {values['period']} needs a unit: day, month or e.g. 24h.")
+    check("period", lambda v: parse_period(v, timezone))
+    if "period" not in fields:
+        check("timezone", lambda v: parse_period("day", v))
+    check("thresholds", lambda v: _thresholds(v if isinstance(v, list) else [v], name))
+    check("action", lambda v: None if v in ACTIONS else _raise(f"action {v!r} is not warn or block."))
+    scope: dict[str, Any] = {}
+    if "scope" in fields:
+        scope = _scope(where, fields["scope"][0])
+    thresholds = values.get("thresholds", [0.8])
+    try:
+        return Budget(
+            name,
+            limit=values["limit"],
+            period=values.get("period", "day"),
+            timezone=timezone,
+            thresholds=thresholds if isinstance(thresholds, list) else [thresholds],
+            action=values.get("action", "warn"),
+            **scope,
+        )
+    except ConfigError as exc:
+        raise where.error(item, str(exc)) from None
+
+
+def _scope(where: _Where, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        if _scalar(node) in ("all", None):
+            return {}
+        raise where.error(node, f"scope {node.value!r} must be 'all' or one of {{feature|team|user|model: value}}.")
+    if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
+        raise where.error(node, "scope must be 'all' or exactly one of {feature|team|user|model: value}.")
+    key_node, value_node = node.value[0]
+    key, value = _scalar(key_node), _scalar(value_node)
+    if key not in SCOPE_KEYS:
+        raise where.error(key_node, f"scope key {key!r} is not one of {', '.join(SCOPE_KEYS)}.")
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
+        raise where.error(value_node, f"scope {key} needs a value, e.g. {{{key}: search}}.")
+    return {key: str(value)}
+
+
+def _raise(reason: str) -> None:
+    raise ConfigError(reason)

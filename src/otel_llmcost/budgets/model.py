@@ -1,0 +1,135 @@
+"""What a budget is: a USD limit per period for a scope of calls, warning thresholds, and an action.
+
+Declared in code (``Budget(...)``) or in a YAML file (``loader``); both build the same objects and both
+are checked when built, so a bad budget fails ``instrument()``, never a call. Knows nothing about stores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .. import names
+from ..errors import ConfigError
+from .periods import Period, parse_period
+
+ACTIONS = ("warn", "block")
+# Scope keyword -> the call attribute it matches ("model" matches the requested model).
+SCOPE_KEYS: Mapping[str, str] = {
+    "feature": names.LLMCOST_FEATURE,
+    "team": names.LLMCOST_TEAM,
+    "user": names.USER_ID,
+    "model": names.GEN_AI_REQUEST_MODEL,
+}
+_NAME = re.compile(r"^[A-Za-z0-9_.:@/-]{1,100}$")
+_PERCENT = re.compile(r"^\s*(\d+(\.\d+)?)\s*%\s*$")
+ONE = Decimal(1)
+
+
+class Budget:
+    """A spending limit: ``Budget("daily", limit=50, period="day", timezone="Europe/Paris", feature="chat")``.
+
+    ``period``: ``day`` or ``month`` (calendar, in ``timezone``, default UTC) or ``"<N>h"`` (the rolling last N
+    hours). Scope: everything, or one of ``feature=``, ``team=``, ``user=``, ``model=`` (the requested model id).
+    ``thresholds``: fractions of the limit (or ``"80%"``) that fire a warning once per period; reaching the limit
+    itself always fires too. ``action``: ``warn`` (report only) or ``block`` (refuse calls before they are sent
+    once the limit is reached, counting the worst case of calls in flight).
+    """
+
+    __slots__ = ("action", "limit", "name", "period", "scope_key", "scope_value", "thresholds")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        limit: Decimal | float | int | str,
+        period: str | Period = "day",
+        timezone: str = "UTC",
+        feature: str | None = None,
+        team: str | None = None,
+        user: str | None = None,
+        model: str | None = None,
+        thresholds: Iterable[float | str | Decimal] = (Decimal("0.8"),),
+        action: str = "warn",
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(
+                f"budget name {name!r} must be 1-100 characters of letters, digits and _.:@/-. Fix: e.g. daily-total."
+            )
+        self.name = name
+        self.limit = _usd(limit, f"budget {name!r}: limit")
+        if self.limit <= 0:
+            raise ConfigError(f"budget {name!r}: limit {limit!r} must be more than $0. Fix: e.g. limit: 50.")
+        self.period = parse_period(period, timezone)
+        scopes = {k: v for k, v in (("feature", feature), ("team", team), ("user", user), ("model", model)) if v}
+        if len(scopes) > 1:
+            raise ConfigError(
+                f"budget {name!r}: scope {scopes} names more than one key. Fix: one of feature, team, user, model "
+                "(or none for every call); declare one budget per scope."
+            )
+        self.scope_key: str | None = None
+        self.scope_value: str | None = None
+        for key, value in scopes.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"budget {name!r}: {key} {value!r} must be a string.")
+            self.scope_key, self.scope_value = SCOPE_KEYS[key], value
+        self.thresholds = _thresholds(thresholds, name)
+        if action not in ACTIONS:
+            raise ConfigError(f"budget {name!r}: action {action!r} is not warn or block.")
+        self.action = action
+
+    @property
+    def blocks(self) -> bool:
+        return self.action == "block"
+
+    @property
+    def scope(self) -> str:
+        """The scope as written in a log line: ``all`` or ``llmcost.feature=chat``."""
+        return "all" if self.scope_key is None else f"{self.scope_key}={self.scope_value}"
+
+    def matches(self, model: str | None, attribution: Mapping[str, str]) -> bool:
+        """True when a call with this requested model and attribution counts against this budget."""
+        key = self.scope_key
+        if key is None:
+            return True
+        if key == names.GEN_AI_REQUEST_MODEL:
+            return model == self.scope_value
+        return attribution.get(key) == self.scope_value
+
+    def __repr__(self) -> str:
+        return (
+            f"Budget({self.name!r}, limit={self.limit}, period={self.period.text!r}, scope={self.scope!r}, "
+            f"thresholds={[str(t) for t in self.thresholds]}, action={self.action!r})"
+        )
+
+
+def _usd(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} {value!r} is not an amount in USD. Fix: e.g. 50 or 12.5.")
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ConfigError(f"{where} {value!r} is not an amount in USD. Fix: e.g. 50 or 12.5.") from None
+    if not amount.is_finite():
+        raise ConfigError(f"{where} {value!r} is not a finite amount in USD.")
+    return amount
+
+
+def _thresholds(values: Iterable[Any], name: str) -> tuple[Decimal, ...]:
+    if isinstance(values, (str, bytes, int, float, Decimal)):
+        values = [values]
+    found: set[Decimal] = set()
+    for value in values:
+        if isinstance(value, str) and _PERCENT.match(value):
+            fraction = Decimal(_PERCENT.match(value).group(1)) / 100  # type: ignore[union-attr]
+        else:
+            fraction = _usd(value, f"budget {name!r}: threshold")
+        if not 0 < fraction < 1:
+            raise ConfigError(
+                f"budget {name!r}: threshold {value!r} must be between 0 and 1 (a fraction of the limit) or "
+                "a percentage below 100%. Fix: e.g. thresholds: [0.5, 0.8] (reaching the limit always fires)."
+            )
+        found.add(fraction)
+    return tuple(sorted(found)) + (ONE,)

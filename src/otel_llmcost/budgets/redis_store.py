@@ -1,0 +1,200 @@
+"""The Redis store: spend shared by a fleet. Reserve and settle are Lua scripts, so each is atomic on the server.
+
+Keys (all under one hash tag, ``{otel_llmcost}`` or ``?prefix=NAME`` from the URL, so a cluster keeps them in
+one slot): ``spend:<budget>:<bucket>`` (picodollars; expire when their window has passed), ``pending:<budget>``
+(held by calls in flight), a hash and a sorted set of the reservations themselves (each expires at its own
+time: a process that died mid-call holds nothing for longer than the reservation TTL), and ``mark:...``
+(threshold marks, expiring after their period). Expiries are sent as times to live computed from the
+caller's clock, so a server whose clock differs keeps keys exactly as long. Every command is bounded by
+the socket timeouts, and the client never retries: an unreachable server costs at most one timeout,
+then the failure rule applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import ConfigError
+from .store import Line, Refusal, SpendStore, StoreError
+
+# Release a reservation: payload is "amount|pending-key|pending-key...".
+_RELEASE = """
+local function release(hash, zset, id)
+  local payload = redis.call('HGET', hash, id)
+  if payload then
+    local amount = nil
+    for part in string.gmatch(payload, '[^|]+') do
+      if amount == nil then amount = part else redis.call('DECRBY', part, amount) end
+    end
+    redis.call('HDEL', hash, id)
+  end
+  redis.call('ZREM', zset, id)
+end
+local function purge(hash, zset, now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now)) do release(hash, zset, id) end
+end
+local function sum(first, count)
+  local total = 0
+  if count > 0 then
+    for _, v in ipairs(redis.call('MGET', unpack(KEYS, first, first + count - 1))) do
+      if v then total = total + tonumber(v) end
+    end
+  end
+  return total
+end
+"""
+
+# KEYS: zset, hash, then per line: pending key, bucket keys (newest first).
+# ARGV: now, id, amount, expires, lines, then per line: limit, bucket count.
+RESERVE = _RELEASE + """
+local now, id, amount, expires, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+purge(KEYS[2], KEYS[1], now)
+local k, a, held = 3, 6, {}
+for i = 1, n do
+  local limit, count = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  local pending = tonumber(redis.call('GET', KEYS[k]) or '0')
+  local settled = sum(k + 1, count)
+  if settled + pending >= limit or settled + pending + tonumber(amount) > limit then
+    return {i, string.format('%.0f', settled), string.format('%.0f', pending)}
+  end
+  held[#held + 1] = KEYS[k]
+  k = k + 1 + count
+end
+for _, key in ipairs(held) do redis.call('INCRBY', key, amount) end
+redis.call('HSET', KEYS[2], id, amount .. '|' .. table.concat(held, '|'))
+redis.call('ZADD', KEYS[1], expires, id)
+return {0}
+"""
+
+# KEYS: zset, hash, then per line: bucket keys (the current one first).
+# ARGV: id ('' for none), amount, lines, then per line: bucket count, seconds the current bucket is kept.
+SETTLE = _RELEASE + """
+if ARGV[1] ~= '' then release(KEYS[2], KEYS[1], ARGV[1]) end
+local amount, n = ARGV[2], tonumber(ARGV[3])
+local k, a, out = 3, 4, {}
+for i = 1, n do
+  local count, keep = tonumber(ARGV[a]), ARGV[a + 1]
+  a = a + 2
+  if amount ~= '0' then
+    redis.call('INCRBY', KEYS[k], amount)
+    redis.call('EXPIRE', KEYS[k], keep)
+  end
+  out[i] = string.format('%.0f', sum(k, count))
+  k = k + count
+end
+return out
+"""
+
+# KEYS: zset, hash, then per line: pending key, bucket keys. ARGV: now, lines, then per line: bucket count.
+SPEND = _RELEASE + """
+purge(KEYS[2], KEYS[1], ARGV[1])
+local n, k, out = tonumber(ARGV[2]), 3, {}
+for i = 1, n do
+  local count = tonumber(ARGV[2 + i])
+  out[#out + 1] = string.format('%.0f', sum(k + 1, count))
+  out[#out + 1] = redis.call('GET', KEYS[k]) or '0'
+  k = k + 1 + count
+end
+return out
+"""
+
+
+class RedisStore(SpendStore):
+    def __init__(self, url: str, timeout: float) -> None:
+        try:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError:
+            raise ConfigError(
+                f"budget store {url!r} needs the redis package. Fix: pip install 'otel-llmcost[redis]'."
+            ) from None
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query)
+        prefix = next((value for key, value in query if key == "prefix"), "otel_llmcost")
+        rest = urlencode([(key, value) for key, value in query if key != "prefix"])
+        self.url = urlunsplit(parts._replace(query=rest))
+        try:
+            self._client = redis.Redis.from_url(
+                self.url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+                decode_responses=True,
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"budget store {url!r} is not a valid Redis URL ({exc}).") from None
+        self._tag = "{" + prefix + "}"
+        self._zset = f"{self._tag}:reservations"
+        self._hash = f"{self._tag}:reservation"
+        self._reserve = self._client.register_script(RESERVE)
+        self._settle = self._client.register_script(SETTLE)
+        self._spend = self._client.register_script(SPEND)
+
+    def key(self, kind: str, *parts: object) -> str:
+        return ":".join((self._tag, kind, *(str(p) for p in parts)))
+
+    def _buckets(self, line: Line) -> list[str]:
+        return [self.key("spend", line.budget, start) for start in line.window.starts]
+
+    def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return script(keys=keys, args=args)
+        except self._errors as exc:
+            raise StoreError(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    def reserve(
+        self, reservation: str, lines: Sequence[Line], amount: int, now: float, expires: float, owner: int = 0
+    ) -> Refusal | None:
+        keys = [self._zset, self._hash]
+        args: list[Any] = [repr(now), reservation, str(amount), repr(expires), len(lines)]
+        for line in lines:
+            buckets = self._buckets(line)
+            keys += [self.key("pending", line.budget), *buckets]
+            args += [str(line.limit), len(buckets)]
+        result = self._run(self._reserve, keys, args)
+        if int(result[0]) == 0:
+            return None
+        return Refusal(int(result[0]) - 1, int(result[1]), int(result[2]))
+
+    def settle(
+        self, reservation: str | None, lines: Sequence[Line], amount: int, now: float, row: Mapping[str, Any] | None
+    ) -> list[int]:
+        keys = [self._zset, self._hash]
+        args: list[Any] = [reservation or "", str(amount), len(lines)]
+        for line in lines:
+            buckets = self._buckets(line)
+            keys += buckets
+            args += [len(buckets), _seconds(line.window.expires - now)]
+        return [int(total) for total in self._run(self._settle, keys, args)]
+
+    def spend(self, lines: Sequence[Line], now: float) -> list[tuple[int, int]]:
+        keys = [self._zset, self._hash]
+        args: list[Any] = [repr(now), len(lines)]
+        for line in lines:
+            buckets = self._buckets(line)
+            keys += [self.key("pending", line.budget), *buckets]
+            args.append(len(buckets))
+        values = self._run(self._spend, keys, args)
+        return [(int(values[i]), int(values[i + 1])) for i in range(0, len(values), 2)]
+
+    def mark_once(self, key: str, expires: float, now: float) -> bool:
+        try:
+            return bool(self._client.set(self.key("mark", key), "1", nx=True, ex=_seconds(expires - now)))
+        except self._errors as exc:
+            raise StoreError(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(*self._errors):
+            self._client.close()
+
+
+def _seconds(delta: float) -> int:
+    """A time to live in whole seconds (relative: the server's clock may differ from ours)."""
+    return max(1, int(delta) + 1)

@@ -1,0 +1,259 @@
+"""``otel-llmcost check``: validates the configuration and says what the instrumentation will do when launched.
+
+Each check is a small function from the environment to findings (ok, info, warn, fail); ``CHECKS`` lists
+them in the order printed. The SDK check runs the real instrumentor against no-op providers and undoes it,
+so "will be patched" is what ``instrument()`` patches, not a guess. Any failure exits with code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import click
+
+from .. import names
+from ..config import Settings
+from ..errors import ConfigError
+from ..pricing import PriceOverrides
+from . import output
+from .lookup import PRICE_FILE_HELP
+
+Status = Literal["ok", "info", "warn", "fail"]
+_MARKS = {"ok": "[green]✓[/green]", "info": "[dim]·[/dim]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
+# The SDKs this package instruments, with the oldest version supported.
+SDKS = (("openai", "openai", "1.40"), ("anthropic", "anthropic", "0.77"))
+_SIGNALS = (("traces", "OTEL_TRACES_EXPORTER"), ("metrics", "OTEL_METRICS_EXPORTER"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: Status
+    topic: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the checks read: the environment and the command's options."""
+
+    env: Mapping[str, str]
+    price_file: str | None = None
+    verbose: bool = False
+
+    def settings(self) -> Settings:
+        return Settings.load({"price_file": self.price_file} if self.price_file else None, env=self.env)
+
+
+Check = Callable[[Inputs], list[Finding]]
+
+
+def _known_env() -> list[str]:
+    return sorted(v for k, v in vars(names).items() if k.startswith("ENV_") and isinstance(v, str))
+
+
+def check_settings(inputs: Inputs) -> list[Finding]:
+    """Every OTEL_LLMCOST_* variable is known and valid."""
+    known = _known_env()
+    findings = []
+    for name in sorted(k for k in inputs.env if k.startswith("OTEL_LLMCOST_") and k not in known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(k for k in known if 'LLMCOST' in k)}."
+        findings.append(Finding("fail", "settings", f"{name} is not a setting of otel-llmcost; {hint}"))
+    try:
+        inputs.settings()
+    except ConfigError as exc:
+        return [*findings, Finding("fail", "settings", str(exc))]
+    given = [k for k in known if k in inputs.env]
+    detail = f"valid ({', '.join(given)})" if given else "defaults (no OTEL_LLMCOST_* variable set)"
+    return [*findings, Finding("ok", "settings", detail)]
+
+
+def check_prices(inputs: Inputs) -> list[Finding]:
+    """The price override file parses; the bundled price data loads."""
+    import genai_prices
+    from genai_prices.data_snapshot import get_snapshot
+
+    snapshot = get_snapshot()
+    count = sum(len(p.models) for p in snapshot.providers)
+    bundled = Finding(
+        "ok", "prices", f"bundled genai-prices {genai_prices.__version__}: {count:,} models of "
+        f"{len(snapshot.providers)} providers"
+    )
+    price_file = inputs.price_file or inputs.env.get(names.ENV_PRICE_FILE)
+    if not price_file:
+        return [bundled, Finding("info", "price file", f"none (set {names.ENV_PRICE_FILE} to add or replace prices)")]
+    try:
+        overrides = PriceOverrides.load(price_file)
+    except ConfigError as exc:
+        return [bundled, Finding("fail", "price file", str(exc))]
+    detail = f"{price_file}: {len(overrides.entries)} models, {len(overrides.aliases)} aliases; they win"
+    return [bundled, Finding("ok", "price file", detail)]
+
+
+def _patched_methods(inputs: Inputs) -> list[tuple[Any, str]] | None:
+    """(owner, attribute) of every method instrument() patches, from a real run on no-op providers."""
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from ..instrumentor import LLMCostInstrumentor
+
+    instrumentor = LLMCostInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:  # already on in this process: report what it did
+        return list(getattr(instrumentor, "_patched", []))
+    try:
+        options = {"price_file": inputs.price_file} if inputs.price_file else {}
+        instrumentor.instrument(
+            tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider(), skip_dep_check=True, **options
+        )
+    except ConfigError:
+        return None  # reported by check_settings / check_prices
+    try:
+        return list(getattr(instrumentor, "_patched", []))
+    finally:
+        instrumentor.uninstrument()
+
+
+def _sdk_of(owner: Any) -> str:
+    module = owner.__name__ if isinstance(owner, type(os)) else getattr(owner, "__module__", "")
+    return str(module).split(".", 1)[0]
+
+
+def _method_name(owner: Any, attribute: str) -> str:
+    if isinstance(owner, type(os)):
+        return f"{owner.__name__}.{attribute}"
+    return f"{owner.__module__}.{owner.__qualname__}.{attribute}"
+
+
+def check_sdks(inputs: Inputs) -> list[Finding]:
+    """Which SDKs are installed, supported, and how many of their methods instrument() patches."""
+    patched = _patched_methods(inputs)
+    findings = []
+    for distribution, module, oldest in SDKS:
+        if importlib.util.find_spec(module) is None:
+            findings.append(Finding("info", distribution, "not installed: nothing to patch"))
+            continue
+        version = metadata.version(distribution)
+        if _older(version, oldest):
+            findings.append(Finding("warn", distribution, f"{version} is older than {oldest}, the oldest supported"))
+            continue
+        if patched is None:
+            findings.append(Finding("info", distribution, f"{version}: fix the problems above to see what is patched"))
+            continue
+        methods = sorted(_method_name(o, a) for o, a in patched if _sdk_of(o) == module)
+        status: Status = "ok" if methods else "warn"
+        detail = f"{version}: {len(methods)} methods will be patched"
+        if inputs.verbose and methods:
+            detail += "\n    " + "\n    ".join(methods)
+        findings.append(Finding(status, distribution, detail))
+    return findings
+
+
+def _older(version: str, oldest: str) -> bool:
+    def numbers(text: str) -> tuple[int, ...]:
+        parts = []
+        for part in text.split(".")[:3]:
+            digits = "".join(ch for ch in part if ch.isdigit())
+            parts.append(int(digits or 0))
+        return tuple(parts)
+
+    return numbers(version) < numbers(oldest)
+
+
+def check_launcher(inputs: Inputs) -> list[Finding]:
+    """opentelemetry-instrument finds the instrumentor, and nothing in the environment switches it off."""
+    env = inputs.env
+    found = [e for e in metadata.entry_points(group="opentelemetry_instrumentor") if e.name == "llmcost"]
+    findings = [
+        Finding("ok", "launcher", "opentelemetry-instrument will load the 'llmcost' instrumentor")
+        if found
+        else Finding("fail", "launcher", "the 'llmcost' entry point is missing: reinstall otel-llmcost")
+    ]
+    disabled = [d.strip() for d in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")]
+    if "llmcost" in disabled:
+        findings.append(Finding("warn", "launcher", "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS turns llmcost off"))
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        findings.append(Finding("warn", "launcher", "OTEL_SDK_DISABLED=true: no span or metric will be recorded"))
+    return findings
+
+
+def _endpoint(env: Mapping[str, str], signal: str, protocol: str) -> str:
+    specific = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+    if specific:
+        return specific
+    general = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if general:
+        return general if protocol == "grpc" else f"{general.rstrip('/')}/v1/{signal}"
+    return "http://localhost:4317" if protocol == "grpc" else f"http://localhost:4318/v1/{signal}"
+
+
+def check_exporters(inputs: Inputs) -> list[Finding]:
+    """Where opentelemetry-instrument sends traces and metrics, and whether those exporters are installed."""
+    env = inputs.env
+    distro = importlib.util.find_spec("opentelemetry.distro") is not None
+    findings = []
+    for signal, variable in _SIGNALS:
+        raw = env.get(variable)
+        if raw is None and not distro:
+            findings.append(Finding("warn", signal, f"{variable} unset and opentelemetry-distro not installed: "
+                                    "opentelemetry-instrument exports nothing (pip install opentelemetry-distro)"))
+            continue
+        chosen = [n.strip() for n in (raw if raw is not None else "otlp").split(",") if n.strip()]
+        if chosen == ["none"]:
+            findings.append(Finding("warn", signal, f"{variable}=none: not exported"))
+            continue
+        installed = sorted(e.name for e in metadata.entry_points(group=f"opentelemetry_{signal}_exporter"))
+        for name in chosen:
+            if name not in installed:
+                findings.append(Finding("fail", signal, f"{variable}: no exporter {name!r} installed; "
+                                        f"installed: {', '.join(installed)}"))
+                continue
+            detail = name + ("" if raw is not None else " (opentelemetry-distro's default)")
+            if name.startswith("otlp"):
+                protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or env.get(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc" if name != "otlp_proto_http" else "http/protobuf"
+                )
+                endpoint = _endpoint(env, signal, "grpc" if name == "otlp_proto_grpc" else protocol)
+                parts = urlsplit(endpoint)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    findings.append(Finding("fail", signal, f"OTLP endpoint {endpoint!r} is not an http(s) URL"))
+                    continue
+                detail += f" over {protocol} to {endpoint}"
+            findings.append(Finding("ok", signal, detail))
+    return findings
+
+
+# In the order printed. The budget-file check belongs here, after check_prices, once otel_llmcost.budgets
+# (the budgets work) is installed: a Check that loads the budget file and turns its ConfigError into a "fail".
+CHECKS: list[Check] = [check_settings, check_prices, check_sdks, check_launcher, check_exporters]
+
+
+@click.command()
+@click.option("--price-file", metavar="PATH", help=PRICE_FILE_HELP)
+@click.option("--verbose", "-v", is_flag=True, help="List every method that will be patched.")
+@click.pass_context
+def check(ctx: click.Context, price_file: str | None, verbose: bool) -> None:
+    """Validate the configuration and show what the instrumentation will do when launched.
+
+    Reads the environment as opentelemetry-instrument would; exits 2 when something is wrong.
+    """
+    inputs = Inputs(dict(os.environ), price_file, verbose)
+    out = output.console()
+    findings = [finding for run in CHECKS for finding in run(inputs)]
+    width = max(len(f.topic) for f in findings)
+    for finding in findings:
+        line = f"{_MARKS[finding.status]} {finding.topic:<{width}}  {finding.detail}"
+        out.print(line, highlight=False, soft_wrap=True)
+    failures = [f for f in findings if f.status == "fail"]
+    if failures:
+        out.print(f"\n[red]{len(failures)} problem{'s' if len(failures) > 1 else ''}[/red]: fix "
+                  f"{'them' if len(failures) > 1 else 'it'} before launching.")
+        ctx.exit(2)
+    out.print("\n[green]Ready[/green]: launch with opentelemetry-instrument, or call "
+              "LLMCostInstrumentor().instrument().")

@@ -1,0 +1,65 @@
+"""Option types shared by the commands: durations (``30s``, ``5m``, ``7d``) and points in time."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """A duration as seconds: ``90`` (seconds), ``30s``, ``5m``, ``2h``, ``7d``, ``1w``."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            match = _DURATION.match(str(value))
+            if match is None:
+                self.fail(f"{value!r} is not a duration; write it like 30s, 5m, 2h, 7d.", param, ctx)
+            seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+        if seconds <= 0:
+            self.fail(f"{value!r} must be longer than zero.", param, ctx)
+        return seconds
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """A point in time as unix seconds: ``1732406400``, ``2026-11-23``, ``2026-11-23T18:00:00Z`` (UTC if no zone)."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not a time; write unix seconds or ISO 8601 (2026-11-23T18:00:00Z).", param, ctx)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+
+
+def describe(seconds: float) -> str:
+    """``7d``, ``36h``, ``90s``: a duration in the largest unit that spells it exactly."""
+    for unit in ("d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+DURATION = Duration()
+MOMENT = Moment()

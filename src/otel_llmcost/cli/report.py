@@ -1,0 +1,111 @@
+"""``otel-llmcost report``: spend tables by model, provider, feature, team or user, from the ledger or Prometheus.
+
+``--from sqlite:PATH`` reads the embedded ledger (exact decimal sums, call counts); ``--prometheus URL`` asks a
+Prometheus server for ``increase()`` of the cost and token counters, the numbers the dashboards show.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share, sqlite_ledger
+from . import output
+from .params import DURATION, MOMENT, describe
+
+ATTRIBUTION = ("feature", "team", "user")
+COLUMNS = (
+    output.Column("key", "{by}"),
+    output.Column("calls", "calls", "int"),
+    output.Column("errors", "errors", "int"),
+    output.Column("unpriced", "unpriced", "int"),
+    output.Column("input_tokens", "input tokens", "int"),
+    output.Column("output_tokens", "output tokens", "int"),
+    output.Column("cache_read_tokens", "cache read", "int"),
+    output.Column("cost", "cost (USD)", "usd", places=4),
+    output.Column("share", "share", "pct"),
+)
+
+
+def _sqlite_path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    scheme, sep, path = value.partition(":")
+    if not sep or scheme != "sqlite" or not path:
+        raise click.BadParameter(f"{value!r} is not sqlite:PATH (e.g. sqlite:/var/lib/app/llmcost.db).")
+    return path
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _rows(rows: list[SpendRow], total: Decimal) -> list[dict[str, Any]]:
+    return [{**vars(row), "share": share(row, total)} for row in rows]
+
+
+def _sum(rows: list[SpendRow], field: str) -> int | None:
+    values = [getattr(r, field) for r in rows]
+    return None if any(v is None for v in values) else sum(values)
+
+
+@click.command()
+@click.option("--since", type=DURATION, default="1d", show_default=True, metavar="DURATION",
+              help="Window length: 1d, 7d, 30d, 12h, …")
+@click.option("--until", "until", type=MOMENT, metavar="TIME",
+              help="Window end: unix seconds or ISO 8601 (UTC unless a zone is given); default now.")
+@click.option("--by", "by", type=click.Choice(list(DIMENSIONS)), default="model", show_default=True)
+@click.option("--from", "source", metavar="sqlite:PATH", help="The embedded ledger (SQLite file).")
+@click.option("--prometheus", metavar="URL", help="A Prometheus server's base URL, e.g. http://localhost:9090.")
+@click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
+def report(since: float, until: float | None, by: str, source: str | None, prometheus: str | None, fmt: str) -> None:
+    """Spend by model, provider, feature, team or user over a window.
+
+    \b
+    otel-llmcost report --since 7d --by feature --from sqlite:llmcost.db
+    otel-llmcost report --since 30d --by model --prometheus http://localhost:9090 --format csv
+    """
+    path = _sqlite_path(source)
+    if (path is None) == (prometheus is None):
+        raise click.UsageError("say where the spend is recorded: --from sqlite:PATH or --prometheus URL (one).")
+    if prometheus is not None and not prometheus.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{prometheus!r} is not an http(s) URL.", param_hint="--prometheus")
+    end = time.time() if until is None else until
+    if path is not None:
+        origin = f"sqlite:{path}"
+        try:
+            rows = sqlite_ledger.spend(path, by, end - since, end)
+        except sqlite_ledger.LedgerError as exc:
+            raise click.BadParameter(str(exc), param_hint="--from") from None
+    else:
+        assert prometheus is not None
+        origin = prometheus
+        try:
+            rows = prometheus_api.spend(prometheus, by, since, until)
+        except prometheus_api.PrometheusError as exc:
+            raise click.ClickException(str(exc)) from None
+    total_cost = sum((r.cost for r in rows), Decimal(0))
+    table_rows = _rows(rows, total_cost)
+    columns = [
+        c for c in COLUMNS if c.key in ("key", "cost", "share") or any(r.get(c.key) is not None for r in table_rows)
+    ]
+    columns[0] = output.Column("key", by)
+    total: dict[str, Any] = {"key": "total", "cost": total_cost}
+    for column in columns[1:]:
+        if column.kind == "int":
+            total[column.key] = _sum(rows, column.key)
+    title = f"Spend by {by}, last {describe(since)} ({_when(end - since)} to {_when(end)}), from {origin}"
+    meta = {"by": by, "since": describe(since), "start": end - since, "end": end, "source": origin}
+    out = output.console()
+    if not rows and fmt == "table":
+        out.print(f"{title}\nNo calls recorded in this window.")
+        return
+    output.render(out, fmt, title, columns, table_rows, total, meta)
+    if fmt == "table" and prometheus is not None and by in ATTRIBUTION and all(r.key == NONE for r in rows):
+        label = prometheus_label(DIMENSIONS[by])
+        out.print(f"No series carries the {label} label: attribution reaches metrics only for the keys allowed on "
+                  "them (see the README); the ledger (--from sqlite:PATH) has every call's.", style="dim")

@@ -1,0 +1,398 @@
+"""The Google Gen AI SDK (``google-genai``) adapter: Gemini Developer API and Vertex AI clients, sync and async.
+
+Usage comes from ``usage_metadata``: ``prompt_token_count`` INCLUDES ``cached_content_token_count``;
+``candidates_token_count`` EXCLUDES ``thoughts_token_count`` (thinking is billed as output), and
+``tool_use_prompt_token_count`` (tool results fed back to the model) is input beside the prompt. So the
+normalized record has input = prompt + tool-use prompt (cache read a part of it) and output = candidates +
+thoughts (reasoning a part of it). Within one streamed request each chunk's usage is the running total:
+the last one wins, never a sum.
+
+``embed_content`` is priced from its ``usage_metadata`` (or Vertex AI's per-embedding token counts), and
+``batches.get``/``list`` price the inlined responses of a succeeded job once, at the batch rate.
+
+One span per API request. The SDK's public ``generate_content`` / ``generate_content_stream`` may send
+several requests for one call (automatic function calling, automatic continuation), each billed on its
+own, with long-context tiers applied per request: so the per-request methods (``_generate_content``,
+``_generate_content_stream``) are wrapped, and the public ones only when an SDK version lacks those.
+When OpenTelemetry's own google-genai instrumentation (or another one of this SDK) has a CLIENT span open
+around the call, we make none: the call's cost and usage go onto that span (summed over its requests)
+and the metrics are ours, so each call still has exactly one CLIENT span.
+Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and hands them to the ``Call``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from .. import names
+from ..calls import Call, Listener, Runtime
+from ..streams import AsyncStreamProxy, StreamProxy
+from ..telemetry import Outcome
+from ..usage import Request, Response, Usage
+from .base import SeenOnce, Wrapper, async_wrapper, count, get, given, number, sync_wrapper, watch_wrapper, whole
+from .endpoints import endpoint_of
+
+OPERATION = "generate_content"
+OPERATION_EMBEDDINGS = "embeddings"
+PROVIDER_GEMINI = "gcp.gemini"
+PROVIDER_VERTEX = "gcp.vertex_ai"
+
+
+# --- usage normalization ----------------------------------------------------------------------------
+def _field(raw: Any, snake: str, camel: str) -> Any:
+    """A usage field of the SDK's model (snake_case) or of a decoded REST body (camelCase)."""
+    if type(raw) is dict:
+        value = raw.get(camel)
+        return raw.get(snake) if value is None else value
+    return getattr(raw, snake, None)
+
+
+def _enum_value(value: Any) -> str | None:
+    """The string of an SDK enum (``TrafficType.ON_DEMAND_FLEX``) or of a plain string, lower-cased."""
+    value = getattr(value, "value", value)
+    return value.lower() if isinstance(value, str) and value else None
+
+
+# Vertex AI's traffic types as the service tier they bill at.
+_TRAFFIC_TIERS = {
+    "on_demand": "standard",
+    "on_demand_flex": "flex",
+    "on_demand_priority": "priority",
+    "provisioned_throughput": "provisioned_throughput",
+}
+
+
+def gemini_usage(raw: Any, service_tier: str | None = None, batch: bool = False) -> Usage | None:
+    """``usage_metadata`` (SDK model, or the REST body's camelCase ``usageMetadata``) as the normalized record.
+
+    None when the block has no count at all: unknown usage, never $0."""
+    if raw is None:
+        return None
+    prompt = _field(raw, "prompt_token_count", "promptTokenCount")
+    candidates = _field(raw, "candidates_token_count", "candidatesTokenCount")
+    total = _field(raw, "total_token_count", "totalTokenCount")
+    if type(prompt) is not int and type(candidates) is not int and type(total) is not int:
+        return None
+    thoughts = count(_field(raw, "thoughts_token_count", "thoughtsTokenCount"))
+    tool_prompt = count(_field(raw, "tool_use_prompt_token_count", "toolUsePromptTokenCount"))
+    traffic = _enum_value(_field(raw, "traffic_type", "trafficType"))
+    tier = _TRAFFIC_TIERS.get(traffic or "") or service_tier
+    return Usage(
+        input_tokens=count(prompt) + tool_prompt,
+        output_tokens=count(candidates) + thoughts,
+        cache_read_tokens=count(_field(raw, "cached_content_token_count", "cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+        service_tier=tier,
+        batch=batch,
+    )
+
+
+def _finish_reasons(candidates: Any, into: list[str]) -> list[str]:
+    for candidate in candidates or ():
+        reason = _enum_value(_field(candidate, "finish_reason", "finishReason"))
+        if reason:
+            into.append(reason)
+    return into
+
+
+def _texts(candidates: Any) -> Iterator[str]:
+    for candidate in candidates or ():
+        for part in get(get(candidate, "content"), "parts") or ():
+            text = get(part, "text")
+            if isinstance(text, str) and get(part, "thought") is not True:
+                yield text
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def content_result(obj: Any, capture: bool = False, service_tier: str | None = None) -> tuple[Response, Usage | None]:
+    """A GenerateContentResponse (or its REST body) as response + usage."""
+    raw = get(obj, "usage_metadata")
+    body: Any = obj
+    if raw is None:
+        body = _raw_body(obj)  # config.should_return_http_response: only the HTTP body came back
+        if body is None:
+            body = obj
+        raw = _field(body, "usage_metadata", "usageMetadata")
+    candidates = get(body, "candidates")
+    output = [{"role": "assistant", "content": "".join(_texts(candidates))}] if capture else None
+    response = Response(
+        model=_str(_field(body, "model_version", "modelVersion")),
+        response_id=_str(_field(body, "response_id", "responseId")),
+        finish_reasons=_finish_reasons(candidates, []),
+        output_messages=output,
+    )
+    return response, gemini_usage(raw, service_tier)
+
+
+def embed_result(obj: Any) -> tuple[Response, Usage | None]:
+    """An EmbedContentResponse: ``usage_metadata`` where the API gives it, else Vertex AI's per-embedding
+    ``statistics.token_count`` summed (all input)."""
+    usage = gemini_usage(get(obj, "usage_metadata"))
+    if usage is None:
+        counts = [get(get(e, "statistics"), "token_count") for e in get(obj, "embeddings") or ()]
+        numbers = [c for c in counts if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        if numbers:
+            usage = Usage(input_tokens=sum(int(c) for c in numbers if c > 0))
+    return Response(), usage
+
+
+def _raw_body(obj: Any) -> Any:
+    """The decoded JSON body of a response returned as raw HTTP (``should_return_http_response``), or None."""
+    body = get(get(obj, "sdk_http_response"), "body")
+    if not isinstance(body, str) or '"usageMetadata"' not in body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+# --- stream accumulator -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class ContentStreamSummary:
+    """Running summary of one streamed request: ids, finish reasons, the latest usage (a running total)."""
+
+    capture: bool = False
+    service_tier: str | None = None
+    model: str | None = None
+    response_id: str | None = None
+    usage: Any = None
+    finish_reasons: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def add(self, chunk: Any) -> bool:
+        if self.response_id is None:
+            self.response_id = _str(get(chunk, "response_id"))
+        if self.model is None:
+            self.model = _str(get(chunk, "model_version"))
+        usage = get(chunk, "usage_metadata")
+        if usage is not None:
+            self.usage = usage  # the running total of this request: assign, never add
+        candidates = get(chunk, "candidates")
+        if candidates:
+            _finish_reasons(candidates, self.finish_reasons)
+            if self.capture:
+                self.text.extend(_texts(candidates))
+        return True
+
+    def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
+        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
+        response = Response(self.model, self.response_id, self.finish_reasons, output)
+        usage = gemini_usage(self.usage, self.service_tier)
+        if usage is not None:
+            return response, usage, None
+        return response, None, "stream carried no usage" if complete else "stream ended before any usage"
+
+
+# --- which provider a client talks to ---------------------------------------------------------------
+Endpoint = tuple[str, str | None, int | None]
+_ENDPOINTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Endpoint]] = weakref.WeakKeyDictionary()
+
+
+def client_endpoint(runtime: Runtime, api_client: Any) -> Endpoint:
+    """(provider, server address, port): ``gcp.vertex_ai`` for a Vertex AI client, ``gcp.gemini`` otherwise,
+    unless the user maps the host (a gateway) to another provider. Never a local $0 endpoint: a Gemini SDK
+    pointed at localhost is a proxy in front of the paid API far more often than a local model."""
+    base_url = get(get(api_client, "_http_options"), "base_url")
+    hosts = runtime.settings.provider_hosts
+    try:
+        hit = _ENDPOINTS.get(api_client)
+    except TypeError:
+        hit = None
+    if hit is not None and hit[0] is base_url and hit[1] is hosts:
+        return hit[2]
+    provider = PROVIDER_VERTEX if get(api_client, "vertexai") else PROVIDER_GEMINI
+    found = endpoint_of(str(base_url or ""), provider)
+    mapped = None
+    if hosts and found.address:
+        mapped = hosts.get(found.address) or hosts.get(f"{found.address}:{found.port}")
+    endpoint = (mapped or provider, found.address, found.port)
+    with contextlib.suppress(TypeError):
+        _ENDPOINTS[api_client] = (base_url, hosts, endpoint)
+    return endpoint
+
+
+# --- another instrumentation's span around the call --------------------------------------------------
+# Spans of another instrumentation of this SDK that our calls annotate -> the attributes written so far.
+_FOREIGN: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+# Attributes that add up over the requests of one call (tokens, dollars); the rest are the latest request's.
+_ADDITIVE = frozenset(
+    {
+        names.GEN_AI_USAGE_INPUT_TOKENS,
+        names.GEN_AI_USAGE_OUTPUT_TOKENS,
+        names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        names.GEN_AI_USAGE_COST,
+        names.LLMCOST_COST_INPUT,
+        names.LLMCOST_COST_OUTPUT,
+        names.LLMCOST_COST_CACHE_READ,
+        names.LLMCOST_COST_CACHE_WRITE,
+        names.LLMCOST_SAVINGS_CACHE,
+        names.LLMCOST_SAVINGS_BATCH,
+    }
+)
+
+
+def foreign_span() -> Any:
+    """The recording CLIENT span another instrumentation of google-genai has open for this call, or None."""
+    span = trace.get_current_span()
+    if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
+        return None
+    scope = getattr(getattr(span, "instrumentation_scope", None), "name", None) or ""
+    return span if "google_genai" in scope or "google.genai" in scope else None
+
+
+def foreign_span_listener(runtime: Runtime) -> Listener:
+    """Writes a finished call's attributes onto the other instrumentation's span it ran under."""
+    telemetry = runtime.telemetry
+
+    def listener(request: Request, outcome: Outcome, span: Any) -> None:
+        try:
+            written = _FOREIGN.get(span)
+        except TypeError:
+            return
+        if written is None or not span.is_recording():
+            return
+        attrs = telemetry.span_attributes(request, outcome)
+        for key, value in attrs.items():
+            previous = written.get(key)
+            if key in _ADDITIVE and isinstance(previous, (int, float)) and isinstance(value, (int, float)):
+                attrs[key] = previous + value
+        written.update(attrs)
+        span.set_attributes(written)
+
+    return listener
+
+
+# --- the method handler -----------------------------------------------------------------------------
+def _service_tier(config: Any) -> str | None:
+    tier = _enum_value(get(config, "service_tier"))
+    return None if tier in (None, "unspecified") else tier
+
+
+@dataclass(frozen=True)
+class GeminiMethod:
+    """``Models._generate_content`` / ``_generate_content_stream`` / ``_embed_content`` (or the public ones)."""
+
+    operation: str
+    stream: bool
+    is_async: bool
+
+    def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]]:
+        provider, address, port = client_endpoint(runtime, getattr(instance, "_api_client", None))
+        model = kwargs.get("model")
+        config = kwargs.get("config")
+        request = Request(
+            provider=provider,
+            operation=self.operation,
+            model=model if isinstance(model, str) else None,
+            server_address=address,
+            server_port=port,
+            stream=self.stream,
+            max_tokens=whole(get(config, "max_output_tokens")),
+            temperature=number(get(config, "temperature")),
+            top_p=number(get(config, "top_p")),
+            service_tier=_service_tier(config),
+        )
+        if runtime.settings.capture_content and self.operation == OPERATION:
+            request.input_messages = kwargs.get("contents")
+            system = get(config, "system_instruction")
+            request.system_instructions = system if given(system) else None
+        span = foreign_span()
+        call = runtime.begin(request, own_span=span is None)
+        if span is not None:
+            call.span = span
+            _FOREIGN.setdefault(span, {})
+        return call, kwargs
+
+    def result(self, call: Call, result: Any) -> Any:
+        capture = call.runtime.settings.capture_content
+        tier = call.request.service_tier
+        if hasattr(result, "__next__") or hasattr(result, "__anext__"):
+            summary = ContentStreamSummary(capture=capture, service_tier=tier)
+            return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
+        if self.operation == OPERATION_EMBEDDINGS:
+            response, usage = embed_result(result)
+        else:
+            response, usage = content_result(result, capture, tier)
+        call.finish(response, usage, None if usage is not None else "response carried no usage")
+        return result
+
+
+# --- batch jobs ---------------------------------------------------------------------------------------
+_SUCCEEDED = ("job_state_succeeded", "job_state_partially_succeeded")
+
+
+@dataclass
+class BatchWatcher:
+    """``batches.get`` / ``batches.list``: the first time a succeeded job shows its inlined responses, each
+    response is priced at the batch rate on its own (its long-context tier is its own), once per job name.
+
+    Metrics only (a job is read, not called): like Anthropic's batch results. Results written to a file or
+    BigQuery are not seen by the SDK call, so not priced here."""
+
+    seen: SeenOnce = field(default_factory=SeenOnce)
+
+    def batches_in(self, result: Any) -> list[Any]:
+        if get(result, "dest") is not None or get(result, "state") is not None:
+            return [result]
+        page = get(result, "page")  # a Pager of jobs: its current page only, never fetching more
+        return list(page) if isinstance(page, list) else []
+
+    def record(self, runtime: Runtime, instance: Any, job: Any) -> None:
+        if _enum_value(get(job, "state")) not in _SUCCEEDED:
+            return
+        name = get(job, "name")
+        responses = get(get(job, "dest"), "inlined_responses")
+        if not isinstance(name, str) or not responses or not self.seen.first_time(name):
+            return
+        provider, address, port = client_endpoint(runtime, getattr(instance, "_api_client", None))
+        model = get(job, "model")
+        for item in responses:
+            answer = get(item, "response")
+            if answer is None:
+                continue  # a failed request of the job: not billed
+            request = Request(provider, OPERATION, model if isinstance(model, str) else None, address, port)
+            call = runtime.begin(request, own_span=False)
+            response, usage = content_result(answer)
+            if usage is not None:
+                usage.batch = True
+            call.finish(response, usage, None if usage is not None else "batch response carried no usage")
+
+
+# (class, per-request method, public fallback, operation, stream) of every method wrapped.
+METHODS: tuple[tuple[str, str, str, str, bool], ...] = tuple(
+    (owner, per_request, public, operation, stream)
+    for owner in ("Models", "AsyncModels")
+    for per_request, public, operation, stream in (
+        ("_generate_content", "generate_content", OPERATION, False),
+        ("_generate_content_stream", "generate_content_stream", OPERATION, True),
+        ("_embed_content", "embed_content", OPERATION_EMBEDDINGS, False),
+    )
+)
+MODULE = "google.genai.models"
+BATCH_MODULE = "google.genai.batches"
+BATCH_METHODS = ("Batches.get", "Batches.list", "AsyncBatches.get", "AsyncBatches.list")
+
+
+def wrappers(runtime: Runtime) -> Iterator[tuple[str, tuple[str, ...], Wrapper]]:
+    """(module, attribute paths in order of preference, wrapper): the first path the SDK has is wrapped."""
+    for owner, per_request, public, operation, stream in METHODS:
+        is_async = owner.startswith("Async")
+        handler = GeminiMethod(operation, stream, is_async)
+        wrapper = (async_wrapper if is_async else sync_wrapper)(runtime, handler)
+        yield MODULE, (f"{owner}.{per_request}", f"{owner}.{public}"), wrapper
+    watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
+    for path in BATCH_METHODS:
+        yield BATCH_MODULE, (path,), watch_wrapper(runtime, watcher, path.startswith("Async"))

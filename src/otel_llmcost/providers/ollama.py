@@ -1,0 +1,204 @@
+"""The Ollama SDK (``ollama``) adapter: ``chat``, ``generate``, ``embed`` (and the older ``embeddings``), sync
+and async, plain and streaming, on any ``Client``/``AsyncClient`` and the module-level functions.
+
+Usage: ``prompt_eval_count`` is the input, ``eval_count`` the output (thinking included: Ollama counts every
+generated token); a streamed call reports them, with the server's durations, on its final (``done``) chunk.
+A model served by the user's own Ollama costs $0 in API spend (``llmcost.price.source=local``, the same path
+as a local OpenAI-compatible server); a configured hardware rate turns its ``total_duration`` or tokens into
+an internal cost reported apart from API spend (see ``pricing/hardware.py``). Ollama's hosted service
+(ollama.com) is not local: its models are priced like any other, through the price file.
+Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and hands them to the ``Call``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..calls import Call, Runtime
+from ..streams import AsyncStreamProxy, StreamProxy
+from ..usage import Request, Response, Usage
+from .base import Begin, Wrapper, call_async, call_sync, count, get, given, number, whole
+from .endpoints import endpoint_of
+
+PROVIDER = "ollama"
+_CLOUD_HOSTS = ("ollama.com",)
+
+
+# --- usage normalization ----------------------------------------------------------------------------
+def ollama_usage(raw: Any) -> Usage | None:
+    """A chat/generate/embed response (or a stream's final chunk) as the normalized record; None when it
+    reports no count (a chunk before the end, the deprecated ``embeddings``): unknown, never $0."""
+    prompt = get(raw, "prompt_eval_count")
+    generated = get(raw, "eval_count")
+    if type(prompt) is not int and type(generated) is not int:
+        return None
+    return Usage(
+        input_tokens=count(prompt),  # absent when the whole prompt came from the server's KV cache
+        output_tokens=count(generated),
+        server_duration_ns=count(get(raw, "total_duration")),
+    )
+
+
+def _response(raw: Any, output: Any = None) -> Response:
+    model = get(raw, "model")
+    reason = get(raw, "done_reason")
+    return Response(
+        model=model if isinstance(model, str) and model else None,
+        finish_reasons=[reason] if isinstance(reason, str) and reason else [],
+        output_messages=output,
+    )
+
+
+def _text(raw: Any, operation: str) -> str | None:
+    text = get(get(raw, "message"), "content") if operation == "chat" else get(raw, "response")
+    return text if isinstance(text, str) else None
+
+
+# --- stream accumulator -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class OllamaStreamSummary:
+    """Running summary of a stream: the final ``done`` chunk carries usage and durations."""
+
+    operation: str
+    capture: bool = False
+    model: str | None = None
+    final: Any = None
+    text: list[str] = field(default_factory=list)
+
+    def add(self, chunk: Any) -> bool:
+        if self.model is None:
+            model = get(chunk, "model")
+            self.model = model if isinstance(model, str) and model else None
+        if self.capture:
+            text = _text(chunk, self.operation)
+            if text:
+                self.text.append(text)
+        if get(chunk, "done") is True:
+            self.final = chunk
+        return True
+
+    def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
+        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
+        if self.final is None:
+            return Response(model=self.model, output_messages=output), None, "stream ended before the final chunk"
+        usage = ollama_usage(self.final)
+        return _response(self.final, output), usage, None if usage is not None else "final chunk carried no usage"
+
+
+# --- which server a client talks to -----------------------------------------------------------------
+def client_endpoint(runtime: Runtime, client: Any) -> tuple[str, str | None, int | None, bool]:
+    """(provider, address, port, local): the user's own Ollama server is local ($0 API spend) wherever it
+    runs, since this SDK speaks only Ollama's API; ollama.com, or a host the user maps, is not."""
+    base_url = str(get(get(client, "_client"), "base_url") or "")
+    found = endpoint_of(base_url, PROVIDER)
+    address, port = found.address, found.port
+    hosts = runtime.settings.provider_hosts
+    if hosts and address:
+        mapped = hosts.get(address) or hosts.get(f"{address}:{port}")
+        if mapped:
+            return mapped, address, port, False
+    cloud = address is not None and any(address == h or address.endswith("." + h) for h in _CLOUD_HOSTS)
+    return PROVIDER, address, port, not cloud
+
+
+# --- the method handler -----------------------------------------------------------------------------
+# method name -> (gen_ai.operation.name, its content argument: the second, after the model)
+_METHODS = {
+    "chat": ("chat", "messages"),
+    "generate": ("text_completion", "prompt"),
+    "embed": ("embeddings", "input"),
+    "embeddings": ("embeddings", "prompt"),
+}
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, position: int) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[position] if len(args) > position else None
+
+
+@dataclass(frozen=True)
+class OllamaMethod:
+    """One wrapped Ollama method (``Client.chat``, ``AsyncClient.generate``, ``ollama.embed``, ...)."""
+
+    method: str
+    is_async: bool
+
+    def begin(self, runtime: Runtime, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        operation, content_arg = _METHODS[self.method]
+        provider, address, port, local = client_endpoint(runtime, client)
+        model = _argument(args, kwargs, "model", 0)
+        options = kwargs.get("options")
+        request = Request(
+            provider=provider,
+            operation=operation,
+            model=model if isinstance(model, str) and model else None,
+            server_address=address,
+            server_port=port,
+            stream=kwargs.get("stream") is True,
+            local=local,
+            max_tokens=whole(get(options, "num_predict")),
+            temperature=number(get(options, "temperature")),
+            top_p=number(get(options, "top_p")),
+        )
+        if runtime.settings.capture_content:
+            content = _argument(args, kwargs, content_arg, 1)
+            request.input_messages = content if given(content) else None
+            system = kwargs.get("system")
+            request.system_instructions = system if given(system) else None
+        return runtime.begin(request)
+
+    def result(self, call: Call, result: Any) -> Any:
+        operation = call.request.operation
+        capture = call.runtime.settings.capture_content and operation != "embeddings"
+        if hasattr(result, "__next__") or hasattr(result, "__anext__"):
+            summary = OllamaStreamSummary(operation, capture)
+            return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
+        output = [{"role": "assistant", "content": _text(result, operation)}] if capture else None
+        usage = ollama_usage(result)
+        call.finish(_response(result, output), usage, None if usage is not None else "response carried no usage")
+        return result
+
+
+def _bound_client(wrapped: Any, instance: Any) -> Any:
+    """The client a call goes to: the instance, or for a module-level function (``ollama.chat``, a bound
+    method of the SDK's default client) the object it is bound to."""
+    return instance if instance is not None else getattr(wrapped, "__self__", None)
+
+
+def method_wrapper(runtime: Runtime, handler: OllamaMethod) -> Wrapper:
+    def begin_of(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Begin:
+        def begin() -> tuple[Call, Call, dict[str, Any]]:
+            call = handler.begin(runtime, _bound_client(wrapped, instance), args, kwargs)
+            return call, call, kwargs
+
+        return begin
+
+    if handler.is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            begin = begin_of(wrapped, instance, args, kwargs)
+            return await call_async(runtime, begin, handler.result, wrapped, args, kwargs)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return call_sync(runtime, begin_of(wrapped, instance, args, kwargs), handler.result, wrapped, args, kwargs)
+
+    return wrapper
+
+
+MODULE = "ollama._client"
+PACKAGE = "ollama"
+
+
+def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
+    """(module, attribute path, wrapper) of everything to patch: the client classes' methods, and the
+    package's module-level functions, which are bound to its default client at import (so a patch of the
+    class does not reach them)."""
+    for method in _METHODS:
+        for owner, is_async in (("Client", False), ("AsyncClient", True)):
+            yield MODULE, f"{owner}.{method}", method_wrapper(runtime, OllamaMethod(method, is_async))
+        yield PACKAGE, method, method_wrapper(runtime, OllamaMethod(method, False))

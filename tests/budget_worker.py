@@ -1,0 +1,124 @@
+"""Processes that spend against a shared budget store with the real OpenAI client (MockTransport), for the tests.
+
+    python budget_worker.py '{"mode": "hammer", "store": "sqlite:/tmp/x.db", "processes": 4, "threads": 8, ...}'
+
+hammer: imports everything once, then forks ``processes`` children; in each, ``threads`` threads make
+``attempts`` calls against one block budget, and the child prints one JSON line: HTTP requests sent, calls
+answered, calls refused, threshold crossings seen by its registered callback.
+kill: makes ``settle`` calls (printing "settled" after each), then starts one more whose request never returns
+(printing "in-flight" while it is being sent), and waits there to be killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+sys.modules["anthropic"] = None  # type: ignore[assignment]  # not needed here: spares each worker its import
+sys.path.insert(0, str(Path(__file__).parent))
+
+from budget_support import REQUEST, TOKENS  # noqa: E402
+from openai_payloads import FakeOpenAI  # noqa: E402
+from otel_llmcost import (  # noqa: E402
+    Budget,
+    BudgetError,
+    BudgetExceededError,
+    LLMCostInstrumentor,
+    on_budget_threshold,
+)
+from otel_llmcost.pricing import PriceBook  # noqa: E402
+
+
+def instrument(config: dict[str, Any]) -> None:
+    LLMCostInstrumentor().instrument(
+        budgets=[Budget("shared", limit=config["limit"], action="block", thresholds=[0.8])],
+        budget_store=config["store"],
+        budget_store_failure="closed",
+        budget_store_timeout=config.get("timeout", 10),
+        budget_reservation_ttl=config.get("ttl", 600),
+    )
+
+
+def hammer(config: dict[str, Any]) -> None:
+    """One child: instrument, spend from many threads, print what happened."""
+    instrument(config)
+    crossings: list[str] = []
+    on_budget_threshold(lambda crossing: crossings.append(str(crossing.threshold)))
+    api = FakeOpenAI(tokens=TOKENS)
+    client = api.client(max_retries=0)
+    lock = threading.Lock()
+    counts = {"answered": 0, "exceeded": 0, "unavailable": 0}
+    start = threading.Barrier(config["threads"])
+
+    def run() -> None:
+        start.wait()
+        for _ in range(config["attempts"]):
+            try:
+                client.chat.completions.create(**REQUEST)
+                outcome = "answered"
+            except BudgetExceededError:
+                outcome = "exceeded"
+            except BudgetError:
+                outcome = "unavailable"
+            with lock:
+                counts[outcome] += 1
+
+    threads = [threading.Thread(target=run) for _ in range(config["threads"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"pid": os.getpid(), "sent": len(api.requests), **counts, "crossings": crossings}), flush=True)
+
+
+def fork_hammers(config: dict[str, Any]) -> int:
+    PriceBook().warm_up()  # loaded once, before the fork: the children share it
+    children = []
+    for _ in range(config["processes"]):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                hammer(config)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children.append(pid)
+    failed = 0
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        failed += os.waitstatus_to_exitcode(status) != 0
+    return 1 if failed else 0
+
+
+def kill(config: dict[str, Any]) -> None:
+    instrument(config)
+    hang = threading.Event()
+
+    def on_request(request: Any) -> None:
+        if len(api.requests) > config["settle"]:
+            print("in-flight", flush=True)
+            hang.wait()  # never set: the process is killed here, mid-call
+
+    api = FakeOpenAI(tokens=TOKENS, on_request=on_request)
+    client = api.client(max_retries=0)
+    for _ in range(config["settle"]):
+        client.chat.completions.create(**REQUEST)
+        print("settled", flush=True)
+    client.chat.completions.create(**REQUEST)
+
+
+if __name__ == "__main__":
+    settings = json.loads(sys.argv[1])
+    if settings["mode"] == "hammer":
+        sys.exit(fork_hammers(settings))
+    kill(settings)

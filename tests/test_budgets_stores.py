@@ -1,0 +1,109 @@
+"""The stores themselves: Redis keys expire after their period, SQLite survives a restart and keeps its lock
+waits bounded, and a store that cannot answer in time follows the failure rule."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from budget_support import REQUEST, TOKENS
+from openai_payloads import FakeOpenAI
+from otel_llmcost import Budget, BudgetUnavailableError, names
+from otel_llmcost.budgets.periods import parse_period
+from otel_llmcost.budgets.store import Line, StoreError, open_store, to_pico, to_usd
+
+
+def test_redis_keys_expire_after_their_period(redis_server: Any, tmp_path: Path) -> None:
+    import redis
+
+    prefix = f"ttl-{tmp_path.name}"
+    store = open_store(redis_server.url(prefix), 2)
+    client = redis.Redis(port=redis_server.port, decode_responses=True)
+    now = time.time()
+    day = Line("day", 10**12, parse_period("day").window(now))
+    rolling = Line("rolling", 10**12, parse_period("6h").window(now))
+    try:
+        assert store.reserve("r1", [day, rolling], 500, now, now + 60) is None
+        assert client.zcard(f"{{{prefix}}}:reservations") == 1
+        assert store.settle("r1", [day, rolling], 400, now, None) == [400, 400]
+        assert store.mark_once("day:0.8:x", day.window.mark_expires, now)
+        assert not store.mark_once("day:0.8:x", day.window.mark_expires, now)
+        for line in (day, rolling):
+            key = f"{{{prefix}}}:spend:{line.budget}:{line.window.bucket}"
+            assert client.get(key) == "400"
+            assert abs(client.ttl(key) - (line.window.expires - now)) <= 2  # gone once no window counts it
+        assert abs(client.ttl(f"{{{prefix}}}:mark:day:0.8:x") - (day.window.mark_expires - now)) <= 2
+        # Nothing held any more: the reservation and its pending amounts are gone.
+        assert client.zcard(f"{{{prefix}}}:reservations") == 0 and client.hlen(f"{{{prefix}}}:reservation") == 0
+        assert store.spend([day, rolling], now) == [(400, 0), (400, 0)]
+    finally:
+        store.close()
+        client.close()
+
+
+def test_sqlite_spend_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:{tmp_path / 'spend.db'}"
+    now = time.time()
+    line = Line("b", to_pico(Decimal(1)), parse_period("month").window(now))
+    store = open_store(url, 1)
+    assert store.reserve("r", [line], to_pico(Decimal("0.3")), now, now + 60) is None
+    store.settle("r", [line], to_pico(Decimal("0.25")), now, None)
+    store.close()
+    again = open_store(url, 1)
+    try:
+        assert [(to_usd(s), p) for s, p in again.spend([line], now)] == [(Decimal("0.25"), 0)]
+    finally:
+        again.close()
+    with sqlite3.connect(tmp_path / "spend.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_sqlite_lock_wait_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "spend.db"
+    store = open_store(f"sqlite:{path}", 0.2)
+    now = time.time()
+    line = Line("b", 10**12, parse_period("day").window(now))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.reserve("r", [line], 1, now, now + 60)
+        assert time.monotonic() - started < 1.0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.reserve("r", [line], 1, now, now + 60) is None  # and it works again once the lock is gone
+    store.close()
+
+
+@pytest.mark.parametrize("rule", ["open", "closed"])
+def test_locked_sqlite_follows_the_failure_rule(instrument_with: Any, tmp_path: Path, rule: str) -> None:
+    path = tmp_path / "spend.db"
+    cap = instrument_with(
+        budgets=[Budget("b", limit=1, action="block")],
+        budget_store=f"sqlite:{path}",
+        budget_store_timeout=0.2,
+        budget_store_failure=rule,
+    )
+    api = FakeOpenAI(tokens=TOKENS)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        if rule == "open":
+            api.client(max_retries=0).chat.completions.create(**REQUEST)
+        else:
+            with pytest.raises(BudgetUnavailableError, match="could not be reached"):
+                api.client(max_retries=0).chat.completions.create(**REQUEST)
+        assert time.monotonic() - started < 1.5
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert len(api.requests) == (1 if rule == "open" else 0)
+    assert cap.total(names.METRIC_BUDGET_STORE_ERRORS, llmcost__stage="reserve") == 1

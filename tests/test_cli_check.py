@@ -1,0 +1,97 @@
+"""`otel-llmcost check`: a good configuration says what will happen; each bad one is named, with exit code 2."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import openai
+import pytest
+import wrapt
+from click.testing import CliRunner, Result
+
+from otel_llmcost.cli.main import cli
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("OTEL_"):
+            monkeypatch.delenv(key)
+
+
+def check(*args: str, **env: str) -> Result:
+    return CliRunner().invoke(cli, ["check", *args], env=env)
+
+
+def lines(result: Result) -> list[str]:
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_good_configuration_says_what_the_instrumentation_will_do(tmp_path: Path) -> None:
+    price_file = tmp_path / "prices.yaml"
+    price_file.write_text("models:\n  - {model: llama3.1:8b, input: 0, output: 0}\naliases: {my-gpt: gpt-4o}\n")
+    result = check("--verbose", OTEL_LLMCOST_PRICE_FILE=str(price_file), OTEL_TRACES_EXPORTER="console",
+                   OTEL_METRICS_EXPORTER="otlp_proto_http", OTEL_EXPORTER_OTLP_ENDPOINT="http://collector:4318")
+    assert result.exit_code == 0, result.output
+    out = lines(result)
+    assert "✓ settings    valid (OTEL_LLMCOST_PRICE_FILE)" in out
+    assert f"✓ price file  {price_file}: 1 models, 1 aliases; they win" in out
+    assert any(line.startswith(f"✓ openai      {openai.__version__}: ") and "methods will be patched" in line
+               for line in out)
+    assert "openai.resources.chat.completions.completions.Completions.create" in out
+    assert any(line.startswith("✓ anthropic") for line in out)
+    assert "✓ launcher    opentelemetry-instrument will load the 'llmcost' instrumentor" in out
+    assert "✓ traces      console" in out
+    assert "✓ metrics     otlp_proto_http over http/protobuf to http://collector:4318/v1/metrics" in out
+    assert out[-1].startswith("Ready")
+
+
+def test_check_leaves_nothing_patched() -> None:
+    assert check().exit_code == 0
+    assert not isinstance(openai.resources.chat.completions.Completions.__dict__["create"], wrapt.FunctionWrapper)
+
+
+def test_defaults_name_the_distro_exporters() -> None:
+    out = lines(check())
+    assert "✓ settings    defaults (no OTEL_LLMCOST_* variable set)" in out
+    assert "· price file  none (set OTEL_LLMCOST_PRICE_FILE to add or replace prices)" in out
+    assert "✓ traces      otlp (opentelemetry-distro's default) over grpc to http://localhost:4317" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"OTEL_LLMCOST_MAX_MODELS": "lots"}, "✗ settings    OTEL_LLMCOST_MAX_MODELS='lots' is not a whole number."),
+        ({"OTEL_LLMCOST_PRICEFILE": "p.yaml"},
+         "✗ settings    OTEL_LLMCOST_PRICEFILE is not a setting of otel-llmcost; "
+         "did you mean OTEL_LLMCOST_PRICE_FILE?"),
+        ({"OTEL_LLMCOST_PROVIDER_HOSTS": "gateway"}, "OTEL_LLMCOST_PROVIDER_HOSTS: 'gateway' is not KEY=VALUE."),
+        ({"OTEL_LLMCOST_PRICE_FILE": "/no/such/prices.yaml"},
+         "✗ price file  price file '/no/such/prices.yaml' (set by OTEL_LLMCOST_PRICE_FILE or price_file=): "
+         "cannot be read"),
+        ({"OTEL_TRACES_EXPORTER": "jaegr"}, "✗ traces      OTEL_TRACES_EXPORTER: no exporter 'jaegr' installed"),
+        ({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "collector:4317"},
+         "✗ metrics     OTLP endpoint 'collector:4317' is not an http(s) URL"),
+    ],
+)
+def test_each_bad_setting_is_one_clear_line_and_exit_2(env: dict[str, str], problem: str) -> None:
+    result = check(**env)
+    assert result.exit_code == 2, result.output
+    matching = [line for line in lines(result) if problem in line]
+    assert len(matching) == 1, result.stdout
+    assert lines(result)[-1].startswith("1 problem: fix it before launching.")
+
+
+def test_bad_price_file_entry_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - {model: my-model, input: 1, output: cheap}\n")
+    result = check("--price-file", str(bad))
+    assert result.exit_code == 2
+    assert any("models[0] (model 'my-model'): 'output' must be a number" in line for line in lines(result))
+
+
+def test_warnings_do_not_fail() -> None:
+    result = check(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="requests,llmcost", OTEL_SDK_DISABLED="true")
+    assert result.exit_code == 0
+    assert "! launcher    OTEL_PYTHON_DISABLED_INSTRUMENTATIONS turns llmcost off" in lines(result)

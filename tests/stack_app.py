@@ -24,7 +24,7 @@ PRICES: dict[str, dict[str, Any]] = {
     "gpt-4o": {"provider": "openai", "input": 2.5, "output": 10, "cache_read": 1.25,
                "batch": {"input": 1.25, "output": 5, "cache_read": 0.625}},
     "gpt-4o-mini": {"provider": "openai", "input": 0.15, "output": 0.6, "cache_read": 0.075},
-    "claude-sonnet-4-5": {"provider": "anthropic", "input": 3, "output": 15, "cache_read": 0.3,
+    "claude-haiku-4-5": {"provider": "anthropic", "input": 3, "output": 15, "cache_read": 0.3,
                           "cache_write": 3.75},
 }
 UNPRICED_MODEL = "mystery-model-x"
@@ -84,8 +84,8 @@ def wave(openai_model: str, expensive: bool) -> list[Call]:
     calls = [
         Call("openai", openai_model, 120_000, 2_000, cache_read=40_000),
         Call("openai", openai_model, 30_000, 1_500, stream=True),
-        Call("anthropic", "claude-sonnet-4-5", 50_000, 4_000, cache_read=100_000, cache_write=20_000),
-        Call("anthropic", "claude-sonnet-4-5", 20_000, 1_000, stream=True),
+        Call("anthropic", "claude-haiku-4-5", 50_000, 4_000, cache_read=100_000, cache_write=20_000),
+        Call("anthropic", "claude-haiku-4-5", 20_000, 1_000, stream=True),
         Call("openai", openai_model, 1_000, 10, error=429),
         Call("openai", UNPRICED_MODEL, 5_000, 500),
     ]
@@ -122,7 +122,7 @@ budgets:
     thresholds: [0.000001]
     action: warn
   - name: e2e-blocked
-    limit: 0.000001
+    limit: 0.01
     period: day
     scope: {feature: over-budget}
     action: block
@@ -203,7 +203,9 @@ def main() -> None:
         budget_file = args.price_file + ".budgets.yaml"
         with open(budget_file, "w", encoding="utf-8") as f:
             f.write(BUDGET_FILE)
-        options = {"budget_file": budget_file, "metric_attributes": ("llmcost.feature", "llmcost.team", "user.id")}
+        # Two values per attribution key on metrics: the third user is folded into "other" (and counted).
+        options = {"budget_file": budget_file, "metric_attributes": ("llmcost.feature", "llmcost.team", "user.id"),
+                   "max_attribute_values": 2}
     with MockLLMServer() as openai_api, MockLLMServer() as anthropic_api:
         hosts = {openai_api.url.split("//", 1)[1]: "openai", anthropic_api.url.split("//", 1)[1]: "anthropic"}
         LLMCostInstrumentor().instrument(

@@ -226,7 +226,7 @@ def _gate(expr: str, run: Run) -> str | None:
     missing = sorted(n for n in _metrics_in(expr) if n in budget_names and not run.prom.query(f"count({n})"))
     if missing:
         return (f"{', '.join(missing)} absent: "
-                + ("the app configures no budget" if budgets_available() else
+                + ("the app produced none" if budgets_available() else
                    "otel_llmcost.budgets is not importable in this build (merge the budgets branch)"))
     if f'{promql.USER}!=""' in expr and not run.prom.query(f'count({promql.COST.name}{{{promql.USER}!=""}})'):
         return "no user_id label on metrics (attribution on metrics comes with the budgets branch)"
@@ -378,6 +378,8 @@ def _notified(run: Run) -> dict[str, list[str]]:
 
 def test_alerts_reach_the_webhook_through_alertmanager(run: Run) -> None:
     wanted = {alerts.DAILY_OVER, alerts.MONTHLY_OVER, alerts.EXPENSIVE, alerts.UNPRICED}
+    if budgets_available():
+        wanted.add(alerts.BUDGET_BLOCKED)
     notified = poll(lambda: (n := _notified(run)) and wanted <= n.keys() and n, f"Slack messages for {wanted}",
                     timeout=40)
     daily = " ".join(notified[alerts.DAILY_OVER])
@@ -390,6 +392,10 @@ def test_alerts_reach_the_webhook_through_alertmanager(run: Run) -> None:
     unpriced = " ".join(notified[alerts.UNPRICED])
     assert UNPRICED_MODEL in unpriced and "no known price" in unpriced
     assert "cost more than $0.50 each" in " ".join(notified[alerts.EXPENSIVE])
+    if budgets_available():
+        blocked = " ".join(notified[alerts.BUDGET_BLOCKED])
+        assert re.search(r"Budget e2e-blocked \(service e2e-llm-app\) refused \d+ call\(s\) in the last 10m: "
+                         r"spend \$0\.\d\d of its \$0\.01 limit", blocked), blocked
 
 
 def test_the_80_percent_warnings_are_inhibited_while_the_limit_alerts_fire(run: Run) -> None:

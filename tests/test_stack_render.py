@@ -45,7 +45,7 @@ def _yaml(files: dict[str, str], path: str) -> Any:
 # --- the committed files ------------------------------------------------------------------------------
 def test_committed_files_equal_a_fresh_render(files: dict[str, str]) -> None:
     stale = [path for path, text in files.items() if (ROOT / path).read_text(encoding="utf-8") != text]
-    assert not stale, f"run `otel-llmcost stack render --config llmcost-stack.yaml --out .`: {stale} differ"
+    assert not stale, f"run `otel-llmcost stack render --out .`: {stale} differ"
     committed = {str(p.relative_to(ROOT)) for d in RENDERED_DIRS for p in (ROOT / d).rglob("*") if p.is_file()}
     assert committed <= set(files), f"files no render produces: {sorted(committed - set(files))}"
 
@@ -65,6 +65,12 @@ def test_cli_renders_the_tree(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "> 250" in (tmp_path / "prometheus/rules/otel-llmcost.rules.yaml").read_text()
     assert "daily_usd: 250" in config.read_text()  # the config itself is left as the user wrote it
+    # Without --config, the directory's own limits file is used, not overwritten by the defaults.
+    (tmp_path / "prometheus/rules/otel-llmcost.rules.yaml").unlink()
+    result = CliRunner().invoke(cli, ["stack", "render", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "> 250" in (tmp_path / "prometheus/rules/otel-llmcost.rules.yaml").read_text()
+    assert "daily_usd: 250" in config.read_text()
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ def stack() -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
               help="Directory to write docker-compose.yaml, collector/, grafana/, prometheus/ and tempo/ into.")
 @click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path),
-              help="Limits file (llmcost-stack.yaml); default: the built-in limits, and write that file too.")
+              help="Limits file; default: OUT/llmcost-stack.yaml if there is one, else the built-in limits "
+                   "(written there).")
 def render(out: Path, config: Path | None) -> None:
     """Render every file from names.py and the limits file (overwrites the rendered files in OUT)."""
     from ..errors import ConfigError

@@ -340,7 +340,7 @@ volumes:
 DEFAULT_CONFIG = """\
 # otel-llmcost stack: the limits and settings rendered into the dashboards, the Prometheus rule file,
 # alertmanager.yml and the Grafana alert rules. Edit, then run in this directory:
-#   otel-llmcost stack render --config llmcost-stack.yaml --out .
+#   otel-llmcost stack render --out .
 limits:                          # one entry per scope; a scope without `match` covers every call
   - name: all
     daily_usd: 100               # calendar day, UTC: alert above it, warn past warning_ratio of it
@@ -388,8 +388,11 @@ def render(config: StackConfig | None = None, config_text: str | None = None) ->
 
 
 def write(out: str | Path, config_path: str | Path | None = None) -> list[Path]:
-    """Render (from ``config_path``, or the defaults) into ``out``; returns the files written."""
+    """Render into ``out`` from ``config_path``, else from ``out``'s own llmcost-stack.yaml when there is
+    one (never overwritten), else from the defaults (and write them); returns the files written."""
     out = Path(out)
+    if config_path is None and (out / CONFIG_FILE).is_file():
+        config_path = out / CONFIG_FILE
     if config_path is not None:
         config = load(config_path)
         text: str | None = Path(config_path).read_text(encoding="utf-8")

@@ -185,6 +185,7 @@ class Instruments:
         self.tokens = CounterTable()
         self.savings = CounterTable()
         self.unpriced = CounterTable()
+        self.requests = CounterTable()
         self.hardware_cost = CounterTable()
         self.errors = INSTRUMENTATION_ERRORS
         self.folded = CounterTable()
@@ -197,6 +198,7 @@ class Instruments:
             (names.METRIC_TOKENS, names.UNIT_TOKEN, self.tokens, "Tokens used, by type (cache, reasoning included)."),
             (names.METRIC_SAVINGS, names.UNIT_USD, self.savings, "USD saved by prompt-cache reads and batches."),
             (names.METRIC_UNPRICED, names.UNIT_REQUEST, self.unpriced, "Calls whose model has no known price."),
+            (names.METRIC_REQUESTS, names.UNIT_REQUEST, self.requests, "Calls made, failed ones with error.type."),
             (
                 names.METRIC_HARDWARE_COST,
                 names.UNIT_USD,

@@ -104,6 +104,8 @@ METRIC_TOKENS: Final = "llmcost.tokens"
 METRIC_SAVINGS: Final = "llmcost.savings"
 METRIC_REQUEST_COST: Final = "llmcost.request.cost"
 METRIC_UNPRICED: Final = "llmcost.requests.unpriced"
+# Every call, failed ones included (error.type): a counter born at 0, so dashboards count a new series' first call.
+METRIC_REQUESTS: Final = "llmcost.requests"
 METRIC_INSTRUMENTATION_ERRORS: Final = "llmcost.instrumentation.errors"
 # Internal cost of self-hosted calls at the user's hardware rate: its own counter, so API spend totals
 # (llmcost.cost) and budgets never include it.

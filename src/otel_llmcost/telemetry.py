@@ -195,6 +195,7 @@ class Telemetry:
         if request.attribution and self._label_keys:
             key += self._labels(request.attribution)  # on the counters only: histograms stay per model
         m = self._m
+        m.requests.add(key, 1)
         m.duration.record(outcome.duration, base)
         if outcome.time_to_first_chunk is not None:
             m.time_to_first_chunk.record(outcome.time_to_first_chunk, base)

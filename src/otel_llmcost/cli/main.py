@@ -15,6 +15,7 @@ from .demo import demo
 from .estimate import estimate
 from .prices import prices
 from .report import report
+from .stack import stack
 
 
 class Commands(click.Group):
@@ -63,6 +64,7 @@ cli.add_command(prices)
 cli.add_command(estimate)
 cli.add_command(report)
 cli.add_command(check)
+cli.add_command(stack)
 
 
 def main() -> None:

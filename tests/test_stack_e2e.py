@@ -1,0 +1,419 @@
+"""End to end: an instrumented app, a real Prometheus 2.x scraping it, the rendered dashboard and rules.
+
+Two processes of one service (two scrape targets, like two pods) make calls of known total cost through the
+real OpenAI and Anthropic SDKs against loopback fakes; the second process brings a model the first never
+used. Prometheus scrapes before and after every wave of calls. Then every query of every dashboard panel
+and every alert query (Grafana's and Prometheus') is evaluated: each returns data, and the spend panels
+equal the known total, the first call of the new model in the new process included. The Prometheus rules
+run with Alertmanager, which delivers to a loopback webhook standing in for Slack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from otel_llmcost.stack import alerts, dashboards, parse, promql, render
+from stack_app import PRICES, SERVICE, UNPRICED_MODEL, Call, budgets_available, wave
+from stack_servers import (
+    ALERTMANAGER,
+    PROMETHEUS,
+    Prometheus,
+    Webhook,
+    alertmanager,
+    free_port,
+    has_data,
+    need,
+    poll,
+    prometheus,
+)
+
+SCRAPE = 1  # seconds
+APP = Path(__file__).with_name("stack_app.py")
+LIMITS = """\
+limits:
+  - name: all
+    daily_usd: 1
+    monthly_usd: 2
+  - name: openai
+    match: {provider: openai}
+    daily_usd: 1.5
+expensive_request_usd: 0.5
+event_window: 10m
+evaluation_interval: 10s
+"""
+# Metrics only a build with budgets (the `budgets` branch) emits; their panels are checked once present.
+BUDGET_ONLY = (promql.BUDGET_SPEND, promql.BUDGET_LIMIT, promql.BUDGET_REMAINING, promql.BUDGET_CROSSINGS,
+               promql.BUDGET_BLOCKED, promql.ATTRIBUTION_FOLDED)
+
+
+class App:
+    """The instrumented app as a child process, driven line by line."""
+
+    def __init__(self, port: int, price_file: Path, model: str, log: Path) -> None:
+        self.port = port
+        self.log = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(APP), "--port", str(port), "--price-file", str(price_file), "--openai-model", model],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+        )
+        self.expect("ready", timeout=60)
+
+    def expect(self, event: str, timeout: float = 60) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"app exited (code {self.proc.poll()}); see {self.log.name}")
+            message: dict[str, Any] = json.loads(line)
+            if message["event"] == event:
+                return message
+        raise AssertionError(f"app did not say {event!r} within {timeout}s")
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("exit")
+                self.proc.wait(timeout=20)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@dataclass
+class Run:
+    prom: Prometheus
+    am_url: str
+    webhook: Webhook
+    start: float
+    end: float  # timestamp of the last scrape that saw the final values
+    calls: list[Call]
+    rendered: dict[str, str]
+    workdir: Path
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return float(sum((c.cost() for c in self.calls if c.cost() is not None), Decimal(0)))
+
+    def cost_by_model(self) -> dict[str, float]:
+        out: dict[str, Decimal] = {}
+        for c in self.calls:
+            cost = c.cost()
+            if cost is not None:
+                out[c.model] = out.get(c.model, Decimal(0)) + cost
+        return {k: float(v) for k, v in out.items()}
+
+
+def _instance_total(prom: Prometheus, series: str, port: int) -> float | None:
+    return prom.value(f'sum({series}{{job="{SERVICE}", instance="127.0.0.1:{port}"}})')
+
+
+def _close(a: float | None, b: float, rel: float = 1e-9) -> bool:
+    return a is not None and math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+
+
+def _drive(prom: Prometheus, app: App, model: str) -> list[Call]:
+    """Two waves of calls, each only after Prometheus has scraped the app: the first one sees the app's
+    series before any call, the second one sees every series of the first wave born and counted."""
+    poll(lambda: prom.value(f'up{{job="{SERVICE}", instance="127.0.0.1:{app.port}"}}') == 1,
+         "a scrape of the app before its first call")
+    calls: list[Call] = []
+    for number in (1, 2):
+        app.send("wave")
+        app.expect("done")
+        calls += wave(model, expensive=number == 1)
+        spend = float(sum((c.cost() for c in calls if c.cost() is not None), Decimal(0)))
+        count = len(calls)
+        poll(lambda spend=spend: _close(_instance_total(prom, promql.COST.name, app.port), spend),
+             f"Prometheus to scrape ${spend} of wave {number} from port {app.port}")
+        poll(lambda count=count: (_instance_total(prom, promql.REQUESTS.name, app.port) or 0) >= count,
+             f"{count} requests of wave {number}")
+    return calls
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    need(PROMETHEUS, "prometheus")
+    need(ALERTMANAGER, "prometheus-alertmanager")
+    workdir = tmp_path_factory.mktemp("stack-e2e")
+    with Webhook() as webhook:
+        config = parse(yaml.safe_load(LIMITS + _notify(webhook.url)))
+        rendered = render(config, LIMITS)
+        rules = yaml.safe_load(rendered["prometheus/rules/otel-llmcost.rules.yaml"])
+        for group in rules["groups"]:
+            group["interval"] = f"{SCRAPE}s"  # the rendered 10s, sped up for the test
+        (workdir / "rules.yaml").write_text(yaml.safe_dump(rules))
+        am = yaml.safe_load(rendered["prometheus/alertmanager.yml"])
+        am["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+        (workdir / "alertmanager.yml").write_text(yaml.safe_dump(am))
+        prices = workdir / "prices.yaml"
+        models = [{"model": model, "match": "prefix", **spec} for model, spec in PRICES.items()]
+        prices.write_text(yaml.safe_dump({"models": models}))
+        ports = (free_port(), free_port())
+        with alertmanager(workdir / "alertmanager.yml", workdir) as am_url:
+            prom_config = {
+                "global": {"scrape_interval": f"{SCRAPE}s", "evaluation_interval": f"{SCRAPE}s"},
+                "rule_files": [str(workdir / "rules.yaml")],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_url.split("//")[1]]}]}]},
+                "scrape_configs": [
+                    {"job_name": SERVICE, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}
+                ],
+            }
+            (workdir / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
+            with prometheus(workdir / "prometheus.yml", workdir) as prom:
+                start = time.time()
+                first = App(ports[0], prices, "gpt-4o", workdir / "app-a.log")
+                try:
+                    calls = _drive(prom, first, "gpt-4o")
+                finally:
+                    first.stop()
+                # A new process of the same service, with a model the first never used.
+                second = App(ports[1], prices, "gpt-4o-mini", workdir / "app-b.log")
+                try:
+                    calls += _drive(prom, second, "gpt-4o-mini")
+                    end = float(prom.query(f'max(timestamp({promql.COST.name}{{job="{SERVICE}"}}))')[0]["value"][1])
+                    yield Run(prom, am_url, webhook, start, end, calls, rendered, workdir)
+                finally:
+                    second.stop()
+
+
+def _notify(url: str) -> str:
+    return f"alertmanager:\n  slack_webhook_url: {url}\n  smarthost: 127.0.0.1:1\n"
+
+
+def _grafana(expr: str, run: Run) -> str:
+    """The query as Grafana sends it with every filter on "All", over the whole run."""
+    for var in dashboards.FILTERS:
+        expr = expr.replace(f"${var}", ".*")
+    span = math.ceil(run.end - run.start) + 2 * SCRAPE
+    return expr.replace("$__range", f"{span}s").replace("$__rate_interval", f"{4 * SCRAPE}s")
+
+
+def _metrics_in(expr: str) -> set[str]:
+    known = {s.name for s in promql.ALL_SERIES} | {s.bucket for s in promql.ALL_SERIES} | {
+        s.count for s in promql.ALL_SERIES}
+    return {name for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr) if name in known}
+
+
+def _gate(expr: str, run: Run) -> str | None:
+    """Why a query cannot return data in this build (budget/attribution metrics absent), or None."""
+    budget_names = {s.name for s in BUDGET_ONLY}
+    missing = sorted(n for n in _metrics_in(expr) if n in budget_names and not run.prom.query(f"count({n})"))
+    if missing:
+        return (f"{', '.join(missing)} absent: "
+                + ("the app produced none" if budgets_available() else
+                   "otel_llmcost.budgets is not importable in this build (merge the budgets branch)"))
+    if f'{promql.USER}!=""' in expr and not run.prom.query(f'count({promql.COST.name}{{{promql.USER}!=""}})'):
+        return "no user_id label on metrics (attribution on metrics comes with the budgets branch)"
+    return None
+
+
+def _evaluate(target: dashboards.Target, run: Run) -> list[dict[str, Any]]:
+    expr = _grafana(target.expr, run)
+    if target.instant:
+        return run.prom.query(expr, at=run.end)
+    return run.prom.query_range(expr, run.start, run.end, SCRAPE)
+
+
+def test_every_panel_query_returns_data(run: Run) -> None:
+    empty, gated = [], []
+    for title, target in dashboards.queries(parse(yaml.safe_load(LIMITS))):
+        reason = _gate(target.expr, run)
+        if reason:
+            gated.append(title)
+            continue
+        if not has_data(_evaluate(target, run)):
+            empty.append(f"{title}: {target.expr[:120]}")
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+    # The gated ones are exactly the budget/attribution panels, checked by the next test once they can be.
+    assert set(gated) <= {"Top users by spend", "Budgets: spend, limit and remaining",
+                          "Budget warnings and blocked calls", "otel-llmcost health"}
+
+
+def test_budget_and_attribution_panels_return_data(run: Run) -> None:
+    reasons = []
+    for title, target in dashboards.queries(parse(yaml.safe_load(LIMITS))):
+        reason = _gate(target.expr, run)
+        if reason:
+            reasons.append(f"{title}: {reason}")
+            continue
+        if _metrics_in(target.expr) & {s.name for s in BUDGET_ONLY} or f'{promql.USER}!=""' in target.expr:
+            assert has_data(_evaluate(target, run)), f"{title} has no data"
+    if reasons:
+        pytest.skip("budget/attribution panels not checkable yet: " + "; ".join(sorted(set(reasons))))
+
+
+def test_template_variables_have_values(run: Run) -> None:
+    for name, label in dashboards.FILTERS.items():
+        url = f"{run.prom.url}/api/v1/label/{label}/values?match[]={promql.REQUESTS.name}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            values = json.loads(response.read())["data"]
+        if name in ("feature", "team") and not values:
+            continue  # attribution labels on metrics arrive with the budgets branch
+        assert values, f"variable {name} ({label}) has no values"
+    with urllib.request.urlopen(f"{run.prom.url}/api/v1/label/job/values", timeout=10) as response:
+        assert SERVICE in json.loads(response.read())["data"]
+
+
+def test_spend_panels_equal_the_known_total(run: Run) -> None:
+    config = parse(yaml.safe_load(LIMITS))
+    spend = [p for p in dashboards.panels(config) if p.spend]
+    assert [p.title for p in spend] == ["Spend in the selected range", "Spend today (UTC)", "Spend this month (UTC)"]
+    same_day = int(run.start // 86400) == int(run.end // 86400)
+    same_month = time.gmtime(run.start)[:2] == time.gmtime(run.end)[:2]
+    for panel in spend:
+        if ("today" in panel.title and not same_day) or ("month" in panel.title and not same_month):
+            continue  # the run straddled midnight UTC: part of the spend belongs to the previous period
+        (result,) = run.prom.query(_grafana(panel.targets[0].expr, run), at=run.end)
+        assert math.isclose(float(result["value"][1]), run.total, rel_tol=0.01), (panel.title, result, run.total)
+        # In fact exact (up to float sums): no extrapolation, and no first sample dropped.
+        assert math.isclose(float(result["value"][1]), run.total, rel_tol=1e-9), (panel.title, result, run.total)
+
+
+def test_spend_by_model_counts_the_first_call_of_a_new_model_in_a_new_process(run: Run) -> None:
+    cost = promql.selector(promql.COST.name, [f'job="{SERVICE}"'])
+    result = run.prom.query(_grafana(promql.total(cost, "$__range", [promql.MODEL]), run), at=run.end)
+    got = {r["metric"][promql.MODEL]: float(r["value"][1]) for r in result}
+    expected = run.cost_by_model()
+    assert "gpt-4o-mini" in expected  # only the second process used it
+    assert got.keys() == expected.keys()
+    for model, value in expected.items():
+        assert math.isclose(got[model], value, rel_tol=1e-9), (model, got[model], value)
+    # Requests too: llmcost_requests_total is born at 0 and counts every call exactly, while a histogram's
+    # _count starts at its first value, which increase() drops for every new series.
+    not_refused = f'{promql.ERROR_TYPE}!="BudgetExceededError"'  # a build with budgets refuses one call a wave
+    requests = promql.selector(promql.REQUESTS.name, [f'job="{SERVICE}"', not_refused])
+    assert run.prom.value(_grafana(promql.total(requests, "$__range"), run), at=run.end) == len(run.calls)
+    duration = promql.selector(promql.DURATION.count, [f'job="{SERVICE}"'])
+    naive = run.prom.value(_grafana(f"sum(increase({duration}[$__range]))", run), at=run.end)
+    assert naive is not None and naive < len(run.calls)
+
+
+def test_savings_tokens_and_unpriced_panels_match_the_calls(run: Run) -> None:
+    savings = promql.selector(promql.SAVINGS.name, [f'job="{SERVICE}"'])
+    result = run.prom.query(_grafana(promql.total(savings, "$__range", [promql.SAVINGS_KIND]), run), at=run.end)
+    got = {r["metric"][promql.SAVINGS_KIND]: float(r["value"][1]) for r in result}
+    assert math.isclose(got["cache"], float(sum(c.cache_saving() for c in run.calls)), rel_tol=1e-9)
+    assert math.isclose(got["batch"], float(sum(c.batch_saving() for c in run.calls)), rel_tol=1e-9)
+    unpriced = promql.selector(promql.UNPRICED.name, [f'job="{SERVICE}"'])
+    count = run.prom.value(_grafana(promql.total(unpriced, "$__range"), run), at=run.end)
+    assert count == sum(1 for c in run.calls if c.model == UNPRICED_MODEL)
+    # Each 429 is a failed call, its first one in a new series included (the error panel's numerator).
+    errors = promql.selector(promql.REQUESTS.name, [f'job="{SERVICE}"', f'{promql.ERROR_TYPE}="RateLimitError"'])
+    failed = run.prom.value(_grafana(promql.total(errors, "$__range"), run), at=run.end)
+    assert failed == sum(1 for c in run.calls if c.error == 429)
+
+
+def test_every_alert_query_returns_data(run: Run) -> None:
+    config = parse(yaml.safe_load(LIMITS + _notify(run.webhook.url)))
+    empty, gated = [], []
+    for name, expr in alerts.rule_queries(config):
+        if _gate(expr, run):
+            gated.append(name)
+            continue
+        # The recorded series exist once Prometheus evaluated the rules after the run's last scrape.
+        at = time.time() if "llmcost:" in expr else run.end
+        if "llmcost:" in expr:
+            poll(lambda expr=expr: run.prom.query(expr), f"recording rules behind {name}")
+        result = run.prom.query(expr, at=at)
+        anomaly_history = name.endswith((" history", " baseline")) or name.startswith("prometheus record "
+                                                                                      "llmcost:spend_daily")
+        if anomaly_history:
+            # Needs data from 1 to 8 days ago: a fresh Prometheus has none, so the anomaly alert stays quiet.
+            assert not has_data(result), name
+        elif not has_data(result):
+            empty.append(f"{name}: {expr[:120]}")
+    assert not empty, "alert queries without data:\n" + "\n".join(empty)
+    assert all(name.startswith(f"grafana {alerts._uid('budget-blocked')}") or alerts.BUDGET_BLOCKED in name
+               for name in gated), gated
+
+
+def test_recorded_spend_equals_the_known_total(run: Run) -> None:
+    if int(run.start // 86400) != int(time.time() // 86400):
+        pytest.skip("the run straddled midnight UTC")
+    for record in (alerts.SPEND_TODAY, alerts.SPEND_MONTH, alerts.SPEND_24H):
+        expr = f'{record}{{{alerts.SCOPE_LABEL}="all"}}'
+        poll(lambda expr=expr: _close(run.prom.value(expr), run.total), f"{expr} to equal ${run.total}")
+    openai = sum(float(c.cost() or 0) for c in run.calls if c.provider == "openai")
+    expr = f'{alerts.SPEND_TODAY}{{{alerts.SCOPE_LABEL}="openai"}}'
+    poll(lambda: _close(run.prom.value(expr), openai), f"{expr} to equal the OpenAI spend ${openai}")
+
+
+def _notified(run: Run) -> dict[str, list[str]]:
+    """alertname -> texts of the Slack messages Alertmanager posted to the webhook."""
+    found: dict[str, list[str]] = {}
+    for body in run.webhook.received():
+        for attachment in body.get("attachments", []):
+            title = attachment.get("title", "")
+            match = re.search(r"(LLM\w+)", title)
+            if match:
+                found.setdefault(match.group(1), []).append(attachment.get("text", ""))
+    return found
+
+
+def test_alerts_reach_the_webhook_through_alertmanager(run: Run) -> None:
+    wanted = {alerts.DAILY_OVER, alerts.MONTHLY_OVER, alerts.EXPENSIVE, alerts.UNPRICED}
+    if budgets_available():
+        wanted.add(alerts.BUDGET_BLOCKED)
+    notified = poll(lambda: (n := _notified(run)) and wanted <= n.keys() and n, f"Slack messages for {wanted}",
+                    timeout=40)
+    daily = " ".join(notified[alerts.DAILY_OVER])
+    assert "over the daily limit of $1.00 (all LLM calls)" in daily
+    # The spend when the alert fired: over the limit, at most the final total.
+    spent = [float(v) for v in re.findall(r"today \(UTC\) is \$([0-9.]+), over the daily limit of \$1\.00", daily)]
+    assert spent and all(1.0 < v <= run.total + 0.005 for v in spent), (spent, run.total)
+    assert "over the daily limit of $1.50 (provider=openai)" in daily
+    assert "over the monthly limit of $2.00" in " ".join(notified[alerts.MONTHLY_OVER])
+    unpriced = " ".join(notified[alerts.UNPRICED])
+    assert UNPRICED_MODEL in unpriced and "no known price" in unpriced
+    assert "cost more than $0.50 each" in " ".join(notified[alerts.EXPENSIVE])
+    if budgets_available():
+        blocked = " ".join(notified[alerts.BUDGET_BLOCKED])
+        assert re.search(r"Budget e2e-blocked \(service e2e-llm-app\) refused \d+ call\(s\) in the last 10m: "
+                         r"spend \$0\.\d\d of its \$0\.01 limit", blocked), blocked
+
+
+def test_the_80_percent_warnings_are_inhibited_while_the_limit_alerts_fire(run: Run) -> None:
+    def suppressed() -> list[dict[str, Any]] | None:
+        url = f'{run.am_url}/api/v2/alerts?filter=alertname=~"{alerts.DAILY_WARNING}|{alerts.MONTHLY_WARNING}"'
+        with urllib.request.urlopen(url, timeout=10) as response:
+            found: list[dict[str, Any]] = json.loads(response.read())
+        # daily: scopes all and openai; monthly: scope all.
+        return found if len(found) == 3 and all(a["status"]["state"] == "suppressed" for a in found) else None
+
+    warnings = poll(suppressed, "the 80% warnings to be in Alertmanager, suppressed", timeout=40)
+    assert all(a["status"]["inhibitedBy"] for a in warnings)
+    poll(lambda: {alerts.DAILY_OVER, alerts.MONTHLY_OVER} <= _notified(run).keys(), "limit notifications")
+    assert not {alerts.DAILY_WARNING, alerts.MONTHLY_WARNING} & _notified(run).keys()
+
+
+def test_anomaly_stays_quiet_without_eight_days_of_history(run: Run) -> None:
+    rules = poll(lambda: [r for r in run.prom.rules() if r.get("name") == alerts.ANOMALY and r.get("lastEvaluation")
+                          and not r["lastEvaluation"].startswith("0001")], "an evaluation of the anomaly rule")
+    assert all(r["health"] == "ok" and r["state"] == "inactive" for r in rules), rules
+    assert all(r["health"] == "ok" for r in run.prom.rules()), [r for r in run.prom.rules() if r["health"] != "ok"]

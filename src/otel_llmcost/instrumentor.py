@@ -14,11 +14,10 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import names
+from . import names, patching
 from .calls import Runtime
 from .config import Settings
 from .metrics import instruments_for, reveal_new_series
@@ -95,10 +94,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             logger.debug("otel-llmcost: %s.%s not in this SDK version; skipped", module, path)
             return
         owner, attribute = found
-        if isinstance(owner.__dict__[attribute], wrapt.FunctionWrapper):
-            return  # already ours (or another wrapt instrumentation's): never wrap twice
-        wrapt.wrap_function_wrapper(owner, attribute, wrapper)
-        self._patched.append((owner, attribute))
+        # Never wrap twice (a method reached by two paths), but do wrap over another instrumentation's wrapper.
+        if patching.wrap(owner, attribute, wrapper):
+            self._patched.append((owner, attribute))
 
     def _patch_openai(self, runtime: Runtime) -> None:
         for module, path, operation, api in openai_adapter.METHODS:
@@ -120,8 +118,6 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if self.runtime is not None:
             self.runtime.active = False
         for owner, attribute in reversed(getattr(self, "_patched", [])):
-            current = owner.__dict__.get(attribute)
-            if isinstance(current, wrapt.FunctionWrapper):
-                setattr(owner, attribute, current.__wrapped__)
+            patching.unwrap(owner, attribute)
         self._patched = []
         self.runtime = None

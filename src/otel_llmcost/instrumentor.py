@@ -11,7 +11,8 @@ import atexit
 import importlib
 import importlib.util
 import logging
-from collections.abc import Collection
+import os
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -50,6 +51,17 @@ def _resolve(module: str, path: str) -> tuple[Any, str] | None:
     return owner, attribute
 
 
+def switched_off(env: Mapping[str, str]) -> str | None:
+    """Why OpenTelemetry's own switches turn us off (then nothing is patched: no spans, metrics or budget
+    checks, and the SDK methods stay the SDK's), or None. ``OTEL_SDK_DISABLED`` is read as the SDK reads it."""
+    if env.get(names.ENV_SDK_DISABLED, "").strip().lower() == "true":
+        return f"{names.ENV_SDK_DISABLED}=true"
+    disabled = {item.strip() for item in env.get(names.ENV_DISABLED_INSTRUMENTATIONS, "").split(",")}
+    if names.INSTRUMENTOR_NAME in disabled or "*" in disabled:
+        return f"{names.ENV_DISABLED_INSTRUMENTATIONS} names {names.INSTRUMENTOR_NAME}"
+    return None
+
+
 class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Cost-aware OpenTelemetry instrumentation for the OpenAI and Anthropic SDKs."""
 
@@ -64,6 +76,12 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
+        self._patched = []
+        self.runtime = None
+        reason = switched_off(os.environ)
+        if reason is not None:
+            logger.debug("otel-llmcost: not instrumenting (%s)", reason)
+            return
         options = {k: kwargs[k] for k in kwargs if k not in ("tracer_provider", "meter_provider", "skip_dep_check")}
         settings = Settings.load(options.pop("settings", None) or options)
         overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
@@ -76,7 +94,6 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instruments = instruments_for(meter, settings.request_cost_buckets)
         runtime = Runtime(settings, prices, Telemetry(tracer, instruments, settings))
         self.runtime = runtime
-        self._patched = []
         if importlib.util.find_spec("openai") is not None:
             self._patch_openai(runtime)
         if importlib.util.find_spec("anthropic") is not None:

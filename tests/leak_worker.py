@@ -22,14 +22,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import anthropic  # noqa: E402
-from opentelemetry import context as otel_context  # noqa: E402
-from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider  # noqa: E402
+import anthropic
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
-from otel_llmcost import LLMCostInstrumentor, names  # noqa: E402
-from transport import for_sdk  # noqa: E402
+from otel_llmcost import LLMCostInstrumentor, names
+from transport import for_sdk
 
 http: Any = for_sdk("anthropic")
 CHECKPOINT = 10_000

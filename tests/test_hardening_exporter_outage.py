@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import socket
 import statistics
 import sys
@@ -36,7 +37,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from openai_payloads import MESSAGES, chat_completion, http
 from otel_llmcost import LLMCostInstrumentor
 
-EXPORT_TIMEOUT = 2.0  # seconds an OTLP export may take before it gives up
+EXPORT_TIMEOUT = 1.0  # seconds an OTLP export may take before it gives up
 QUEUE = 256  # BatchSpanProcessor.max_queue_size
 BLOCKS = 6
 CALLS = 50  # per block
@@ -99,7 +100,10 @@ def hanging_server() -> Iterator[int]:
         server.close()
 
 
-def providers(protocol: str | None, port: int) -> tuple[TracerProvider, MeterProvider, BatchSpanProcessor]:
+Setup = tuple[TracerProvider, MeterProvider, BatchSpanProcessor, SpanExporter, MetricExporter]
+
+
+def providers(protocol: str | None, port: int) -> Setup:
     span_exporter: SpanExporter
     metric_exporter: MetricExporter
     if protocol == "http":
@@ -117,7 +121,29 @@ def providers(protocol: str | None, port: int) -> tuple[TracerProvider, MeterPro
     # Export every 100 ms: exports are tried (and stuck) all through the measured calls.
     reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=100,
                                            export_timeout_millis=EXPORT_TIMEOUT * 1000)
-    return tracer_provider, MeterProvider(metric_readers=[reader]), processor
+    return tracer_provider, MeterProvider(metric_readers=[reader]), processor, span_exporter, metric_exporter
+
+
+def shut_down(setup: Setup) -> None:
+    """Exporters first (later exports then fail at once instead of retrying), then the providers: done within
+    about one export timeout, nothing left running after the test."""
+    tracer_provider, meter_provider, _, span_exporter, metric_exporter = setup
+    span_exporter.shutdown()
+    metric_exporter.shutdown()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_exporters() -> Iterator[None]:
+    """The exporters log every failed export: expected here, and noise in the test output."""
+    loggers = [logging.getLogger(name) for name in ("opentelemetry.exporter.otlp", "opentelemetry.sdk")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 def live_spans(tracer_provider: TracerProvider) -> int:
@@ -150,7 +176,7 @@ def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> Non
         try:
             for block in range(BLOCKS):
                 for dead in (True, False) if block % 2 else (False, True):
-                    tracer_provider, meter_provider, processor = dead_setup if dead else healthy_setup
+                    tracer_provider, meter_provider, processor, *_ = dead_setup if dead else healthy_setup
                     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
                     times = []
                     for _ in range(CALLS):
@@ -163,7 +189,7 @@ def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> Non
                     if dead:
                         queue_max = max(queue_max, queued(processor))
             # The exports stay stuck and the queue is full: further spans are dropped, memory stays put.
-            tracer_provider, meter_provider, processor = dead_setup
+            tracer_provider, meter_provider, processor, *_ = dead_setup
             instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
             for _ in range(QUEUE):
                 client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
@@ -177,15 +203,15 @@ def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> Non
             kept = live_spans(tracer_provider)
             instrumentor.uninstrument()
         finally:
-            for tracer_provider, meter_provider, _ in (dead_setup, healthy_setup):
-                # A stuck exporter makes shutdown's last export wait its timeout: not on the test's path.
-                threading.Thread(target=tracer_provider.shutdown, daemon=True).start()
-                threading.Thread(target=meter_provider.shutdown, daemon=True).start()
+            started = time.perf_counter()
+            shut_down(dead_setup)
+            shut_down(healthy_setup)
+            stopped = time.perf_counter() - started
     ratio = statistics.median(latencies[True]) / statistics.median(latencies[False])
     print(f"\n{protocol} {endpoint}: median call {statistics.median(latencies[False]) * 1e6:.0f} µs healthy, "
           f"x{ratio:.2f} with the endpoint dead; slowest call {slowest * 1e3:.1f} ms; "
           f"span queue at most {queue_max}/{QUEUE}; once full, {AFTER} more calls: {kept} spans in memory, "
-          f"{per_call:+.2f} live blocks per call")
+          f"{per_call:+.2f} live blocks per call; shutdown {stopped:.1f} s")
     assert slowest < EXPORT_TIMEOUT / 4  # no call ever waited on an export
     assert ratio < 1.5  # generous: noise on a shared machine, never a network wait
     assert queue_max <= QUEUE

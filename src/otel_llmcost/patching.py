@@ -17,6 +17,9 @@ import wrapt
 logger = logging.getLogger("otel_llmcost")
 
 _MARK = "_otel_llmcost_wrapper"
+# A layer is a FunctionWrapper, or a BoundFunctionWrapper: what OpenTelemetry's ``unwrap()`` leaves in the class
+# (with wrapt 2) when it takes off the layer above another, as the other OpenAI instrumentations' uninstrument does.
+_LAYERS = (wrapt.FunctionWrapper, wrapt.BoundFunctionWrapper)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -27,13 +30,13 @@ def mark(wrapper: F) -> F:
 
 
 def is_ours(layer: Any) -> bool:
-    return isinstance(layer, wrapt.FunctionWrapper) and getattr(layer._self_wrapper, _MARK, False) is True
+    return isinstance(layer, _LAYERS) and getattr(layer._self_wrapper, _MARK, False) is True
 
 
 def _layers(value: Any) -> list[Any]:
     """The wrapt layers of an attribute value, outermost first."""
     found = []
-    while isinstance(value, wrapt.FunctionWrapper):
+    while isinstance(value, _LAYERS):
         found.append(value)
         value = value.__wrapped__
     return found

@@ -6,18 +6,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 
-venv() {  # venv DIR [extra requirements...]
-  local dir=$1; shift
+venv() {  # venv DIR EXTRAS [extra requirements...]
+  local dir=$1 extras=$2; shift 2
   [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" "$@"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check -e ".[$extras]" "$@"
 }
 
 echo "== newest SDKs"
-venv .venv-test
+venv .venv-test test,test-genai-otel
 .venv-test/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)'
 .venv-test/bin/python -m pytest
 
+echo "== beside OpenTelemetry's and OpenLLMetry's OpenAI instrumentations (a virtualenv of their own)"
+venv .venv-coexist test,test-coexist
+.venv-coexist/bin/python -m pytest tests/test_hardening_coexistence.py
+
 echo "== oldest supported SDKs"
-venv .venv-oldest "openai==1.40.0" "anthropic==0.77.0" "httpx<0.28"
+venv .venv-oldest test "openai==1.40.0" "anthropic==0.77.0" "httpx<0.28"
 .venv-oldest/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)'
 .venv-oldest/bin/python -m pytest tests/test_openai_*.py tests/test_anthropic_*.py

@@ -99,6 +99,9 @@ def test_opentelemetry_instrument_end_to_end(tmp_path: Path) -> None:
         OTEL_METRIC_EXPORT_INTERVAL="600000",  # no periodic export: only the final one at exit
         OTEL_LOGS_EXPORTER="none",
         OTEL_SERVICE_NAME="launcher-test",
+        # Ours alone: the other OpenAI instrumentations installed with the test extra are tested beside
+        # ours in test_hardening_coexistence.py.
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai",
     )
     result = subprocess.run(
         [str(LAUNCHER), "--traces_exporter", "console", "--metrics_exporter", "console", sys.executable, str(app)],

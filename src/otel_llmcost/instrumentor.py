@@ -11,14 +11,14 @@ import atexit
 import importlib
 import importlib.util
 import logging
-from collections.abc import Collection
+import os
+from collections.abc import Collection, Mapping
 from typing import Any
 
-import wrapt
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import budgets, names
+from . import budgets, names, patching
 from .calls import Runtime
 from .config import Settings
 from .metrics import BudgetGauges, instruments_for, reveal_new_series
@@ -59,6 +59,15 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+def switched_off(env: Mapping[str, str]) -> str | None:
+    """Why OpenTelemetry's own switches turn us off (then nothing is patched: no spans, metrics or budget
+    checks, and the SDK methods stay the SDK's), or None. ``OTEL_SDK_DISABLED`` is read as the SDK reads it."""
+    if env.get(names.ENV_SDK_DISABLED, "").strip().lower() == "true":
+        return f"{names.ENV_SDK_DISABLED}=true"
+    disabled = {item.strip() for item in env.get(names.ENV_DISABLED_INSTRUMENTATIONS, "").split(",")}
+    if names.INSTRUMENTOR_NAME in disabled or "*" in disabled:
+        return f"{names.ENV_DISABLED_INSTRUMENTATIONS} names {names.INSTRUMENTOR_NAME}"
+    return None
 
 
 class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -76,6 +85,12 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
+        self._patched = []
+        self.runtime = None
+        reason = switched_off(os.environ)
+        if reason is not None:
+            logger.debug("otel-llmcost: not instrumenting (%s)", reason)
+            return
         options = {k: kwargs[k] for k in kwargs if k not in ("tracer_provider", "meter_provider", "skip_dep_check")}
         settings = Settings.load(options.pop("settings", None) or options)
         overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
@@ -93,7 +108,6 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
         self._gauges = instruments.budget_gauges
         self.runtime = runtime
-        self._patched = []
         if importlib.util.find_spec("openai") is not None:
             self._patch_openai(runtime)
         if importlib.util.find_spec("anthropic") is not None:
@@ -115,10 +129,9 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             logger.debug("otel-llmcost: %s.%s not in this SDK version; skipped", module, path)
             return
         owner, attribute = found
-        if isinstance(owner.__dict__[attribute], wrapt.FunctionWrapper):
-            return  # already ours (or another wrapt instrumentation's): never wrap twice
-        wrapt.wrap_function_wrapper(owner, attribute, wrapper)
-        self._patched.append((owner, attribute))
+        # Never wrap twice (a method reached by two paths), but do wrap over another instrumentation's wrapper.
+        if patching.wrap(owner, attribute, wrapper):
+            self._patched.append((owner, attribute))
 
     def _patch_openai(self, runtime: Runtime) -> None:
         for module, path, operation, api in openai_adapter.METHODS:
@@ -155,8 +168,6 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 self._gauges.source = None
                 self.runtime.budgets.close()
         for owner, attribute in reversed(getattr(self, "_patched", [])):
-            current = owner.__dict__.get(attribute)
-            if isinstance(current, wrapt.FunctionWrapper):
-                setattr(owner, attribute, current.__wrapped__)
+            patching.unwrap(owner, attribute)
         self._patched = []
         self.runtime = None

@@ -41,7 +41,20 @@ from ..streams import AsyncStreamProxy, StreamProxy
 from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import Begin, SeenOnce, Wrapper, call_async, call_sync, count, current, get, given, number, whole
+from .base import (
+    Begin,
+    SeenOnce,
+    Wrapper,
+    call_async,
+    call_sync,
+    count,
+    counted,
+    current,
+    get,
+    given,
+    number,
+    whole,
+)
 from .endpoints import endpoint_of
 
 SDK = "anthropic"
@@ -435,7 +448,7 @@ class AnthropicMethod:
         """End a non-streamed call from its parsed (or decoded) body."""
         if self.kind == "count_tokens":
             tokens = _field(parsed, "input_tokens")
-            if call.own_span and type(tokens) is int:
+            if call.own_span and counted(tokens):
                 call.span.set_attribute(names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, tokens)
             call.finish(None, None, "count_tokens is not billed")
             return

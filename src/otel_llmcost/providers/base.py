@@ -208,11 +208,21 @@ class SeenOnce:
 
 
 # --- tolerant readers: odd or partial SDK objects must never make us raise ------------------------
+MAX_TOKENS = 2**40
+"""More tokens than any call or batch can use: a larger count is garbage, and one such value in a
+cumulative counter would push it past OTLP's int64 and fail every later metrics export."""
+
+
 def count(value: Any) -> int:
-    """A token count, or 0 for anything that is not a non-negative int (None, bools, strings)."""
-    if type(value) is int and value > 0:
+    """A token count, or 0 for anything that is not one (None, bools, strings, negatives, > MAX_TOKENS)."""
+    if type(value) is int and 0 < value <= MAX_TOKENS:
         return value
     return 0
+
+
+def counted(value: Any) -> bool:
+    """True when ``value`` is a token count as an API reports it (0 included)."""
+    return type(value) is int and 0 <= value <= MAX_TOKENS
 
 
 def get(obj: Any, name: str) -> Any:

@@ -17,7 +17,7 @@ from ..calls import Call, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import SeenOnce, Wrapper, count, get, given, number, watch_wrapper, whole
+from .base import SeenOnce, Wrapper, count, counted, get, given, number, watch_wrapper, whole
 from .endpoints import endpoint_of
 
 SDK = "openai"
@@ -27,7 +27,7 @@ _OPENAI_HOST = "api.openai.com"
 # --- usage normalization: one function per API shape ----------------------------------------------
 def _reported(raw: Any, *keys: str) -> bool:
     """True when the usage block has a real count: a block of odd values is unknown usage, never $0."""
-    return any(type(get(raw, key)) is int for key in keys)
+    return any(counted(get(raw, key)) for key in keys)
 
 
 def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
@@ -78,7 +78,7 @@ def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> 
 
 def _finish_reasons(choices: Any) -> list[str]:
     reasons: list[str] = []
-    for choice in choices or ():
+    for choice in choices if isinstance(choices, list) else ():
         reason = get(choice, "finish_reason")
         if isinstance(reason, str):
             reasons.append(reason)
@@ -86,7 +86,8 @@ def _finish_reasons(choices: Any) -> list[str]:
 
 
 def _chat_output(choices: Any) -> list[Any]:
-    return [{"role": "assistant", "content": get(get(c, "message"), "content")} for c in choices or ()]
+    listed = choices if isinstance(choices, list) else ()
+    return [{"role": "assistant", "content": get(get(c, "message"), "content")} for c in listed]
 
 
 def _response_of(obj: Any, finish_reasons: list[str], output: Any = None) -> Response:
@@ -106,10 +107,20 @@ def chat_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None
     return _response_of(obj, _finish_reasons(choices), output), chat_usage(get(obj, "usage"), get(obj, "service_tier"))
 
 
+def _output_text(obj: Any) -> str | None:
+    """The SDK's ``Response.output_text``; it raises on a response whose ``output`` or content is null, and
+    captured content must never cost the call its usage."""
+    try:
+        text = obj.output_text
+    except Exception:
+        return None
+    return text if isinstance(text, str) else None
+
+
 def responses_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     status = get(obj, "status")
     reasons = [status] if isinstance(status, str) else []
-    output_text = getattr(obj, "output_text", None) if capture and not isinstance(obj, dict) else None
+    output_text = _output_text(obj) if capture and not isinstance(obj, dict) else None
     return _response_of(obj, reasons, output_text), responses_usage(get(obj, "usage"), get(obj, "service_tier"))
 
 
@@ -141,13 +152,15 @@ class ChatStreamSummary:
             self.response_id = chunk.id
             self.model = chunk.model
         choices = chunk.choices
-        if choices:
+        if choices and type(choices) is list:  # the SDK does not validate: anything may stand here
             for choice in choices:
-                reason = choice.finish_reason
-                if reason:
+                reason = getattr(choice, "finish_reason", None)
+                if reason and type(reason) is str:
                     self.finish_reasons.append(reason)
-                if self.capture and choice.delta is not None and choice.delta.content:
-                    self.text.append(choice.delta.content)
+                if self.capture:
+                    content = getattr(getattr(choice, "delta", None), "content", None)
+                    if content and type(content) is str:
+                        self.text.append(content)
             return True
         usage = chunk.usage
         if usage is not None:

@@ -13,8 +13,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
+from .. import patching
 from ..calls import Call
 from ..guard import internal_error
 
@@ -105,9 +104,7 @@ def patch_parse(sdk: str) -> list[tuple[type, str]]:
     """Patch ``parse`` of the SDK's response wrappers; returns what was patched, for unpatching."""
     patched: list[tuple[type, str]] = []
     for cls in response_classes(sdk):
-        if isinstance(cls.__dict__.get("parse"), wrapt.FunctionWrapper):
-            continue
         wrapper = _async_parse if cls.__name__.startswith("Async") else _sync_parse
-        wrapt.wrap_function_wrapper(cls, "parse", wrapper)
-        patched.append((cls, "parse"))
+        if patching.wrap(cls, "parse", wrapper):
+            patched.append((cls, "parse"))
     return patched

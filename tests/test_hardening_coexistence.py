@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from conftest import Captured, make_captured
@@ -44,9 +45,9 @@ SCOPE_OPENLLMETRY = "opentelemetry.instrumentation.openai.v1"
 
 @pytest.fixture(autouse=True)
 def pristine_openai() -> Iterator[None]:
-    """Each test leaves the OpenAI classes as it found them. Needed because the others' uninstrument() is not
-    clean: OpenTelemetry's unwrap() takes ``getattr(cls, name).__wrapped__``, which with wrapt 2 is a bound
-    wrapper of the layer below, so a layer of theirs stays active in the class when theirs were stacked."""
+    """Each test leaves the OpenAI classes (and the current context) as it found them. Needed because the
+    others' uninstrument() is not clean: OpenTelemetry's unwrap() takes ``getattr(cls, name).__wrapped__``, which
+    with wrapt 2 is a bound wrapper of the layer below, so a layer of theirs stays active when they were stacked."""
     import openai.resources
 
     for module in pkgutil.walk_packages(openai.resources.__path__, "openai.resources."):
@@ -54,7 +55,10 @@ def pristine_openai() -> Iterator[None]:
     classes = [value for name, module in list(sys.modules.items()) if name.startswith("openai.resources.")
                for value in vars(module).values() if isinstance(value, type) and value.__module__ == name]
     saved = {cls: dict(vars(cls)) for cls in classes}
+    current = otel_context.get_current()
     yield
+    # The two of them together leave OpenLLMetry's span current after a chat stream (without us too).
+    otel_context.attach(current)
     for cls, attributes in saved.items():
         for key, value in attributes.items():
             if vars(cls).get(key) is not value:

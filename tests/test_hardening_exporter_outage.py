@@ -4,8 +4,9 @@ The app is set up as production is: ``BatchSpanProcessor`` and ``PeriodicExporti
 exporters (HTTP and gRPC), pointed at a loopback port where nothing listens (connection refused) or at a loopback
 server that accepts connections and never answers (the export hangs until its timeout). Blocks of calls alternate
 between that setup and a healthy one (same processors, exporters that succeed at once); the dead endpoint must
-not change what a call costs (ratio of the medians, and no single call anywhere near an export timeout), and
-while exports stay stuck the span queue drops what does not fit instead of growing.
+not change what a call costs (ratio of the fastest blocks' medians: load from other processes only adds time; and
+no single call anywhere near an export timeout), and while exports stay stuck the span queue drops what does not
+fit instead of growing.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> Non
             shut_down(dead_setup)
             shut_down(healthy_setup)
             stopped = time.perf_counter() - started
-    ratio = statistics.median(latencies[True]) / statistics.median(latencies[False])
-    print(f"\n{protocol} {endpoint}: median call {statistics.median(latencies[False]) * 1e6:.0f} µs healthy, "
+    ratio = min(latencies[True]) / min(latencies[False])
+    print(f"\n{protocol} {endpoint}: median call (fastest block) {min(latencies[False]) * 1e6:.0f} µs healthy, "
           f"x{ratio:.2f} with the endpoint dead; slowest call {slowest * 1e3:.1f} ms; "
           f"span queue at most {queue_max}/{QUEUE}; once full, {AFTER} more calls: {kept} spans in memory, "
           f"{per_call:+.2f} live blocks per call; shutdown {stopped:.1f} s")

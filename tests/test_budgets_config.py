@@ -13,7 +13,7 @@ import pytest
 import wrapt
 
 from otel_llmcost import Budget, ConfigError, LLMCostInstrumentor, names
-from otel_llmcost.budgets import load_budgets
+from otel_llmcost.budgets.loader import load_budgets
 from otel_llmcost.budgets.periods import CalendarPeriod, RollingPeriod
 from otel_llmcost.config import Settings
 

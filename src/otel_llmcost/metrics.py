@@ -75,13 +75,12 @@ INSTRUMENTATION_ERRORS = CounterTable()
 class ValueCap:
     """Bounds the distinct values of one metric attribute per process; the rest become "other"."""
 
-    __slots__ = ("_lock", "_seen", "folded", "limit")
+    __slots__ = ("_lock", "_seen", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._seen: set[str] = set()
         self._lock = threading.Lock()
-        self.folded = 0
 
     def __call__(self, value: str | None) -> str | None:
         if value is None or value in self._seen:
@@ -98,7 +97,6 @@ class ValueCap:
             if len(self._seen) < self.limit:
                 self._seen.add(value)
                 return True
-            self.folded += 1
         return False
 
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .enforcer import BudgetEnforcer, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
-from .loader import load_budgets
 from .model import Budget
 from .store import open_store
 
@@ -25,7 +24,6 @@ __all__ = [
     "BudgetEnforcer",
     "ThresholdCrossing",
     "build",
-    "load_budgets",
     "on_budget_threshold",
     "remove_budget_threshold_callback",
 ]
@@ -39,6 +37,8 @@ def build(settings: Settings, prices: PriceBook, instruments: Instruments) -> Bu
     """
     budgets: list[Budget] = list(settings.budgets)
     if settings.budget_file:
+        from .loader import load_budgets  # PyYAML only for apps that have a budget file: it is not import time
+
         budgets += load_budgets(settings.budget_file)
     seen: set[str] = set()
     for budget in budgets:

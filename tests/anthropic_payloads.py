@@ -326,9 +326,12 @@ def attributes(span: ReadableSpan) -> JSON:
 OFF: dict[str, Any] = {"open_telemetry": False} if SELF_TRACING else {}
 """Client options for a client without SDK spans (our span then): ``open_telemetry=False`` where it exists."""
 
-CONFIGS = ("sdk_on", "env_off", "option_off", "own_provider", "no_global") if SELF_TRACING else ("default",)
+CONFIGS = (
+    ("sdk_on", "env_off", "option_off", "own_provider", "no_global", "sdk_content") if SELF_TRACING else ("default",)
+)
 """(a) the SDK traces to the global provider; (b) off by env / by option; (c) the client's own provider;
-and the SDK on with no global provider set (its tracer is the no-op proxy). Old SDKs: no tracing of their own."""
+the SDK on with no global provider set (its tracer is the no-op proxy); and the SDK in content mode (its own
+span records message content: that span is kept). Old SDKs: no tracing of their own."""
 
 
 @dataclass
@@ -336,7 +339,9 @@ class Setup:
     options: dict[str, Any]
     exporters: list[InMemorySpanExporter]
     sdk_span: bool
-    """The SDK makes the call's span (we only annotate it)."""
+    """The call's span is the SDK's, or ours in its place (its tracer, scope and span name)."""
+    sdk_records: bool = False
+    """The SDK's own span is kept (content mode) and carries our cost."""
 
 
 @contextlib.contextmanager
@@ -350,12 +355,19 @@ def configured(name: str) -> Iterator[Setup]:
         options["open_telemetry"] = False
     elif name == "own_provider":
         options["open_telemetry"] = {"tracer_provider": own_provider}
+    elif name == "sdk_content":
+        options["open_telemetry"] = {"traces": {"content_mode": "content"}}
     saved = os.environ.pop("ANTHROPIC_OPEN_TELEMETRY", None)
     if name == "env_off":
         os.environ["ANTHROPIC_OPEN_TELEMETRY"] = "false"
     try:
         with otel_global(None if name in ("no_global", "default") else global_provider):
-            yield Setup(options, [global_exporter, own_exporter], name in ("sdk_on", "own_provider"))
+            yield Setup(
+                options,
+                [global_exporter, own_exporter],
+                name in ("sdk_on", "own_provider", "sdk_content"),
+                name == "sdk_content",
+            )
     finally:
         os.environ.pop("ANTHROPIC_OPEN_TELEMETRY", None)
         if saved is not None:

@@ -1,8 +1,10 @@
 """Exactly one CLIENT span per Anthropic API call, priced, in every configuration of the SDK's own tracing.
 
-(a) ``sdk_on``: the SDK traces to the global provider; its span carries our cost, we add none.
+(a) ``sdk_on``: the SDK traces to the global provider; our span replaces its span, made as the SDK's would be
+    (its tracer, so its provider and scope; its span name; its HTTP attributes; its trace context on the request).
 (b) ``env_off`` (ANTHROPIC_OPEN_TELEMETRY=false) and ``option_off`` (open_telemetry=False): our span.
-(c) ``own_provider``: the client's own tracer provider; the SDK's span there carries our cost.
+(c) ``own_provider``: the client's own tracer provider; our span replaces the SDK's there, in that provider.
+A client in the SDK's content mode keeps the SDK's own span (only it records content), with our cost on it.
 ``no_global``: the SDK is on but no global provider is set (its tracer is a no-op proxy): our span.
 Metrics are recorded once per call in all of them. Old SDKs (no self-tracing) run as ``default``: our span.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 
 from anthropic_payloads import (
     CONFIGS,
@@ -80,10 +83,10 @@ ENTRY_POINTS = sorted(_sync_entry_points(FakeAnthropic().client()))
 UNPRICED = {"count_tokens"}
 
 
-def _expect_cost_on_span(entry: str, sdk_span: bool) -> bool:
+def _expect_cost_on_span(entry: str, sdk_records: bool) -> bool:
     # A with_streaming_response body is unread when the SDK records the call: its own span has no usage
     # either (a known gap of the SDK's recorder); the call's metrics are still priced when it is parsed.
-    return entry not in UNPRICED and not (sdk_span and entry == "streaming_response")
+    return entry not in UNPRICED and not (sdk_records and entry == "streaming_response")
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -100,13 +103,13 @@ def test_one_span_per_call(captured: Captured, config: str, entry: str) -> None:
     scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
     assert scope == (SDK_SCOPE if setup.sdk_span else names.INSTRUMENTATION_SCOPE)
     assert attrs[names.GEN_AI_PROVIDER_NAME] == "anthropic"
-    if _expect_cost_on_span(entry, setup.sdk_span):
+    if _expect_cost_on_span(entry, setup.sdk_records):
         assert attrs[names.GEN_AI_USAGE_COST] == pytest.approx(COST)
         assert attrs[names.LLMCOST_CACHE_WRITE_1H_TOKENS] == 600
         assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 4000
     else:
         assert names.GEN_AI_USAGE_COST not in attrs
-    if entry == "count_tokens" and not setup.sdk_span:
+    if entry == "count_tokens" and not setup.sdk_records:
         assert attrs[names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS] == 42
         assert attrs[names.GEN_AI_OPERATION_NAME] == "count_tokens"
     # Metrics: once per call, priced once (count_tokens: no cost, and not counted as unpriced).
@@ -246,3 +249,96 @@ def test_platform_clients_sdk_span_priced(captured: Captured, platform: str) -> 
         assert span.instrumentation_scope is not None and span.instrumentation_scope.name.startswith(SDK_SCOPE)
         assert attrs[names.GEN_AI_PROVIDER_NAME] == provider
         assert attrs[names.GEN_AI_USAGE_COST] == pytest.approx(COST)
+
+
+# Attributes of the SDK's own span that ours, in its place, leaves out on purpose: none today.
+NOT_KEPT: set[str] = set()
+
+
+def _sdk_own_span(fake: FakeAnthropic, call: Callable[[Any], Any], **options: Any) -> ReadableSpan:
+    """The span the SDK alone makes for ``call`` (ours passes calls through under suppress_instrumentation)."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with configured("sdk_on") as setup:
+        with suppress_instrumentation():
+            call(fake.client(**options))
+        (span,) = client_spans(*setup.exporters)
+    return span
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+def test_our_span_in_place_of_the_sdk_span_keeps_what_it_had(captured: Captured, streamed: bool) -> None:
+    fake = FakeAnthropic(tokens=TOKENS)
+
+    def call(client: Any) -> None:
+        if streamed:
+            _drain(client.messages.create(**REQUEST, stream=True))
+        else:
+            client.messages.create(**REQUEST)
+
+    sdk = _sdk_own_span(fake, call)
+    with configured("sdk_on") as setup:
+        call(fake.client())
+        (span,) = client_spans(captured.exporter, *setup.exporters)
+    ours = attributes(span)
+    assert span.name == sdk.name and span.kind is sdk.kind
+    assert span.instrumentation_scope is not None and sdk.instrumentation_scope is not None
+    assert span.instrumentation_scope.name == sdk.instrumentation_scope.name == SDK_SCOPE
+    missing = set(attributes(sdk)) - set(ours) - NOT_KEPT
+    assert not missing, missing
+    # The SDK's values where both name the same thing (ours adds the cache writes to the input tokens, as
+    # its own recorder does), plus our cost.
+    for key in ("http.request.method", "http.route", "url.full", "http.response.status_code",
+                "anthropic.request.id", "gen_ai.response.id", "gen_ai.request.model", "server.address"):
+        assert ours[key] == attributes(sdk)[key], key
+    assert ours[names.GEN_AI_USAGE_COST] == pytest.approx(COST)
+    assert ours["anthropic.request.id"] == ("req_stream" if streamed else "req_01")
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+@pytest.mark.parametrize("propagation", [True, False])
+def test_requests_carry_our_span_context_as_the_client_says(captured: Captured, propagation: bool) -> None:
+    fake = FakeAnthropic(tokens=TOKENS)
+    options: dict[str, Any] = {} if propagation else {"open_telemetry": {"propagation": False}}
+    with configured("sdk_on") as setup:
+        fake.client(**options).messages.create(**REQUEST)
+        (span,) = client_spans(captured.exporter, *setup.exporters)
+    (request,) = fake.requests
+    if not propagation:
+        assert "traceparent" not in request.headers
+        return
+    _, trace_id, span_id, _ = request.headers["traceparent"].split("-")
+    assert int(trace_id, 16) == span.context.trace_id
+    assert int(span_id, 16) == span.context.span_id  # the server sees the span that carries the cost
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+def test_failed_call_in_place_of_the_sdk_span_has_its_status(captured: Captured) -> None:
+    import anthropic
+
+    fake = FakeAnthropic(fail=(529, "overloaded_error"))
+    with configured("sdk_on") as setup:
+        with pytest.raises(anthropic.APIStatusError):
+            fake.client().messages.create(**REQUEST)
+        (span,) = client_spans(captured.exporter, *setup.exporters)
+    attrs = attributes(span)
+    assert attrs["http.response.status_code"] == 529
+    assert attrs["anthropic.request.id"] == "req_err"
+    assert attrs[names.ERROR_TYPE] == "OverloadedError"
+    assert span.status.status_code.name == "ERROR"
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+def test_content_mode_keeps_the_sdk_span_with_our_cost(captured: Captured) -> None:
+    fake = FakeAnthropic(tokens=TOKENS)
+    content = {"open_telemetry": {"traces": {"content_mode": "content"}}}
+    sdk = _sdk_own_span(fake, lambda client: client.messages.create(**REQUEST), **content)
+    recorded = {key for key in attributes(sdk) if key not in ("gen_ai.usage.cost",)}
+    with configured("sdk_on") as setup:
+        fake.client(**content).messages.create(**REQUEST)
+        (span,) = client_spans(captured.exporter, *setup.exporters)
+    attrs = attributes(span)
+    assert recorded <= set(attrs)  # the SDK's span, content included
+    assert any("messages" in key for key in recorded)
+    assert attrs[names.GEN_AI_USAGE_COST] == pytest.approx(COST)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from anthropic_payloads import Tokens, message, stream_frames
 from otel_llmcost.pricing.models import bedrock_model_id, normalize_model_id, price_model
-from otel_llmcost.providers.anthropic import MessageStreamSummary, message_usage, server_tool_attributes
+from otel_llmcost.providers.anthropic import MessageStreamSummary, message_attributes, message_usage
 from otel_llmcost.usage import Usage
 
 
@@ -71,10 +71,15 @@ def test_odd_values_never_raise() -> None:
     assert message_usage(None) is None
     usage = message_usage({"input_tokens": "x", "output_tokens": None, "cache_creation": 3, "speed": 1})
     assert usage == Usage()
-    assert server_tool_attributes({"server_tool_use": {"web_search_requests": 3}}) == {
+    assert message_attributes({"server_tool_use": {"web_search_requests": 3}}, None) == {
         "llmcost.usage.web_search_requests": 3
     }
-    assert server_tool_attributes({"server_tool_use": None}) == {}
+    assert message_attributes({"server_tool_use": None, "cache_creation": 3, "service_tier": 1}, 7) == {}
+    assert message_attributes({"cache_creation": {"ephemeral_1h_input_tokens": 0}, "service_tier": "batch"}, "x") == {
+        "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 0,
+        "anthropic.response.service_tier": "batch",
+        "anthropic.message.stop_reason": "x",
+    }
 
 
 def test_message_delta_output_is_a_running_total_assigned_not_added() -> None:

@@ -69,7 +69,7 @@ def test_stream_ends_its_span_once_with_time_to_first_chunk(captured: Any) -> No
     assert "".join(chunk.text for chunk in stream) == "".join(WORDS)
     span = only_span(captured)
     assert span.attributes[names.GEN_AI_REQUEST_STREAM] is True
-    assert span.attributes[names.LLMCOST_TIME_TO_FIRST_CHUNK] >= 0
+    assert span.attributes[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
     assert len(captured.points(names.METRIC_TIME_TO_FIRST_CHUNK)) == 1
 
 

@@ -131,7 +131,7 @@ def test_stream_usage_from_the_final_chunk(instrument_with: Any) -> None:
     assert attrs[names.GEN_AI_REQUEST_STREAM] is True
     assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 26 and attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 298
     assert attrs[names.LLMCOST_COST_HARDWARE] == pytest.approx(0.001)  # 1.8 s at $2 per hour
-    assert attrs[names.LLMCOST_TIME_TO_FIRST_CHUNK] >= 0
+    assert attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
 
 
 def test_async_stream(captured: Any) -> None:

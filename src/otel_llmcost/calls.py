@@ -53,10 +53,13 @@ class Runtime:
         """False inside ``suppress_instrumentation()``: the call must go through untouched."""
         return is_instrumentation_enabled()
 
-    def begin(self, request: Request, own_span: bool = True) -> Call:
-        """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span."""
+    def begin(
+        self, request: Request, own_span: bool = True, tracer: trace.Tracer | None = None, span_name: str | None = None
+    ) -> Call:
+        """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span, ``tracer``
+        and ``span_name`` when our span replaces the one that tracer would make."""
         request.attribution = current_attributes()
-        return Call(self, request, own_span)
+        return Call(self, request, own_span, tracer, span_name)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
         model = price_model(request.provider, request.model, response.model if response is not None else None)
@@ -67,24 +70,40 @@ class Call:
     """One in-flight call. ``finish``/``fail``/``abandon`` may be called many times; only the first counts."""
 
     __slots__ = (
-        "_once", "first_chunk", "own_span", "request", "runtime", "span", "start", "ticket", "usage_injected"
+        "_once", "activates", "ended", "extras", "first_chunk", "own_span", "request", "runtime", "span", "start",
+        "ticket", "usage_injected",
     )
 
-    def __init__(self, runtime: Runtime, request: Request, own_span: bool = True) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        request: Request,
+        own_span: bool = True,
+        tracer: trace.Tracer | None = None,
+        span_name: str | None = None,
+    ) -> None:
         self.runtime = runtime
         self.request = request
         self.own_span = own_span
-        self.span: trace.Span = runtime.telemetry.start_span(request) if own_span else trace.INVALID_SPAN
+        self.span: trace.Span = (
+            runtime.telemetry.start_span(request, tracer, span_name) if own_span else trace.INVALID_SPAN
+        )
         self.start = _perf()
         self.first_chunk: float | None = None
         self.usage_injected = False
         self.ticket: Any = None
         """What budgets hold for this call (its reservation), from admission to settlement."""
+        self.extras: dict[str, Any] | None = None
+        """Attributes an adapter adds to our span while the call runs, written with the call's own when it ends:
+        one write to the span instead of several (each costs a lock and attribute cleaning in the SDK)."""
+        self.ended = False
+        self.activates = own_span
+        """Our span is made current while the SDK sends (False: the SDK makes it current itself)."""
         self._once = itertools.count()
 
     def activate(self) -> object:
         """Make the span current while the SDK sends the request (so HTTP spans nest under it)."""
-        if not self.own_span:
+        if not self.activates:
             return None
         return otel_context.attach(trace.set_span_in_context(self.span))
 
@@ -96,6 +115,20 @@ class Call:
             otel_context.detach(token)  # type: ignore[arg-type]
         except Exception:
             internal_error("context")
+
+    def annotate(self, attributes: Any) -> None:
+        """Add attributes to our span: kept until the call ends, or written now when it already has."""
+        if not self.own_span:
+            return
+        if self.ended:
+            if self.span.is_recording():
+                self.span.set_attributes(attributes)
+            return
+        extras = self.extras
+        if extras is None:
+            self.extras = dict(attributes)
+        else:
+            extras.update(attributes)
 
     def chunk_arrived(self) -> None:
         if self.first_chunk is None:
@@ -118,6 +151,7 @@ class Call:
     ) -> None:
         if next(self._once):
             return
+        self.ended = True
         runtime = self.runtime
         try:
             end = _perf()
@@ -141,7 +175,7 @@ class Call:
         telemetry = runtime.telemetry
         if self.own_span:
             try:
-                telemetry.end_span(self.span, self.request, outcome)
+                telemetry.end_span(self.span, self.request, outcome, self.extras)
             except Exception:
                 internal_error("span")
                 if self.span.is_recording():

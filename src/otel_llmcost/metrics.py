@@ -40,8 +40,8 @@ class CounterTable:
 
     __slots__ = ("_born", "_lock", "_sums")
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, lock: threading.Lock | None = None) -> None:
+        self._lock = lock or threading.Lock()
         self._sums: dict[AttrKey, float] = {}
         self._born: set[AttrKey] = set()
 
@@ -66,6 +66,17 @@ class CounterTable:
             ]
             born.update(key for key, _ in snapshot)
         return observations
+
+
+Update = tuple[CounterTable, AttrKey, float]
+
+
+def add_together(lock: threading.Lock, updates: Iterable[Update]) -> None:
+    """Add to several tables that share ``lock`` under one acquisition (a call's points, all at once)."""
+    with lock:
+        for table, key, value in updates:
+            sums = table._sums
+            sums[key] = sums.get(key, 0) + value
 
 
 # Failures inside this package, by stage. Module-level: a failure can happen before instruments exist.
@@ -179,12 +190,14 @@ class Instruments:
             description="USD cost of each priced call.",
             explicit_bucket_boundaries_advisory=list(request_cost_buckets),
         )
-        self.cost = CounterTable()
-        self.tokens = CounterTable()
-        self.savings = CounterTable()
-        self.unpriced = CounterTable()
-        self.requests = CounterTable()
-        self.hardware_cost = CounterTable()
+        # The tables a finished call adds to share one lock: its points go in under one acquisition.
+        self.call_lock = threading.Lock()
+        self.cost = CounterTable(self.call_lock)
+        self.tokens = CounterTable(self.call_lock)
+        self.savings = CounterTable(self.call_lock)
+        self.unpriced = CounterTable(self.call_lock)
+        self.requests = CounterTable(self.call_lock)
+        self.hardware_cost = CounterTable(self.call_lock)
         self.errors = INSTRUMENTATION_ERRORS
         self.folded = CounterTable()
         self.budget_crossings = CounterTable()

@@ -35,6 +35,11 @@ OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
+# HTTP semconv, on a span of ours that stands in for anthropic's own (which has them).
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
 
 # Total USD cost of the call: the name OpenLIT emits and Langfuse reads as a span's cost.
 GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
@@ -54,7 +59,7 @@ LLMCOST_CACHE_WRITE_1H_TOKENS: Final = "llmcost.usage.cache_write.1h_tokens"
 LLMCOST_SERVICE_TIER: Final = "llmcost.service_tier"
 LLMCOST_BATCH: Final = "llmcost.batch"
 LLMCOST_BATCH_ID: Final = "llmcost.batch.id"
-LLMCOST_TIME_TO_FIRST_CHUNK: Final = "llmcost.time_to_first_chunk"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"  # semconv; anthropic sets it too
 LLMCOST_STREAM_USAGE_INJECTED: Final = "llmcost.stream.usage_injected"
 LLMCOST_WEB_SEARCH_REQUESTS: Final = "llmcost.usage.web_search_requests"
 LLMCOST_WEB_FETCH_REQUESTS: Final = "llmcost.usage.web_fetch_requests"
@@ -64,6 +69,16 @@ LLMCOST_COST_HARDWARE: Final = "llmcost.cost.hardware"
 LLMCOST_SERVER_DURATION: Final = "llmcost.server.duration"
 # What anthropic 2.x sets on its own count_tokens span; our span carries the same when the SDK makes none.
 ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: Final = "anthropic.message.count_tokens.input_tokens"
+ANTHROPIC_MESSAGE_STOP_REASON: Final = "anthropic.message.stop_reason"
+ANTHROPIC_RESPONSE_SERVICE_TIER: Final = "anthropic.response.service_tier"
+ANTHROPIC_CACHE_WRITE_5M_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_WRITE_1H_TOKENS: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+# The response headers anthropic's span records, by attribute (its table wins where the SDK has one).
+ANTHROPIC_RESPONSE_HEADERS: Final = {
+    "anthropic.request.id": "request-id",
+    "anthropic.organization.id": "anthropic-organization-id",
+    "anthropic.workspace.id": "anthropic-workspace-id",
+}
 
 # Attribution (issue 4): on every span; on metrics only when allow-listed, values capped per process.
 LLMCOST_FEATURE: Final = "llmcost.feature"

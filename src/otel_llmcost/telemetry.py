@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from . import names
 from .config import Settings
-from .metrics import AttrKey, Instruments, ValueCap
+from .metrics import AttrKey, Instruments, Update, ValueCap, add_together
 from .pricing import Cost
 from .usage import Request, Response, Usage
 
@@ -52,7 +52,9 @@ class Telemetry:
         self._attrs: dict[AttrKey, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
     # --- spans -----------------------------------------------------------------------------------
-    def start_span(self, request: Request) -> Span:
+    def start_span(self, request: Request, tracer: Tracer | None = None, name: str | None = None) -> Span:
+        """The call's CLIENT span; ``tracer`` and ``name`` when it stands in for a span another tracer (an SDK's
+        own) would have made, so that it goes where and as that one would."""
         attributes: dict[str, Any] = {
             names.GEN_AI_OPERATION_NAME: request.operation,
             names.GEN_AI_PROVIDER_NAME: request.provider,
@@ -80,8 +82,9 @@ class Telemetry:
                 attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content(request.system_instructions)
         if request.attribution:
             attributes.update(request.attribution)
-        name = f"{request.operation} {request.model}" if request.model else request.operation
-        return self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        if name is None:
+            name = f"{request.operation} {request.model}" if request.model else request.operation
+        return (tracer or self._tracer).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
     def _content(self, value: object) -> str:
         text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
@@ -148,13 +151,19 @@ class Telemetry:
         if outcome.usage_injected:
             attrs[names.LLMCOST_STREAM_USAGE_INJECTED] = True
         if outcome.time_to_first_chunk is not None:
-            attrs[names.LLMCOST_TIME_TO_FIRST_CHUNK] = outcome.time_to_first_chunk
+            attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outcome.time_to_first_chunk
         if outcome.error is not None:
             attrs[names.ERROR_TYPE] = type(outcome.error).__qualname__
         return attrs
 
-    def end_span(self, span: Span, request: Request, outcome: Outcome) -> None:
-        span.set_attributes(self.span_attributes(request, outcome))
+    def end_span(
+        self, span: Span, request: Request, outcome: Outcome, extras: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write the call's attributes (and ``extras``, the adapter's) in one go, set the status, end the span."""
+        attrs = self.span_attributes(request, outcome)
+        if extras:
+            attrs = {**extras, **attrs}
+        span.set_attributes(attrs)
         error = outcome.error
         if error is not None:
             span.record_exception(error)
@@ -195,50 +204,61 @@ class Telemetry:
         if request.attribution and self._label_keys:
             key += self._labels(request.attribution)  # on the counters only: histograms stay per model
         m = self._m
-        m.requests.add(key, 1)
         m.duration.record(outcome.duration, base)
         if outcome.time_to_first_chunk is not None:
             m.time_to_first_chunk.record(outcome.time_to_first_chunk, base)
+        updates: list[Update] = [(m.requests, key, 1)]
         usage = outcome.usage
-        if usage is None:
-            return
+        if usage is not None:
+            self._record_usage(usage, outcome.cost, key, base, input_attrs, output_attrs, updates)
+        add_together(m.call_lock, updates)
+
+    def _record_usage(
+        self,
+        usage: Usage,
+        cost: Cost | None,
+        key: AttrKey,
+        base: dict[str, Any],
+        input_attrs: dict[str, Any],
+        output_attrs: dict[str, Any],
+        updates: list[Update],
+    ) -> None:
+        """Token and cost points of a call that reported usage; counter updates go to ``updates``."""
+        m = self._m
         m.token_usage.record(usage.input_tokens, input_attrs)
         m.token_usage.record(usage.output_tokens, output_attrs)
         tt = names.GEN_AI_TOKEN_TYPE
-        m.tokens.add_many(
-            (key + ((tt, token_type),), count)
-            for token_type, count in (
-                ("input", usage.input_tokens),
-                ("output", usage.output_tokens),
-                ("cache_read", usage.cache_read_tokens),
-                ("cache_write", usage.cache_write_tokens),
-                ("reasoning", usage.reasoning_tokens),
-            )
-            if count
-        )
-        cost = outcome.cost
+        tokens = m.tokens
+        for token_type, count in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if count:
+                updates.append((tokens, key + ((tt, token_type),), count))
         if cost is None:
-            m.unpriced.add(key, 1)
+            updates.append((m.unpriced, key, 1))
             return
         m.request_cost.record(cost.total, base)
         comp = names.LLMCOST_COST_COMPONENT
-        m.cost.add_many(
-            (key + ((comp, component),), value)
-            for component, value in (
-                ("input", cost.input),
-                ("output", cost.output),
-                ("cache_read", cost.cache_read),
-                ("cache_write", cost.cache_write),
-            )
-            if value
-        )
+        table = m.cost
+        for component, value in (
+            ("input", cost.input),
+            ("output", cost.output),
+            ("cache_read", cost.cache_read),
+            ("cache_write", cost.cache_write),
+        ):
+            if value:
+                updates.append((table, key + ((comp, component),), value))
         if cost.hardware:
-            m.hardware_cost.add(key, cost.hardware)
-        if cost.savings_cache or cost.savings_batch:
-            kind = names.LLMCOST_SAVINGS_KIND
-            m.savings.add_many(
-                (key + ((kind, k),), v) for k, v in (("cache", cost.savings_cache), ("batch", cost.savings_batch)) if v
-            )
+            updates.append((m.hardware_cost, key, cost.hardware))
+        kind = names.LLMCOST_SAVINGS_KIND
+        if cost.savings_cache:
+            updates.append((m.savings, key + ((kind, "cache"),), cost.savings_cache))
+        if cost.savings_batch:
+            updates.append((m.savings, key + ((kind, "batch"),), cost.savings_batch))
 
     def _labels(self, attribution: Mapping[str, str]) -> AttrKey:
         """The allow-listed attribution of a call as metric attributes, each value capped per process."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import weakref
 from collections.abc import Callable, Generator, Iterator
 from contextvars import ContextVar
@@ -103,18 +104,32 @@ def message_usage(raw: Any, batch: bool = False) -> Usage | None:
     )
 
 
-def server_tool_attributes(raw: Any) -> dict[str, int]:
-    """Server tools a call used (web search, web fetch): counted as span attributes, not priced."""
-    tools = _field(raw, "server_tool_use")
-    if tools is None:
-        return {}
-    attrs: dict[str, int] = {}
-    searches = count(_field(tools, "web_search_requests"))
-    if searches:
-        attrs[names.LLMCOST_WEB_SEARCH_REQUESTS] = searches
-    fetches = count(_field(tools, "web_fetch_requests"))
-    if fetches:
-        attrs[names.LLMCOST_WEB_FETCH_REQUESTS] = fetches
+def message_attributes(usage: Any, stop_reason: Any) -> dict[str, Any]:
+    """What a Message adds to our span beyond the normalized record: the server tools it used (counted, not
+    priced) and the Anthropic fields anthropic's own span records under its names (ours stands in for it)."""
+    attrs: dict[str, Any] = {}
+    if isinstance(stop_reason, str):
+        attrs[names.ANTHROPIC_MESSAGE_STOP_REASON] = stop_reason
+    if usage is None:
+        return attrs
+    split = _field(usage, "cache_creation")
+    if split is not None:
+        for key, name in ((names.ANTHROPIC_CACHE_WRITE_5M_TOKENS, "ephemeral_5m_input_tokens"),
+                          (names.ANTHROPIC_CACHE_WRITE_1H_TOKENS, "ephemeral_1h_input_tokens")):
+            value = _field(split, name)
+            if counted(value):
+                attrs[key] = value
+    tier = _field(usage, "service_tier")
+    if isinstance(tier, str):
+        attrs[names.ANTHROPIC_RESPONSE_SERVICE_TIER] = tier
+    tools = _field(usage, "server_tool_use")
+    if tools is not None:
+        searches = count(_field(tools, "web_search_requests"))
+        if searches:
+            attrs[names.LLMCOST_WEB_SEARCH_REQUESTS] = searches
+        fetches = count(_field(tools, "web_fetch_requests"))
+        if fetches:
+            attrs[names.LLMCOST_WEB_FETCH_REQUESTS] = fetches
     return attrs
 
 
@@ -215,10 +230,10 @@ class MessageStreamSummary:
         reasons = [self.stop_reason] if self.stop_reason else []
         response = Response(self.model, self.response_id, reasons, output)
         call = self.call
-        if call is not None and call.own_span:
-            extra = server_tool_attributes(self.usage)
+        if call is not None:
+            extra = message_attributes(self.usage, self.stop_reason)
             if extra:
-                call.span.set_attributes(extra)
+                call.annotate(extra)
         return response, message_usage(self.usage), None
 
 
@@ -267,6 +282,122 @@ def sdk_traces(client: Any) -> bool:
         # The global provider: a no-op until an SDK provider is set, and then the SDK makes no span.
         return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
     return True
+
+
+# --- our span in place of the SDK's (anthropic >= 1.14) ---------------------------------------------
+# The span name the SDK gives each method's call (its ``span_name``); ours takes the one the SDK passes.
+_SPAN_NAMES = {
+    "create": "anthropic.messages.create",
+    "parse": "anthropic.messages.create",
+    "stream": "anthropic.messages.create",
+    "count_tokens": "anthropic.messages.count_tokens",
+    "batch_results": "anthropic.messages.batches.results",
+}
+
+
+def replaces_sdk_span(client: Any) -> bool:
+    """Our span can stand in for the span the SDK would make for this client's call: the SDK's span start and
+    finish are hooked (ours, in this SDK version), and the client does not record message content on its spans
+    (the SDK's content mode, which only its own span has: that span is kept and annotated)."""
+    module = sys.modules.get("anthropic._base_client")
+    if not isinstance(getattr(module, "start_api_call_span", None), wrapt.FunctionWrapper):
+        return False
+    if not isinstance(getattr(module, "finish_api_call_span", None), wrapt.FunctionWrapper):
+        return False
+    return getattr(getattr(client, "_otel", None), "records_content", False) is not True
+
+
+class _Relay(trace.NonRecordingSpan):
+    """What the SDK gets in place of its span when ours replaces it. It carries our span's context, so the
+    SDK propagates it (``traceparent`` on each request, as the client's ``propagation`` says) and makes it
+    current; what the SDK sets on it unconditionally (the URL of the first request) goes to our call's span;
+    and since it is not recording, the SDK skips everything else it would record (usage, response fields:
+    ours has them), which is most of the SDK span's cost."""
+
+    def __init__(self, call: Call) -> None:
+        super().__init__(call.span.get_span_context())
+        self.call = call
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.call.annotate({key: value})
+
+    def set_attributes(self, attributes: Any) -> None:
+        self.call.annotate(attributes)
+
+
+def _start_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``start_api_call_span(tracer, base_url, options, attributes, ...)``: for a call of ours whose span replaces
+    the SDK's, our span (as a ``_Relay``) with the request attributes the SDK's would have started with."""
+    pending = current()  # the call whose SDK request is running in this context
+    if not isinstance(pending, _Pending) or not pending.relay:
+        return wrapped(*args, **kwargs)
+    try:
+        options: Any = args[2] if len(args) > 2 else kwargs.get("options")
+        span_name = getattr(options, "span_name", None)
+        # batches.results first retrieves the batch (a call of its own, the SDK's span): replace the results.
+        call = pending.call
+        if span_name and (call.request.operation != OPERATION_BATCH_RESULTS or span_name.endswith("results")):
+            pending.relay = False
+            extra = args[3] if len(args) > 3 else kwargs.get("attributes")
+            start = {**extra} if extra else {}
+            start.pop(names.GEN_AI_PROVIDER_NAME, None)  # ours: a host the user maps may name another
+            start[names.HTTP_REQUEST_METHOD] = str(options.method).upper()
+            route = getattr(options, "span_route", None)
+            if route:
+                start[names.HTTP_ROUTE] = route
+            call.annotate(start)
+            span = call.span
+            if span_name != _SPAN_NAMES.get(pending.kind) and span.is_recording():
+                span.update_name(span_name)
+            return _Relay(call)
+    except Exception:
+        internal_error("sdk_span")
+    return wrapped(*args, **kwargs)
+
+
+def _finish_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``finish_api_call_span(client, span, result)``: for our ``_Relay``, what the SDK would have recorded of the
+    HTTP exchange (status, resends, request id); our call ends our span (the stream proxy, for a stream)."""
+    span = args[1] if len(args) > 1 else kwargs.get("span")
+    if type(span) is not _Relay:
+        return wrapped(*args, **kwargs)
+    try:
+        span.call.annotate(_exchange_attributes(args[2] if len(args) > 2 else kwargs.get("result")))
+    except Exception:
+        internal_error("sdk_span")
+    return None
+
+
+_HEADERS: dict[bytes, str] | None = None
+
+
+def _response_headers() -> dict[bytes, str]:
+    """Attribute by (lowercase) response header, of the headers the SDK records on its span: its own table
+    where it has one."""
+    global _HEADERS
+    if _HEADERS is None:
+        table = getattr(sys.modules.get("anthropic._tracing"), "RESPONSE_HEADER_ATTRIBUTES", None)
+        if not isinstance(table, dict):
+            table = names.ANTHROPIC_RESPONSE_HEADERS
+        _HEADERS = {header.lower().encode("ascii"): attribute for attribute, header in table.items()}
+    return _HEADERS
+
+
+def _exchange_attributes(result: Any) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    response = result.response
+    if response is None:
+        response = result.final_attempt  # a failed call: the response its error carries
+    if response is not None:
+        attrs[names.HTTP_RESPONSE_STATUS_CODE] = response.status_code
+        wanted = _response_headers()
+        for name, value in response.headers.raw:  # one pass (a lookup by name scans them all, each time)
+            attribute = wanted.get(name.lower())
+            if attribute is not None and value:
+                attrs[attribute] = value.decode("latin-1")
+    if result.resend_count:
+        attrs[names.HTTP_REQUEST_RESEND_COUNT] = result.resend_count
+    return attrs
 
 
 # --- which provider a client talks to --------------------------------------------------------------
@@ -323,11 +454,17 @@ def _endpoint(client: Any, base_url: str, hosts: dict[str, str]) -> Endpoint:
 class _Pending:
     """One wrapped call while the SDK runs it: the SDK's usage hook finds it here."""
 
-    __slots__ = ("batch_id", "call", "done", "observed", "traced")
+    __slots__ = ("batch_id", "call", "done", "kind", "observed", "relay", "traced")
 
-    def __init__(self, call: Call, traced: bool, batch_id: str | None = None) -> None:
+    def __init__(
+        self, call: Call, traced: bool, batch_id: str | None = None, relay: bool = False, kind: str = ""
+    ) -> None:
         self.call = call
+        self.kind = kind
         self.traced = traced
+        """The SDK makes the call's span, which we annotate."""
+        self.relay = relay
+        """Our span replaces the one the SDK is about to start for this call (see ``_start_hook``)."""
         self.done = False
         """The SDK's usage hook already ended the call."""
         self.observed = False
@@ -410,17 +547,24 @@ class AnthropicMethod:
         return request
 
     def begin(self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Pending:
-        client = getattr(instance, "_client", None)
+        client: Any = getattr(instance, "_client", None)
+        request = self.request(runtime, client, kwargs)
         traced = sdk_traces(client)
-        call = runtime.begin(self.request(runtime, client, kwargs), own_span=not traced)
-        if self.kind != "batch_results":
-            return _Pending(call, traced)
-        batch_id = _batch_id(args, kwargs)
-        if call.own_span:
-            call.span.set_attribute(names.LLMCOST_BATCH, True)
-            if batch_id:
-                call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
-        return _Pending(call, traced, batch_id)
+        relay = traced and replaces_sdk_span(client)
+        if relay:  # ours, where and as the SDK's would be: its tracer (provider, scope), its span name
+            call = runtime.begin(request, True, client._tracer, _SPAN_NAMES.get(self.kind))
+            call.activates = False  # the SDK makes it current (as the _Relay) for exactly its request
+        else:
+            call = runtime.begin(request, own_span=not traced)
+        traced = traced and not relay
+        batch_id = None
+        if self.kind == "batch_results":
+            batch_id = _batch_id(args, kwargs)
+            if call.own_span:
+                call.span.set_attribute(names.LLMCOST_BATCH, True)
+                if batch_id:
+                    call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
+        return _Pending(call, traced, batch_id, relay, self.kind)
 
     def result(self, pending: _Pending, result: Any) -> Any:
         call = pending.call
@@ -453,10 +597,9 @@ class AnthropicMethod:
             call.finish(None, None, "count_tokens is not billed")
             return
         response, usage = message_result(parsed, call.runtime.settings.capture_content)
-        if call.own_span:
-            extra = server_tool_attributes(_field(parsed, "usage"))
-            if extra:
-                call.span.set_attributes(extra)
+        extra = message_attributes(_field(parsed, "usage"), _field(parsed, "stop_reason"))
+        if extra:
+            call.annotate(extra)
         call.finish(response, usage, None if usage is not None else "response carried no usage")
 
     def _raw(self, pending: _Pending, raw: Any) -> Any:
@@ -633,7 +776,7 @@ def _annotate(call: Call, span: Any, message: Any, ending: _Ending | None = None
     returned whole.
     """
     response, usage = message_result(message)
-    extra = server_tool_attributes(_field(message, "usage"))
+    extra = message_attributes(_field(message, "usage"), None)
     if extra:
         span.set_attributes(extra)
     call.span = span  # listeners (budgets) see the span that carries the call
@@ -762,8 +905,6 @@ def _streamed_message_init(wrapped: Any, instance: Any, args: tuple[Any, ...], k
 
 def _recorder_hooked(recorder: type) -> bool:
     """Both ``StreamedMessage.end`` and the usage recorder it calls are wrapped (by us) in this SDK version."""
-    import sys
-
     if not isinstance(vars(recorder).get("end"), wrapt.FunctionWrapper):
         return False
     module = sys.modules.get(recorder.__module__)
@@ -816,6 +957,8 @@ METHODS: tuple[tuple[str, str, str, bool], ...] = tuple(
 # called (each module imports them by name), the recorder of streamed Messages, and (0.x) the stream
 # classes' isinstance check.
 HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
+    ("anthropic._base_client", "start_api_call_span", _start_hook),
+    ("anthropic._base_client", "finish_api_call_span", _finish_hook),
     ("anthropic.lib._tracing._api_call", "set_usage_sums", _api_call_hook),
     ("anthropic.lib._tracing._api_call", "set_response", _api_call_hook),
     ("anthropic.lib._tracing._streaming", "set_usage_sums", _streaming_hook),

@@ -8,11 +8,17 @@ One CLIENT span per API call. anthropic >= 1.14 traces itself (a CLIENT span per
 ``open_telemetry=False`` / ``ANTHROPIC_OPEN_TELEMETRY=false``), so each call decides from the client's
 resolved tracer (the SDK's own gate) whether the SDK will make a span:
 
-* it will: we make none. The SDK's usage recorder (``set_usage_sums``; ``set_response`` before 2.6) is
-  wrapped where it is called, just before the SDK ends its span: there our call ends (metrics, once) and
-  its cost attributes go onto the SDK's span, priced once. A stream the SDK records (``StreamedMessage``)
-  is handed to the caller untouched: its ``end`` (read, closed, dropped, failed: exactly once, the SDK's
-  guarantee) ends our call too.
+* it will: ours replaces it. Our span is started through the client's tracer (its provider and scope) with
+  the SDK's span name; the SDK's ``start_api_call_span`` (hooked where the client calls it) hands the SDK a
+  ``_Relay`` of our span instead of its own: the SDK propagates our span's context on each request and sets
+  the URL on it, then records nothing more (the relay is not recording), which is most of what its span
+  cost; ``finish_api_call_span`` adds the HTTP status, resends and request id. From there on the call is
+  one of ours, as with the SDK's tracing off.
+* it will, and the client records message content on its spans (the SDK's content mode): the SDK's span
+  is kept and annotated. Its usage recorder (``set_usage_sums``; ``set_response`` before 2.6) is wrapped
+  where it is called, just before the SDK ends its span: there our call ends (metrics, once) and its cost
+  attributes go onto the SDK's span. A stream the SDK records (``StreamedMessage``) is handed to the
+  caller untouched: its ``end`` (read, closed, dropped, failed: exactly once) ends our call too.
 * it will not (tracing off, no tracer provider anywhere, anthropic < 1.14): our own CLIENT span, and our
   stream proxy (``streams.py``) ends it.
 

@@ -67,6 +67,8 @@ def defer(call: Call, response: Any, on_parsed: OnParsed) -> Any:
 
 
 def _take(instance: Any) -> OnParsed | None:
+    if not _pending:  # the SDK parses every response through here: most have nothing pending
+        return None
     try:
         entry = _pending.pop(instance, None)
     except TypeError:

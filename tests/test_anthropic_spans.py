@@ -342,3 +342,36 @@ def test_content_mode_keeps_the_sdk_span_with_our_cost(captured: Captured) -> No
     assert recorded <= set(attrs)  # the SDK's span, content included
     assert any("messages" in key for key in recorded)
     assert attrs[names.GEN_AI_USAGE_COST] == pytest.approx(COST)
+
+
+@pytest.mark.skipif(not SELF_TRACING, reason="anthropic < 1.14 does not trace itself")
+def test_retried_call_in_place_of_the_sdk_span_counts_its_resends(captured: Captured) -> None:
+    import anthropic
+
+    from anthropic_payloads import API, http
+
+    fake = FakeAnthropic(tokens=TOKENS)
+    sent: list[Any] = []
+
+    def overloaded_once(request: Any) -> Any:
+        sent.append(request)
+        if len(sent) == 1:  # the API asks for a 1 ms wait: the SDK's retry, not a sleep of ours
+            return http.Response(529, headers={"retry-after-ms": "1", "request-id": "req_busy"}, json={
+                "type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+        return fake(request)
+
+    with configured("sdk_on") as setup:
+        client = anthropic.Anthropic(
+            api_key="sk-ant-test", base_url=API, max_retries=1,
+            http_client=http.Client(transport=http.MockTransport(overloaded_once)),
+        )
+        client.messages.create(**REQUEST)
+        (span,) = client_spans(captured.exporter, *setup.exporters)
+    attrs = attributes(span)
+    assert len(sent) == 2
+    assert attrs["http.request.resend_count"] == 1
+    assert attrs["http.response.status_code"] == 200
+    assert attrs["anthropic.request.id"] == "req_01"
+    # Both attempts carried the context of the one span.
+    assert {r.headers["traceparent"] for r in sent} == {sent[0].headers["traceparent"]}
+    assert captured.total(names.METRIC_COST) == pytest.approx(COST)

@@ -46,15 +46,7 @@ class CounterTable:
         self._born: set[AttrKey] = set()
 
     def add(self, key: AttrKey, value: float) -> None:
-        with self._lock:
-            sums = self._sums
-            sums[key] = sums.get(key, 0) + value
-
-    def add_many(self, items: Iterable[tuple[AttrKey, float]]) -> None:
-        with self._lock:
-            sums = self._sums
-            for key, value in items:
-                sums[key] = sums.get(key, 0) + value
+        add_together(self._lock, ((self, key, value),))
 
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
@@ -72,7 +64,7 @@ Update = tuple[CounterTable, AttrKey, float]
 
 
 def add_together(lock: threading.Lock, updates: Iterable[Update]) -> None:
-    """Add to several tables that share ``lock`` under one acquisition (a call's points, all at once)."""
+    """Add to tables that all use ``lock`` (their shared one), under one acquisition: a call's points at once."""
     with lock:
         for table, key, value in updates:
             sums = table._sums

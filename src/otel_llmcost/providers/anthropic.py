@@ -353,7 +353,7 @@ def _start_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
                 start[names.HTTP_ROUTE] = route
             call.annotate(start)
             span = call.span
-            if span_name != _SPAN_NAMES.get(pending.kind) and span.is_recording():
+            if span.is_recording() and getattr(span, "name", span_name) != span_name:
                 span.update_name(span_name)
             return _Relay(call)
     except Exception:
@@ -460,13 +460,10 @@ def _endpoint(client: Any, base_url: str, hosts: dict[str, str]) -> Endpoint:
 class _Pending:
     """One wrapped call while the SDK runs it: the SDK's usage hook finds it here."""
 
-    __slots__ = ("batch_id", "call", "done", "kind", "observed", "relay", "traced")
+    __slots__ = ("batch_id", "call", "done", "observed", "relay", "traced")
 
-    def __init__(
-        self, call: Call, traced: bool, batch_id: str | None = None, relay: bool = False, kind: str = ""
-    ) -> None:
+    def __init__(self, call: Call, traced: bool, batch_id: str | None = None, relay: bool = False) -> None:
         self.call = call
-        self.kind = kind
         self.traced = traced
         """The SDK makes the call's span, which we annotate."""
         self.relay = relay
@@ -570,7 +567,7 @@ class AnthropicMethod:
                 call.span.set_attribute(names.LLMCOST_BATCH, True)
                 if batch_id:
                     call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
-        return _Pending(call, traced, batch_id, relay, self.kind)
+        return _Pending(call, traced, batch_id, relay)
 
     def result(self, pending: _Pending, result: Any) -> Any:
         call = pending.call

@@ -857,12 +857,44 @@ def _streaming_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: 
     return result
 
 
+def _as_raised(error: BaseException | None) -> BaseException | None:
+    """The error the caller gets for ``error``, a failure the SDK's body observer saw while reading a stream.
+
+    The observer sees the transport's own error (``httpx2.RemoteProtocolError`` for a dropped connection), but
+    anthropic releases that read bodies through ``iter_response_bytes`` (2.17+) raise it to the caller wrapped,
+    as ``APITimeoutError`` or ``APIConnectionError``: ``error.type`` must name what the caller got. Older
+    releases raise the transport's error itself, and get it unchanged here."""
+    streaming = sys.modules.get("anthropic._streaming")
+    exceptions = sys.modules.get("anthropic._exceptions")
+    if error is None or exceptions is None or not hasattr(streaming, "iter_response_bytes"):
+        return error
+    if isinstance(error, exceptions.AnthropicError) or not isinstance(error, Exception):
+        return error
+    transport = sys.modules.get(type(error).__module__.partition(".")[0])
+    timeout = getattr(transport, "TimeoutException", None)
+    try:
+        request = getattr(error, "request", None)
+    except Exception:  # httpx raises when the error carries no request
+        request = None
+    try:
+        if isinstance(timeout, type) and isinstance(error, timeout):
+            wrapped: BaseException = exceptions.APITimeoutError(request=request)
+        else:
+            wrapped = exceptions.APIConnectionError(request=request)
+    except Exception:
+        internal_error("sdk_error_type")
+        return error
+    wrapped.__cause__ = error
+    return wrapped
+
+
 def _streamed_message_end(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``StreamedMessage.end(how, error)``: the SDK ends a stream's span exactly once; our call ends with it."""
     call = _STREAM_CALLS.pop(instance, None) if _STREAM_CALLS else None
     if call is None:
         return wrapped(*args, **kwargs)
-    ending = _Ending(call, args[0] if args else kwargs.get("how"), args[1] if len(args) > 1 else kwargs.get("error"))
+    error = args[1] if len(args) > 1 else kwargs.get("error")
+    ending = _Ending(call, args[0] if args else kwargs.get("how"), _as_raised(error))
     mark = _ENDING.set(ending)
     try:
         return wrapped(*args, **kwargs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import re
 import sys
 import time
@@ -33,7 +34,8 @@ from otel_llmcost import LLMCostInstrumentor, names
 from transport import for_sdk
 
 http: Any = for_sdk("anthropic")
-CHECKPOINT = 10_000
+CHECKPOINT = int(os.environ.get("LEAK_CHECKPOINT", "10000"))
+"""Calls between checks: 10k in the full run (benchmarks), fewer in the suite's short run."""
 SAMPLE = 1_000
 WARM_UP = 1_000
 TRACED = 500

@@ -33,7 +33,8 @@ AMTOOL = shutil.which("amtool")
 
 def need(binary: str | None, name: str) -> str:
     if binary is None:
-        pytest.skip(f"{name} is not installed (apt-get install prometheus prometheus-alertmanager; .ci/run does)")
+        pytest.fail(f"{name} is not installed: bash scripts/test.sh installs it (scripts/test-deps.sh: apt-get install "
+                    "prometheus prometheus-alertmanager redis-server)")
     return binary
 
 

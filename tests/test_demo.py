@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -70,13 +69,10 @@ def check_report_equals_spans(output: str, spans: list[dict[str, Any]]) -> Decim
 
 def test_demo_fresh_install_finishes_fast_and_prints_what_the_spans_say(tmp_path: Path) -> None:
     spans_file = tmp_path / "spans.jsonl"
-    started = time.monotonic()
     done = subprocess.run(
         [str(COMMAND), "demo", "--spans-file", str(spans_file)], capture_output=True, text=True, timeout=60
     )
-    elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
-    assert elapsed < 60
     output = done.stdout
     spans = read_spans(spans_file)
     assert len(spans) == 14

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -74,11 +75,10 @@ def refusing_port() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def hanging_server() -> Iterator[int]:
-    """A loopback server that accepts every connection and never reads or writes a byte."""
+def hanging_server(held: list[socket.socket]) -> Iterator[int]:
+    """A loopback server that accepts every connection (into ``held``) and never reads or writes a byte."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
-    held: list[socket.socket] = []
     stop = threading.Event()
 
     def accept() -> None:
@@ -159,16 +159,36 @@ def queued(processor: BatchSpanProcessor) -> int:
     return len(inner._queue)
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
-@pytest.mark.parametrize("endpoint", ["refused", "hanging"])
-def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> None:
+@dataclass
+class Outage:
+    """What one run against a dead endpoint saw."""
+
+    latencies: dict[bool, list[float]]
+    slowest: float
+    queue_max: int
+    kept: int
+    per_call: float
+    stopped: float
+    held: int
+    """Export connections the hanging server had accepted (and never answered) by the end of the calls."""
+
+    def report(self, protocol: str, endpoint: str) -> str:
+        ratio = min(self.latencies[True]) / min(self.latencies[False])
+        return (f"\n{protocol} {endpoint}: median call (fastest block) {min(self.latencies[False]) * 1e6:.0f} µs "
+                f"healthy, x{ratio:.2f} with the endpoint dead; slowest call {self.slowest * 1e3:.1f} ms; span "
+                f"queue at most {self.queue_max}/{QUEUE}; once full, {AFTER} more calls: {self.kept} spans in "
+                f"memory, {self.per_call:+.2f} live blocks per call; shutdown {self.stopped:.1f} s")
+
+
+def drive(protocol: str, endpoint: str) -> Outage:
     body = json.dumps(chat_completion()).encode()
     client = openai.OpenAI(api_key="sk-test", max_retries=0, http_client=http.Client(transport=http.MockTransport(
         lambda request: http.Response(200, headers={"content-type": "application/json"}, content=body))))
     instrumentor = LLMCostInstrumentor()
     latencies: dict[bool, list[float]] = {True: [], False: []}
     slowest = 0.0
-    place = refusing_port() if endpoint == "refused" else hanging_server()
+    held: list[socket.socket] = []
+    place = refusing_port() if endpoint == "refused" else hanging_server(held)
     with place as port:
         dead_setup = providers(protocol, port)
         healthy_setup = providers(None, 0)
@@ -203,20 +223,37 @@ def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> Non
             queue_max = max(queue_max, queued(processor))
             kept = live_spans(tracer_provider)
             instrumentor.uninstrument()
+            stuck = len(held)
         finally:
             started = time.perf_counter()
             shut_down(dead_setup)
             shut_down(healthy_setup)
             stopped = time.perf_counter() - started
-    ratio = min(latencies[True]) / min(latencies[False])
-    print(f"\n{protocol} {endpoint}: median call (fastest block) {min(latencies[False]) * 1e6:.0f} µs healthy, "
-          f"x{ratio:.2f} with the endpoint dead; slowest call {slowest * 1e3:.1f} ms; "
-          f"span queue at most {queue_max}/{QUEUE}; once full, {AFTER} more calls: {kept} spans in memory, "
-          f"{per_call:+.2f} live blocks per call; shutdown {stopped:.1f} s")
+    return Outage(latencies, slowest, queue_max, kept, per_call, stopped, stuck)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("endpoint", ["refused", "hanging"])
+def test_dead_exporter_keeps_memory_bounded(protocol: str, endpoint: str) -> None:
+    run = drive(protocol, endpoint)
+    print(run.report(protocol, endpoint))
+    if endpoint == "hanging":
+        # Exports were stuck on connections that never answer while every call above returned its response.
+        assert run.held >= 1
+    assert run.queue_max <= QUEUE
+    # Bounded: the queue, plus one batch stuck in an export; spans past that were dropped, not kept.
+    assert run.kept <= QUEUE + 64
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("endpoint", ["refused", "hanging"])
+def test_dead_exporter_never_slows_the_call(protocol: str, endpoint: str) -> None:
+    """Timing (``-m benchmark``, run by benchmarks/timed_tests.sh): noise on a loaded machine can move it."""
+    run = drive(protocol, endpoint)
+    print(run.report(protocol, endpoint))
+    ratio = min(run.latencies[True]) / min(run.latencies[False])
     # No call ever waited on an export: one that did would take the export timeout (the hanging endpoint never
     # answers). The margin below it is for a descheduled thread on a loaded 2-core machine, not for a network wait.
-    assert slowest < EXPORT_TIMEOUT * 0.9
-    assert ratio < 1.5  # generous: noise on a shared machine, never a network wait
-    assert queue_max <= QUEUE
-    # Bounded: the queue, plus one batch stuck in an export; spans past that were dropped, not kept.
-    assert kept <= QUEUE + 64
+    assert run.slowest < EXPORT_TIMEOUT * 0.9
+    assert ratio < 1.5

@@ -212,6 +212,7 @@ def _per_call(fn: Callable[[], object], calls: int) -> float:
     return (time.thread_time() - start) / calls
 
 
+@pytest.mark.benchmark
 def test_suppressed_call_costs_what_an_uninstrumented_call_costs() -> None:
     """Blocks of calls alternate between instrumentation off, on but suppressed, and on; the suppressed calls'
     fastest block stays within a few percent of the uninstrumented one (bound generous for a busy 2-core machine;

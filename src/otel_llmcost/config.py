@@ -266,7 +266,8 @@ class Settings(BaseModel):
     Build it with ``Settings.load()``, which turns every validation failure into one ``ConfigError``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    # defer_build: the validators are compiled at the first load() (instrument()), not at import.
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     capture_content: Annotated[
         bool, BeforeValidator(_capture), Option(names.ENV_CAPTURE_CONTENT, "true", "True")

@@ -36,7 +36,7 @@ def test_good_configuration_says_what_the_instrumentation_will_do(tmp_path: Path
     assert result.exit_code == 0, result.output
     out = lines(result)
     assert "✓ settings    valid (OTEL_LLMCOST_PRICE_FILE)" in out
-    assert f"✓ price file  {price_file}: 1 models, 1 aliases; they win" in out
+    assert f"✓ price file  {price_file}: 1 model, 1 alias; they win" in out
     assert any(line.startswith(f"✓ openai      {openai.__version__}: ") and "methods will be patched" in line
                for line in out)
     assert "openai.resources.chat.completions.completions.Completions.create" in out
@@ -62,17 +62,30 @@ def test_defaults_name_the_distro_exporters() -> None:
 @pytest.mark.parametrize(
     ("env", "problem"),
     [
-        ({"OTEL_LLMCOST_MAX_MODELS": "lots"}, "✗ settings    OTEL_LLMCOST_MAX_MODELS='lots' is not a whole number."),
+        ({"OTEL_LLMCOST_MAX_MODELS": "lots"}, "✗ settings    OTEL_LLMCOST_MAX_MODELS='lots' is not a whole number. "
+         "Fix: e.g. OTEL_LLMCOST_MAX_MODELS=100 or instrument(max_models=100)."),
         ({"OTEL_LLMCOST_PRICEFILE": "p.yaml"},
-         "✗ settings    OTEL_LLMCOST_PRICEFILE is not a setting of otel-llmcost; "
+         "✗ settings    OTEL_LLMCOST_PRICEFILE is not a setting of otel-llmcost and is ignored; "
          "did you mean OTEL_LLMCOST_PRICE_FILE?"),
-        ({"OTEL_LLMCOST_PROVIDER_HOSTS": "gateway"}, "OTEL_LLMCOST_PROVIDER_HOSTS: 'gateway' is not KEY=VALUE."),
+        ({"OTEL_LLMCOST_PROVIDER_HOSTS": "gateway"},
+         "OTEL_LLMCOST_PROVIDER_HOSTS='gateway' holds 'gateway', which is not KEY=VALUE."),
+        # Read by the settings model, as instrument() reads it: one problem, not a crash of the store check.
+        ({"OTEL_LLMCOST_BUDGET_STORE_TIMEOUT": "soon"},
+         "✗ settings    OTEL_LLMCOST_BUDGET_STORE_TIMEOUT='soon' is not a number of seconds."),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "maybe"},
+         "✗ settings    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT='maybe' is not true or false"),
         ({"OTEL_LLMCOST_PRICE_FILE": "/no/such/prices.yaml"},
          "✗ price file  price file '/no/such/prices.yaml' (set by OTEL_LLMCOST_PRICE_FILE or price_file=): "
          "cannot be read"),
         ({"OTEL_TRACES_EXPORTER": "jaegr"}, "✗ traces      OTEL_TRACES_EXPORTER: no exporter 'jaegr' installed"),
         ({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "collector:4317"},
          "✗ metrics     OTLP endpoint 'collector:4317' is not an http(s) URL"),
+        # Both signals read it: still one problem.
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "htp"},
+         "✗ traces      OTEL_EXPORTER_OTLP_PROTOCOL='htp' is not an OTLP protocol; valid: grpc, http/protobuf, "
+         "http/json"),
+        ({"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpcs", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+         "✗ metrics     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL='grpcs' is not an OTLP protocol"),
     ],
 )
 def test_each_bad_setting_is_one_clear_line_and_exit_2(env: dict[str, str], problem: str) -> None:
@@ -81,6 +94,30 @@ def test_each_bad_setting_is_one_clear_line_and_exit_2(env: dict[str, str], prob
     matching = [line for line in lines(result) if problem in line]
     assert len(matching) == 1, result.stdout
     assert lines(result)[-1].startswith("1 problem: fix it before launching.")
+    # A settings problem is never followed by a contradicting "✓ settings" line.
+    settings_lines = [line for line in lines(result) if line.split()[1] == "settings"]
+    assert settings_lines == (matching if "settings" in problem else settings_lines), settings_lines
+
+
+def test_bad_settings_leave_the_files_unchecked_rather_than_guessed() -> None:
+    out = lines(check(OTEL_LLMCOST_MAX_MODELS="0", OTEL_LLMCOST_BUDGET_FILE="/no/such/budgets.yaml"))
+    assert "· price file  not checked: fix the settings above first" in out
+    assert "· budgets     not checked: fix the settings above first" in out
+
+
+def test_an_unknown_variable_without_a_close_name_gets_no_suggestion() -> None:
+    result = check(OTEL_LLMCOST_FOO="1")
+    assert result.exit_code == 2
+    (line,) = [line for line in lines(result) if line.split()[1] == "settings"]
+    assert line == ("✗ settings    OTEL_LLMCOST_FOO is not a setting of otel-llmcost and is ignored "
+                    "(the README's configuration table lists them)")
+
+
+def test_good_otlp_protocols_pass() -> None:
+    for protocol in ("grpc", "http/protobuf", "http/json"):
+        result = check(OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_METRICS_EXPORTER="none")
+        assert result.exit_code == 0, result.output
+        assert any(line.startswith("✓ traces") and f" over {protocol} to " in line for line in lines(result))
 
 
 def test_bad_price_file_entry_is_named(tmp_path: Path) -> None:
@@ -99,13 +136,20 @@ def test_warnings_do_not_fail() -> None:
 
 def test_budget_file_and_store_are_checked(tmp_path: Path) -> None:
     good = tmp_path / "budgets.yaml"
-    good.write_text("budgets:\n  - {name: daily-total, limit: 50, period: day, action: block}\n")
+    good.write_text(
+        "budgets:\n  - {name: daily-total, limit: 50, period: day, timezone: Europe/Paris, action: block}\n"
+    )
     store = tmp_path / "spend.db"
     result = check(OTEL_LLMCOST_BUDGET_FILE=str(good), OTEL_LLMCOST_BUDGET_STORE=f"sqlite:{store}")
     assert result.exit_code == 0, result.output
     out = lines(result)
-    assert any(line.startswith("✓ budgets") and "1 budgets: daily-total $50" in line for line in out), out
+    assert any(line.startswith("✓ budgets") and "1 budget: daily-total $50 per day (Europe/Paris) (block)" in line
+               for line in out), out
     assert f"✓ store budget spend store sqlite:{store}" in [" ".join(line.split()) for line in out]
+    two = tmp_path / "two.yaml"
+    two.write_text("budgets:\n  - {name: a, limit: 5, period: 24h}\n  - {name: b, limit: 9, period: month}\n")
+    out = lines(check(OTEL_LLMCOST_BUDGET_FILE=str(two)))
+    assert any(line.endswith("2 budgets: a $5 per 24h (warn), b $9 per month (warn)") for line in out), out
 
     bad = tmp_path / "bad-budgets.yaml"
     bad.write_text("budgets:\n  - {name: daily-total, limit: lots, period: day}\n")

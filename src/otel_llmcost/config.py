@@ -1,247 +1,472 @@
-"""Settings: constructor arguments win over environment variables, which win over defaults.
+"""Settings: ``instrument()`` keyword arguments win over environment variables, which win over defaults.
 
-Read once at ``instrument()``; a bad value raises ``ConfigError`` naming the variable and the fix.
+One pydantic model, one field per option. Each field carries its environment variable and an example that
+validates (``Option``), and one validator that takes both the environment's string form and the natural Python
+form: ``capture_content="false"``, ``capture_content=False`` and ``...CAPTURE_MESSAGE_CONTENT=false`` all mean off,
+``provider_hosts="gw:8443=openai"`` and ``provider_hosts={"gw:8443": "openai"}`` the same mapping. Anything else is
+a ``ConfigError`` naming the option (argument and variable), the value and a fix, never a pydantic error: a value
+that is accepted is a value that works. Read once at ``instrument()`` (pydantic is imported there anyway, by
+genai-prices); no SDK is imported here.
+
+``unknown_variables`` finds ``OTEL_LLMCOST_*`` variables that are no setting (a typo silently ignored would be a
+setting that lies): ``instrument()`` logs them as warnings and ``otel-llmcost check`` fails on them.
 """
 
 from __future__ import annotations
 
+import difflib
 import itertools
+import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any, cast
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 from . import names
 from .errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX = "OTEL_LLMCOST_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean. Fix: set it to true or false.")
-
-
-def _mapping(env: Mapping[str, str], name: str) -> dict[str, str]:
-    """Parse "a=b,c=d" into a dict."""
-    raw = env.get(name, "").strip()
-    result: dict[str, str] = {}
-    if not raw:
-        return result
-    for item in raw.split(","):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"{name}: {item!r} is not KEY=VALUE. Fix: write it as 'key1=value1,key2=value2'.")
-        result[key.strip()] = value.strip()
-    return result
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT is shared with OpenTelemetry's own GenAI instrumentations,
+# which also take an enum (opentelemetry-util-genai): content is captured unless it says NO_CONTENT.
+_CAPTURE_MODES = {"no_content": False, "span_only": True, "event_only": True, "span_and_event": True}
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything the instrumentation can be told; see the README's configuration table."""
+class Option:
+    """What a field needs beyond its type: where the environment sets it, and examples that validate."""
 
-    capture_content: bool = False
-    content_max_length: int = 8192
-    price_file: str | None = None
-    inject_stream_usage: bool = False
-    request_cost_buckets: tuple[float, ...] = names.REQUEST_COST_BUCKETS
-    max_models: int = 100
-    model_aliases: dict[str, str] = field(default_factory=dict)
-    provider_hosts: dict[str, str] = field(default_factory=dict)
-    """host or host:port -> gen_ai.provider.name, for gateways and proxies in front of a provider."""
-    hardware_usd_per_gpu_hour: Decimal | None = None
-    """Internal cost of self-hosted models per hour of server time (Ollama's total_duration)."""
-    hardware_usd_per_mtok: Decimal | None = None
-    """Internal cost of self-hosted models per million tokens (input + output)."""
-    metric_attributes: tuple[str, ...] = (names.LLMCOST_FEATURE, names.LLMCOST_TEAM)
-    """Attribution keys allowed on metrics (every key reaches the span)."""
-    max_attribute_values: int = 100
-    """Distinct values per attribution key on metrics per process, "other" included."""
-    budgets: tuple[Any, ...] = ()
-    """Budgets declared in code (``otel_llmcost.Budget``), added to those of the budget file."""
-    budget_file: str | None = None
-    budget_store: str = "memory"
-    budget_store_failure: str = "open"
-    """What a call does when the budget store cannot answer: "open" (go ahead, warn, count) or "closed" (refuse)."""
-    budget_store_timeout: float = 0.5
-    budget_default_max_tokens: int = 4096
-    """Output tokens a block budget reserves for a call that sets no max_tokens."""
-    budget_reservation_ttl: float = 600.0
-    """Seconds after which a reservation of a call that never settled (its process died) is released."""
-    budget_clock: Callable[[], float] | None = None
-    """Unix time source of budget periods (tests and simulations); None is time.time."""
-
-    @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        given = dict(overrides or {})
-        capture = env.get(names.ENV_CAPTURE_CONTENT, "").strip().lower()
-        values: dict[str, Any] = {
-            # The GenAI variable also takes span_only / span_and_event / event_only; anything else is off.
-            "capture_content": capture in _TRUE or capture.startswith(("span", "event")),
-            "content_max_length": _int(env, names.ENV_CONTENT_MAX_LENGTH, 8192, minimum=1),
-            "price_file": env.get(names.ENV_PRICE_FILE) or None,
-            "inject_stream_usage": _flag(env, names.ENV_INJECT_STREAM_USAGE, False),
-            "request_cost_buckets": _buckets(env),
-            "max_models": _int(env, names.ENV_MAX_MODELS, 100, minimum=1),
-            "model_aliases": _mapping(env, names.ENV_MODEL_ALIASES),
-            "provider_hosts": _mapping(env, names.ENV_PROVIDER_HOSTS),
-            "hardware_usd_per_gpu_hour": _env_usd(env, names.ENV_HARDWARE_USD_PER_GPU_HOUR),
-            "hardware_usd_per_mtok": _env_usd(env, names.ENV_HARDWARE_USD_PER_MTOK),
-            "metric_attributes": _attribute_keys(env.get(names.ENV_METRIC_ATTRIBUTES), names.ENV_METRIC_ATTRIBUTES),
-            "max_attribute_values": _int(env, names.ENV_MAX_ATTRIBUTE_VALUES, 100, minimum=1),
-            "budgets": (),
-            "budget_file": env.get(names.ENV_BUDGET_FILE) or None,
-            "budget_store": env.get(names.ENV_BUDGET_STORE, "").strip() or "memory",
-            "budget_store_failure": _choice(env, names.ENV_BUDGET_STORE_FAILURE, ("open", "closed"), "open"),
-            "budget_store_timeout": _float(env, names.ENV_BUDGET_STORE_TIMEOUT, 0.5),
-            "budget_default_max_tokens": _int(env, names.ENV_BUDGET_DEFAULT_MAX_TOKENS, 4096, minimum=1),
-            "budget_reservation_ttl": _float(env, names.ENV_BUDGET_RESERVATION_TTL, 600.0),
-            "budget_clock": None,
-        }
-        unknown = set(given) - set(values)
-        if unknown:
-            raise ConfigError(f"unknown instrument() option(s) {sorted(unknown)}; known: {sorted(values)}.")
-        for key, value in given.items():
-            if value is None:
-                continue
-            if key == "request_cost_buckets":
-                value = _check_buckets(value, "request_cost_buckets=")
-            elif key.startswith("hardware_usd_"):
-                value = _usd(value, f"{key}=")
-            elif key == "metric_attributes":
-                value = _attribute_keys(value, "metric_attributes=")
-            elif key == "budgets":
-                value = _budgets(value)
-            elif key == "budget_store_failure" and value not in ("open", "closed"):
-                raise ConfigError(f"budget_store_failure={value!r} is not open or closed.")
-            elif key in ("budget_store_timeout", "budget_reservation_ttl") and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
-            ):
-                raise ConfigError(f"{key}={value!r} must be a number of seconds above 0.")
-            values[key] = value
-        if values["hardware_usd_per_gpu_hour"] is not None and values["hardware_usd_per_mtok"] is not None:
-            raise ConfigError(
-                f"both {names.ENV_HARDWARE_USD_PER_GPU_HOUR} (hardware_usd_per_gpu_hour) and "
-                f"{names.ENV_HARDWARE_USD_PER_MTOK} (hardware_usd_per_mtok) are set. "
-                "Fix: set one hardware rate, per GPU-hour or per million tokens."
-            )
-        return cls(**values)
+    env: str | None
+    """The environment variable (from names.py), or None for options only code can give (budgets, a clock)."""
+    example: str | None
+    """The variable's value in a fix, e.g. ``100``; None when there is no variable."""
+    python: str
+    """The keyword argument's value in a fix, as Python source, e.g. ``{'prod-chat': 'gpt-4o'}``."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
+class _Invalid(ValueError):
+    """A validator's verdict on a value: ``problem`` reads after "name=value", e.g. "is not a whole number"."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+# --- validators: each takes the string form and the Python form, returns the field's type -----------------
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _Invalid("is not true or false")
+
+
+def _capture(value: object) -> bool:
+    if isinstance(value, str) and value.strip().lower() in _CAPTURE_MODES:
+        return _CAPTURE_MODES[value.strip().lower()]
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number. Fix: e.g. {name}={default}.") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")
-    return value
+        return _flag(value)
+    except _Invalid:
+        raise _Invalid("is not true or false (nor NO_CONTENT, SPAN_ONLY, EVENT_ONLY or SPAN_AND_EVENT)") from None
 
 
-def _usd(raw: Any, where: str) -> Decimal | None:
-    """A rate in USD (a number >= 0), exact; None when unset."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+def _whole_number(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise _Invalid("is not a whole number") from None
+    else:
+        raise _Invalid("is not a whole number")
+    if number < 1:
+        raise _Invalid("must be a whole number at least 1")
+    return number
+
+
+def _number(value: object) -> float | None:
+    """A float from a number or its text; None when it is neither (bools are not numbers here)."""
+    if isinstance(value, bool):
         return None
+    if isinstance(value, (int, float, Decimal)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _seconds(value: object) -> float:
+    seconds = _number(value)
+    if seconds is None:
+        raise _Invalid("is not a number of seconds")
+    if not 0 < seconds < math.inf:
+        raise _Invalid("must be a number of seconds above 0")
+    return seconds
+
+
+def _usd(value: object) -> Decimal | None:
+    """A rate in USD, exact (a float goes through its shortest text: 0.1 is Decimal("0.1")); None when unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise _Invalid("is not an amount in USD")
     try:
-        value = Decimal(str(raw).strip())
+        amount = Decimal(str(value).strip())
     except InvalidOperation:
-        value = Decimal("NaN")
-    if isinstance(raw, bool) or not value.is_finite() or value < 0:
-        raise ConfigError(f"{where}{raw!r} is not a USD amount. Fix: a number >= 0, e.g. {where}2.50.")
-    return value
+        raise _Invalid("is not an amount in USD") from None
+    if not amount.is_finite() or amount < 0:
+        raise _Invalid("is not an amount in USD >= 0")
+    return amount
 
 
-def _env_usd(env: Mapping[str, str], name: str) -> Decimal | None:
-    return _usd(env.get(name), f"{name}=")
+def _buckets(value: object) -> tuple[float, ...]:
+    """Histogram bucket bounds in USD: "0.01,0.1,1" (brackets allowed) or a list or tuple of numbers."""
+    items: Sequence[object]
+    if isinstance(value, str):
+        items = value.strip().strip("[]()").split(",")
+    elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        items = value
+    else:
+        raise _Invalid("is not a list of increasing amounts in USD")
+    bounds = tuple(_number(item) for item in items)
+    if not bounds or any(b is None or not b < math.inf for b in bounds):
+        raise _Invalid("is not a list of increasing amounts in USD")
+    checked = tuple(b for b in bounds if b is not None)
+    if checked[0] < 0 or any(b <= a for a, b in itertools.pairwise(checked)):
+        raise _Invalid("must be increasing amounts in USD, from 0 or above")
+    return checked
 
 
-def _check_buckets(values: Sequence[Any], where: str) -> tuple[float, ...]:
-    try:
-        buckets = tuple(float(v) for v in values)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where} must be increasing numbers in USD, e.g. 0.01,0.1,1,10.") from None
-    if not buckets or any(b <= a for a, b in itertools.pairwise(buckets)) or buckets[0] < 0:
-        raise ConfigError(f"{where} must be increasing numbers >= 0 in USD, e.g. 0.01,0.1,1,10.")
-    return buckets
+def _pairs(value: object) -> dict[str, str]:
+    """A mapping from "key1=value1,key2=value2" or a dict; keys and values are non-empty text."""
+    if isinstance(value, str):
+        result: dict[str, str] = {}
+        for item in value.split(","):
+            if not item.strip():  # "", or a trailing comma
+                continue
+            key, sep, target = (part.strip() for part in item.partition("="))
+            if not sep or not key or not target:
+                raise _Invalid(f"holds {item.strip()!r}, which is not KEY=VALUE")
+            if key in result:
+                raise _Invalid(f"names {key!r} twice")
+            result[key] = target
+        return result
+    if isinstance(value, Mapping):
+        result = {}
+        for key, target in value.items():
+            if not isinstance(key, str) or not isinstance(target, str) or not key.strip() or not target.strip():
+                raise _Invalid(f"maps {key!r} to {target!r}; keys and values must be non-empty text (KEY=VALUE)")
+            result[key.strip()] = target.strip()
+        return result
+    raise _Invalid("is neither KEY=VALUE text nor a dict")
 
 
-def _buckets(env: Mapping[str, str]) -> tuple[float, ...]:
-    raw = env.get(names.ENV_REQUEST_COST_BUCKETS, "").strip()
-    if not raw:
-        return names.REQUEST_COST_BUCKETS
-    return _check_buckets(raw.split(","), f"{names.ENV_REQUEST_COST_BUCKETS}={raw!r}")
+def _hosts(value: object) -> dict[str, str]:
+    hosts = _pairs(value)
+    for host in hosts:
+        if "/" in host:
+            raise _Invalid(f"names {host!r}, a URL: write host or host:port, e.g. gateway.internal:8443")
+    return hosts
+
+
+def _path(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise _Invalid("is not a file path")
+    return value.strip() or None
+
+
+def _store(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("is not a store: memory, sqlite:PATH or redis://HOST:PORT/DB")
+    return value.strip() or "memory"  # the URL itself is checked by open_store(), which knows the stores
+
+
+def _failure_rule(value: object) -> str:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in ("open", "closed"):
+        raise _Invalid("is not open or closed")
+    return text
 
 
 # Short names of the attribution keys (as in ``attributes(feature=..., team=..., user_id=...)``).
-_SHORT_KEYS = {"feature": names.LLMCOST_FEATURE, "team": names.LLMCOST_TEAM, "user": names.USER_ID,
-               "user_id": names.USER_ID}
+_SHORT_KEYS = {
+    "feature": names.LLMCOST_FEATURE,
+    "team": names.LLMCOST_TEAM,
+    "user": names.USER_ID,
+    "user_id": names.USER_ID,
+}
 
 
-def _attribute_keys(raw: str | Iterable[str] | None, where: str) -> tuple[str, ...]:
+def _attribute_keys(value: object) -> tuple[str, ...]:
     """Attribution keys for metrics: short names (feature, team, user) or attribute names; "none" for none."""
-    if raw is None:
-        return (names.LLMCOST_FEATURE, names.LLMCOST_TEAM)
-    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    if isinstance(value, str):
+        items: Sequence[object] = value.split(",")
+    elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        items = value
+    else:
+        raise _Invalid("is not a list of attribute names")
     keys: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise ConfigError(f"{where} {item!r} is not an attribute name. Fix: e.g. feature,team,user.")
+            raise _Invalid(f"holds {item!r}, which is not an attribute name")
         text = item.strip()
         if not text or text.lower() == "none":
             continue
         key = _SHORT_KEYS.get(text, text)
         if "." not in key:
-            raise ConfigError(
-                f"{where} {text!r} is not feature, team, user or a dotted attribute name (e.g. llmcost.tenant)."
-            )
+            raise _Invalid(f"is refused: {text!r} is not feature, team, user or a dotted attribute name")
         if key not in keys:
             keys.append(key)
     return tuple(keys)
 
 
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in choices:
-        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}.")
-    return raw
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds. Fix: e.g. {name}={default}.") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{name}={raw!r} must be a number of seconds above 0.")
-    return value
-
-
 def _budgets(value: object) -> tuple[Any, ...]:
-    from .budgets.model import Budget
+    from .budgets.model import Budget  # not at import: budgets import this module's siblings
 
     items = [value] if isinstance(value, Budget) else value
-    if not isinstance(items, Iterable) or isinstance(items, (str, bytes, Mapping)):
-        raise ConfigError("budgets= must be a list of otel_llmcost.Budget objects.")
-    budgets = tuple(items)
-    for budget in budgets:
+    if not isinstance(items, (list, tuple)):
+        raise _Invalid("is not a list of otel_llmcost.Budget objects")
+    for budget in items:
         if not isinstance(budget, Budget):
-            raise ConfigError(f"budgets= holds {budget!r}, not an otel_llmcost.Budget.")
-    return budgets
+            raise _Invalid(f"holds {budget!r}, not an otel_llmcost.Budget")
+    return tuple(items)
+
+
+def _clock(value: object) -> Callable[[], float] | None:
+    if value is not None and not callable(value):
+        raise _Invalid("is not a function returning unix time in seconds")
+    return cast("Callable[[], float] | None", value)
+
+
+# --- the model ----------------------------------------------------------------------------------------------
+class Settings(BaseModel):
+    """Everything the instrumentation can be told; see the README's configuration table. Immutable.
+
+    Build it with ``Settings.load()``, which turns every validation failure into one ``ConfigError``.
+    """
+
+    # defer_build: the validators are compiled at the first load() (instrument()), not at import.
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
+
+    capture_content: Annotated[
+        bool, BeforeValidator(_capture), Option(names.ENV_CAPTURE_CONTENT, "true", "True")
+    ] = False
+    content_max_length: Annotated[
+        int, BeforeValidator(_whole_number), Option(names.ENV_CONTENT_MAX_LENGTH, "8192", "8192")
+    ] = 8192
+    price_file: Annotated[
+        str | None,
+        BeforeValidator(_path),
+        Option(names.ENV_PRICE_FILE, "/etc/otel-llmcost/prices.yaml", "'/etc/otel-llmcost/prices.yaml'"),
+    ] = None
+    inject_stream_usage: Annotated[
+        bool, BeforeValidator(_flag), Option(names.ENV_INJECT_STREAM_USAGE, "true", "True")
+    ] = False
+    request_cost_buckets: Annotated[
+        tuple[float, ...],
+        BeforeValidator(_buckets),
+        Option(names.ENV_REQUEST_COST_BUCKETS, "0.01,0.1,1,10", "[0.01, 0.1, 1, 10]"),
+    ] = names.REQUEST_COST_BUCKETS
+    max_models: Annotated[int, BeforeValidator(_whole_number), Option(names.ENV_MAX_MODELS, "100", "100")] = 100
+    model_aliases: Annotated[
+        dict[str, str],
+        BeforeValidator(_pairs),
+        Option(names.ENV_MODEL_ALIASES, "prod-chat=gpt-4o", "{'prod-chat': 'gpt-4o'}"),
+    ] = {}  # pydantic copies a mutable default for each instance
+    provider_hosts: Annotated[
+        dict[str, str],
+        BeforeValidator(_hosts),
+        Option(names.ENV_PROVIDER_HOSTS, "gateway.internal:8443=openai", "{'gateway.internal:8443': 'openai'}"),
+    ] = {}
+    """host or host:port -> gen_ai.provider.name, for gateways and proxies in front of a provider."""
+    hardware_usd_per_gpu_hour: Annotated[
+        Decimal | None, BeforeValidator(_usd), Option(names.ENV_HARDWARE_USD_PER_GPU_HOUR, "2.50", "2.50")
+    ] = None
+    """Internal cost of self-hosted models per hour of server time (Ollama's total_duration)."""
+    hardware_usd_per_mtok: Annotated[
+        Decimal | None, BeforeValidator(_usd), Option(names.ENV_HARDWARE_USD_PER_MTOK, "0.10", "0.10")
+    ] = None
+    """Internal cost of self-hosted models per million tokens (input + output)."""
+    metric_attributes: Annotated[
+        tuple[str, ...],
+        BeforeValidator(_attribute_keys),
+        Option(names.ENV_METRIC_ATTRIBUTES, "feature,team", "['feature', 'team']"),
+    ] = (names.LLMCOST_FEATURE, names.LLMCOST_TEAM)
+    """Attribution keys allowed on metrics (every key reaches the span)."""
+    max_attribute_values: Annotated[
+        int, BeforeValidator(_whole_number), Option(names.ENV_MAX_ATTRIBUTE_VALUES, "100", "100")
+    ] = 100
+    """Distinct values per attribution key on metrics per process, "other" included."""
+    budgets: Annotated[
+        tuple[Any, ...], BeforeValidator(_budgets), Option(None, None, "[Budget('daily', limit=50)]")
+    ] = ()
+    """Budgets declared in code (``otel_llmcost.Budget``), added to those of the budget file."""
+    budget_file: Annotated[
+        str | None,
+        BeforeValidator(_path),
+        Option(names.ENV_BUDGET_FILE, "/etc/otel-llmcost/budgets.yaml", "'/etc/otel-llmcost/budgets.yaml'"),
+    ] = None
+    budget_store: Annotated[
+        str,
+        BeforeValidator(_store),
+        Option(names.ENV_BUDGET_STORE, "redis://localhost:6379/0", "'redis://localhost:6379/0'"),
+    ] = "memory"
+    budget_store_failure: Annotated[
+        str, BeforeValidator(_failure_rule), Option(names.ENV_BUDGET_STORE_FAILURE, "closed", "'closed'")
+    ] = "open"
+    """What a call does when the budget store cannot answer: "open" (go ahead, warn, count) or "closed" (refuse)."""
+    budget_store_timeout: Annotated[
+        float, BeforeValidator(_seconds), Option(names.ENV_BUDGET_STORE_TIMEOUT, "0.5", "0.5")
+    ] = 0.5
+    budget_default_max_tokens: Annotated[
+        int, BeforeValidator(_whole_number), Option(names.ENV_BUDGET_DEFAULT_MAX_TOKENS, "4096", "4096")
+    ] = 4096
+    """Output tokens a block budget reserves for a call that sets no max_tokens."""
+    budget_reservation_ttl: Annotated[
+        float, BeforeValidator(_seconds), Option(names.ENV_BUDGET_RESERVATION_TTL, "600", "600")
+    ] = 600.0
+    """Seconds after which a reservation of a call that never settled (its process died) is released."""
+    budget_clock: Annotated[
+        Callable[[], float] | None, BeforeValidator(_clock), Option(None, None, "time.time")
+    ] = None
+    """Unix time source of budget periods (tests and simulations); None is time.time."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Settings are read once at instrument() and cannot change; {name} was not set")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Settings are read once at instrument() and cannot change; {name} was not deleted")
+
+    @model_validator(mode="after")
+    def _one_hardware_rate(self) -> Settings:
+        if self.hardware_usd_per_gpu_hour is not None and self.hardware_usd_per_mtok is not None:
+            raise _Invalid(
+                f"both {names.ENV_HARDWARE_USD_PER_GPU_HOUR} (hardware_usd_per_gpu_hour) and "
+                f"{names.ENV_HARDWARE_USD_PER_MTOK} (hardware_usd_per_mtok) are set. "
+                "Fix: set one hardware rate, per GPU-hour or per million tokens."
+            )
+        return self
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        warn_unknown: bool = True,
+    ) -> Settings:
+        """Settings from ``instrument()``'s keyword arguments (``overrides``; None means not given) over ``env``
+        (default ``os.environ``) over defaults. Raises ``ConfigError``; logs a warning per unknown
+        ``OTEL_LLMCOST_*`` variable unless ``warn_unknown`` is False (``otel-llmcost check`` reports them itself).
+        """
+        env = os.environ if env is None else env
+        given = {key: value for key, value in (overrides or {}).items() if value is not None}
+        unknown = sorted(set(given) - set(OPTIONS))
+        if unknown:
+            hints = [f"{key!r}{_did_you_mean(key, list(OPTIONS))}" for key in unknown]
+            raise ConfigError(
+                f"unknown instrument() option {', '.join(hints)}. Fix: use one of {', '.join(OPTIONS)}."
+            )
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for field, option in OPTIONS.items():
+            if field in given:
+                values[field] = given[field]
+                sources[field] = field
+            elif option.env is not None and env.get(option.env, "").strip():
+                values[field] = env[option.env]
+                sources[field] = option.env
+        if warn_unknown:
+            for message in unknown_variables(env):
+                logger.warning("otel-llmcost: %s", message)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise _config_error(exc, sources) from None
+
+
+OPTIONS: dict[str, Option] = {
+    field: next(m for m in info.metadata if isinstance(m, Option)) for field, info in Settings.model_fields.items()
+}
+"""Every option (field name, which is also its ``instrument()`` keyword) with its variable and examples."""
+
+
+def fix(field: str) -> str:
+    """The "Fix: ..." sentence of an option: both ways to set it, each with a value that validates."""
+    option = OPTIONS[field]
+    in_code = f"instrument({field}={option.python})"
+    if option.env is None:
+        return f"Fix: e.g. {in_code}."
+    return f"Fix: e.g. {option.env}={option.example} or {in_code}."
+
+
+def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
+    """One line for the user: the first bad option in full, any others by name (pydantic's text never shows)."""
+    messages: list[str] = []
+    others: list[str] = []
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        problem = cause.problem if isinstance(cause, _Invalid) else str(error["msg"])
+        field = str(error["loc"][0]) if error["loc"] else None
+        if field is None:  # a rule across options (checked once every option is valid): its message is whole
+            messages.append(problem)
+            others.append(problem)
+        elif field not in OPTIONS:
+            messages.append(f"unknown option {field!r}{_did_you_mean(field, list(OPTIONS))}")
+            others.append(field)
+        else:
+            shown = sources.get(field, field)
+            messages.append(f"{shown}={error['input']!r} {problem}. {fix(field)}")
+            others.append(shown)
+    if len(messages) > 1:
+        return ConfigError(f"{messages[0]} Also invalid: {', '.join(others[1:])}.")
+    return ConfigError(messages[0])
+
+
+# --- unknown variables ----------------------------------------------------------------------------------
+def _variables() -> dict[str, str]:
+    """The part of each variable's name one would misspell (after OTEL_LLMCOST_) -> the variable."""
+    known = {option.env.removeprefix(ENV_PREFIX): option.env for option in OPTIONS.values() if option.env}
+    # The capture switch is OpenTelemetry's GenAI variable; OTEL_LLMCOST_CAPTURE_CONTENT is a likely guess.
+    known["CAPTURE_CONTENT"] = known.pop(names.ENV_CAPTURE_CONTENT)
+    return known
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """One message per ``OTEL_LLMCOST_*`` variable (any case) that is no setting, with the closest setting's name
+    when one is close. Names are compared after the prefix, which every variable shares."""
+    known = _variables()
+    messages = []
+    for name in sorted(env):
+        if not name.upper().startswith(ENV_PREFIX) or name in known.values():
+            continue
+        close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), list(known), n=1)
+        hint = f"; did you mean {known[close[0]]}?" if close else " (the README's configuration table lists them)"
+        messages.append(f"{name} is not a setting of otel-llmcost and is ignored{hint}")
+    return messages

@@ -7,12 +7,12 @@ so "will be patched" is what ``instrument()`` patches, not a guess. Any failure 
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import click
 
 from .. import names
-from ..config import Settings
+from ..config import OPTIONS, Settings, unknown_variables
 from ..errors import ConfigError
 from ..pricing import PriceOverrides
 from . import output
@@ -31,6 +31,8 @@ _MARKS = {"ok": "[green]✓[/green]", "info": "[dim]·[/dim]", "warn": "[yellow]
 # The SDKs this package instruments, with the oldest version supported.
 SDKS = (("openai", "openai", "1.40"), ("anthropic", "anthropic", "0.77"))
 _SIGNALS = (("traces", "OTEL_TRACES_EXPORTER"), ("metrics", "OTEL_METRICS_EXPORTER"))
+# The values of OTEL_EXPORTER_OTLP_PROTOCOL (and of its per-signal variables) in the OpenTelemetry specification.
+OTLP_PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 
 
 @dataclass(frozen=True)
@@ -48,32 +50,42 @@ class Inputs:
     price_file: str | None = None
     verbose: bool = False
 
+    @cached_property
+    def loaded(self) -> Settings | ConfigError:
+        """The settings instrument() would read (the same model, the same variables), or why it would refuse."""
+        try:
+            overrides = {"price_file": self.price_file} if self.price_file else None
+            return Settings.load(overrides, env=self.env, warn_unknown=False)  # check_settings reports them
+        except ConfigError as exc:
+            return exc
+
     def settings(self) -> Settings:
-        return Settings.load({"price_file": self.price_file} if self.price_file else None, env=self.env)
+        loaded = self.loaded
+        if isinstance(loaded, ConfigError):
+            raise loaded
+        return loaded
 
 
 Check = Callable[[Inputs], list[Finding]]
+_AFTER_SETTINGS = "not checked: fix the settings above first"
 
 
-def _known_env() -> list[str]:
-    return sorted(v for k, v in vars(names).items() if k.startswith("ENV_") and isinstance(v, str))
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 budget", "2 budgets", "1 alias", "0 aliases"."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def check_settings(inputs: Inputs) -> list[Finding]:
-    """Every OTEL_LLMCOST_* variable is known and valid."""
-    known = _known_env()
-    findings = []
-    for name in sorted(k for k in inputs.env if k.startswith("OTEL_LLMCOST_") and k not in known):
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(k for k in known if 'LLMCOST' in k)}."
-        findings.append(Finding("fail", "settings", f"{name} is not a setting of otel-llmcost; {hint}"))
-    try:
-        inputs.settings()
-    except ConfigError as exc:
-        return [*findings, Finding("fail", "settings", str(exc))]
-    given = [k for k in known if k in inputs.env]
+    """Every OTEL_LLMCOST_* variable is a setting (instrument() only warns of the others) and every value valid."""
+    findings = [Finding("fail", "settings", message) for message in unknown_variables(inputs.env)]
+    loaded = inputs.loaded
+    if isinstance(loaded, ConfigError):
+        findings.append(Finding("fail", "settings", str(loaded)))
+    if findings:
+        return findings
+    given = [option.env for option in OPTIONS.values() if option.env and inputs.env.get(option.env, "").strip()]
     detail = f"valid ({', '.join(given)})" if given else "defaults (no OTEL_LLMCOST_* variable set)"
-    return [*findings, Finding("ok", "settings", detail)]
+    return [Finding("ok", "settings", detail)]
 
 
 def check_prices(inputs: Inputs) -> list[Finding]:
@@ -87,14 +99,18 @@ def check_prices(inputs: Inputs) -> list[Finding]:
         "ok", "prices", f"bundled genai-prices {genai_prices.__version__}: {count:,} models of "
         f"{len(snapshot.providers)} providers"
     )
-    price_file = inputs.price_file or inputs.env.get(names.ENV_PRICE_FILE)
+    loaded = inputs.loaded
+    if isinstance(loaded, ConfigError):
+        return [bundled, Finding("info", "price file", _AFTER_SETTINGS)]
+    price_file = loaded.price_file
     if not price_file:
         return [bundled, Finding("info", "price file", f"none (set {names.ENV_PRICE_FILE} to add or replace prices)")]
     try:
         overrides = PriceOverrides.load(price_file)
     except ConfigError as exc:
         return [bundled, Finding("fail", "price file", str(exc))]
-    detail = f"{price_file}: {len(overrides.entries)} models, {len(overrides.aliases)} aliases; they win"
+    counts = f"{plural(len(overrides.entries), 'model')}, {plural(len(overrides.aliases), 'alias', 'aliases')}"
+    detail = f"{price_file}: {counts}; they win"
     return [bundled, Finding("ok", "price file", detail)]
 
 
@@ -149,7 +165,7 @@ def check_sdks(inputs: Inputs) -> list[Finding]:
             continue
         methods = sorted(_method_name(o, a) for o, a in patched if _sdk_of(o) == module)
         status: Status = "ok" if methods else "warn"
-        detail = f"{version}: {len(methods)} methods will be patched"
+        detail = f"{version}: {plural(len(methods), 'method')} will be patched"
         if inputs.verbose and methods:
             detail += "\n    " + "\n    ".join(methods)
         findings.append(Finding(status, distribution, detail))
@@ -194,11 +210,21 @@ def _endpoint(env: Mapping[str, str], signal: str, protocol: str) -> str:
     return "http://localhost:4317" if protocol == "grpc" else f"http://localhost:4318/v1/{signal}"
 
 
+def _protocol(env: Mapping[str, str], signal: str, default: str) -> tuple[str, str]:
+    """(the variable that sets it, the OTLP protocol) of a signal: its own variable, else the general one."""
+    for variable in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = env.get(variable, "").strip()
+        if value:
+            return variable, value
+    return "OTEL_EXPORTER_OTLP_PROTOCOL", default
+
+
 def check_exporters(inputs: Inputs) -> list[Finding]:
     """Where opentelemetry-instrument sends traces and metrics, and whether those exporters are installed."""
     env = inputs.env
     distro = importlib.util.find_spec("opentelemetry.distro") is not None
     findings = []
+    reported: set[str] = set()  # a bad OTEL_EXPORTER_OTLP_PROTOCOL is one problem, though both signals read it
     for signal, variable in _SIGNALS:
         raw = env.get(variable)
         if raw is None and not distro:
@@ -217,9 +243,13 @@ def check_exporters(inputs: Inputs) -> list[Finding]:
                 continue
             detail = name + ("" if raw is not None else " (opentelemetry-distro's default)")
             if name.startswith("otlp"):
-                protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL") or env.get(
-                    "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc" if name != "otlp_proto_http" else "http/protobuf"
-                )
+                variable, protocol = _protocol(env, signal, "grpc" if name != "otlp_proto_http" else "http/protobuf")
+                if protocol not in OTLP_PROTOCOLS:
+                    if variable not in reported:
+                        reported.add(variable)
+                        findings.append(Finding("fail", signal, f"{variable}={protocol!r} is not an OTLP protocol; "
+                                                f"valid: {', '.join(OTLP_PROTOCOLS)}"))
+                    continue
                 endpoint = _endpoint(env, signal, "grpc" if name == "otlp_proto_grpc" else protocol)
                 parts = urlsplit(endpoint)
                 if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -235,8 +265,11 @@ def check_budgets(inputs: Inputs) -> list[Finding]:
     from ..budgets.loader import load_budgets
     from ..budgets.store import open_store
 
+    settings = inputs.loaded
+    if isinstance(settings, ConfigError):
+        return [Finding("info", "budgets", _AFTER_SETTINGS)]
     findings: list[Finding] = []
-    budget_file = inputs.env.get(names.ENV_BUDGET_FILE)
+    budget_file = settings.budget_file
     if not budget_file:
         findings.append(Finding("info", "budgets", f"none (set {names.ENV_BUDGET_FILE} to name a budget file)"))
     else:
@@ -244,12 +277,11 @@ def check_budgets(inputs: Inputs) -> list[Finding]:
             budgets = load_budgets(budget_file)
         except ConfigError as exc:
             return [Finding("fail", "budgets", str(exc))]
-        listed = ", ".join(f"{b.name} ${b.limit} per {b.period} ({b.action})" for b in budgets)
-        findings.append(Finding("ok", "budgets", f"{budget_file}: {len(budgets)} budgets: {listed}"))
-    url = inputs.env.get(names.ENV_BUDGET_STORE, "").strip() or "memory"
+        listed = ", ".join(f"{b.name} ${b.limit} per {b.period.text} ({b.action})" for b in budgets)
+        findings.append(Finding("ok", "budgets", f"{budget_file}: {plural(len(budgets), 'budget')}: {listed}"))
+    url = settings.budget_store
     try:
-        timeout = float(inputs.env.get(names.ENV_BUDGET_STORE_TIMEOUT, "0.5"))
-        store = open_store(url, timeout)
+        store = open_store(url, settings.budget_store_timeout)
         try:
             store.spend([], time.time())  # one round trip: a Redis that does not answer fails here
         finally:

@@ -35,7 +35,11 @@ from otel_llmcost.pricing import PriceBook  # noqa: E402
 
 def instrument(config: dict[str, Any]) -> None:
     LLMCostInstrumentor().instrument(
-        budgets=[Budget("shared", limit=config["limit"], action="block", thresholds=[0.8])],
+        budgets=[
+            Budget(
+                "shared", limit=config["limit"], period=config.get("period", "day"), action="block", thresholds=[0.8]
+            )
+        ],
         budget_store=config["store"],
         budget_store_failure="closed",
         budget_store_timeout=config.get("timeout", 10),

@@ -106,6 +106,38 @@ def test_four_processes_of_eight_threads_never_overshoot(kind: str, tmp_path: Pa
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_one_of_four_processes_killed_mid_call_never_lets_spend_pass_the_limit(
+    kind: str, tmp_path: Path, redis_server: Any
+) -> None:
+    """4 processes x 8 threads; the first is SIGKILLed once 3 of its requests reached the provider (billed, never
+    settled, perhaps more calls of its threads in flight); then the others spend. What the provider billed
+    stays within the limit: the dead calls' reservations are charged, not handed to the survivors."""
+    url = store_url(kind, tmp_path, redis_server, "killed-hammer")
+    open_store(url, 5).close()
+    billing = tmp_path / "billing.txt"
+    billing.touch()
+    # TTL: 1 s of the workers' real clock for Redis (which cannot see dead processes), so the survivors meet
+    # the dead process's reservations held, then charged; SQLite charges them as soon as a reserve looks.
+    ttl = 1 if kind == "redis" else 600
+    worker = start_worker(
+        mode="hammer", store=url, processes=4, threads=8, attempts=8, limit=str(LIMIT), billing=str(billing),
+        die_after=3, ttl=ttl, period="24h",
+    )  # fmt: skip
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    results = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(results) == 3  # the killed process printed nothing
+    billed = len(billing.read_text().splitlines())
+    survivors = sum(r["sent"] for r in results)
+    assert survivors and billed >= survivors + 3  # the dead process's 3 requests were billed (maybe more)
+    assert billed * COST <= LIMIT  # what the provider billed never passed the limit
+    now = time.time() + ttl + 1  # every reservation of the dead process has expired by now
+    settled, held = _spend(url, now=now, period="24h")
+    assert held == 0
+    assert billed * COST <= settled <= LIMIT  # the dead calls are counted at their worst case, not released
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_killed_mid_call_is_charged_its_worst_case(
     kind: str, tmp_path: Path, redis_server: Any, instrument_with: Any
 ) -> None:

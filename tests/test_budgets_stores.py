@@ -178,3 +178,27 @@ def test_sqlite_file_of_the_first_schema_gains_the_charge_columns(tmp_path: Path
         assert store.spend([line], now + 61) == [(300, 0)]  # expired: charged
     finally:
         store.close()
+
+
+def test_redis_reservation_of_the_first_payload_format_is_released(redis_server: Any, tmp_path: Path) -> None:
+    """A reservation written before charges existed ("amount|pending|pending") knows no bucket: it is released
+    when it expires (as then), and never makes the scripts fail."""
+    import redis
+
+    prefix = f"old-{tmp_path.name}"
+    store = open_store(redis_server.url(prefix), 2)
+    client = redis.Redis(port=redis_server.port, decode_responses=True)
+    now = 1_750_000_000.0
+    lines = [Line(name, 10**6, parse_period("day").window(now)) for name in ("a", "b")]
+    try:
+        for name in ("a", "b"):
+            client.set(f"{{{prefix}}}:pending:{name}", 300)
+        client.hset(f"{{{prefix}}}:reservation", "old", f"300|{{{prefix}}}:pending:a|{{{prefix}}}:pending:b")
+        client.zadd(f"{{{prefix}}}:reservations", {"old": now + 60})
+        assert store.spend(lines, now) == [(0, 300), (0, 300)]
+        assert store.reserve("new", lines, 100, now + 61, now + 120) is None  # the old one expired: released
+        assert store.spend(lines, now + 61) == [(0, 100), (0, 100)]
+        assert store.settle("new", lines, 50, now + 61, None) == [50, 50]
+    finally:
+        store.close()
+        client.close()

@@ -25,34 +25,39 @@ from .store import Line, Refusal, SpendStore, StoreError
 # A reservation's payload: "amount|pending-key|bucket-key|bucket-expires|pending-key|bucket-key|bucket-expires...",
 # bucket-expires in the caller's clock (unix seconds). release() drops it (it settled); charge() adds its amount
 # to the buckets it was made in (it never settled: expired) and remembers that in reservation:charged:<id>.
+# A payload of 0.1.0 before charges ("amount|pending-key|pending-key...") is only released: it knows no bucket.
 _RELEASE = """
 local function parse(payload)
   local parts = {}
   for part in string.gmatch(payload, '[^|]+') do parts[#parts + 1] = part end
-  return parts
+  local lines = {}
+  if #parts >= 4 and tonumber(parts[4]) then
+    for i = 2, #parts, 3 do lines[#lines + 1] = {parts[i], parts[i + 1], tonumber(parts[i + 2])} end
+  else
+    for i = 2, #parts do lines[#lines + 1] = {parts[i]} end
+  end
+  return parts[1], lines
 end
 local function release(hash, zset, id)
   local payload = redis.call('HGET', hash, id)
-  local parts = nil
-  if payload then
-    parts = parse(payload)
-    for i = 2, #parts, 3 do redis.call('DECRBY', parts[i], parts[1]) end
-    redis.call('HDEL', hash, id)
-  end
   redis.call('ZREM', zset, id)
-  return parts
+  if not payload then return nil end
+  local amount, lines = parse(payload)
+  for _, line in ipairs(lines) do redis.call('DECRBY', line[1], amount) end
+  redis.call('HDEL', hash, id)
+  return amount, lines
 end
 local function charge(hash, zset, id, now)
-  local parts = release(hash, zset, id)
-  if not parts or parts[1] == '0' then return end
-  local charged, longest = {parts[1]}, 0
-  for i = 2, #parts, 3 do
-    local keep = tonumber(parts[i + 2]) - tonumber(now)
+  local amount, lines = release(hash, zset, id)
+  if not amount or amount == '0' then return end
+  local charged, longest = {amount}, 0
+  for _, line in ipairs(lines) do
+    local keep = line[3] and (line[3] - tonumber(now)) or 0
     if keep > 0 then
       local seconds = math.floor(keep) + 1
-      redis.call('INCRBY', parts[i + 1], parts[1])
-      redis.call('EXPIRE', parts[i + 1], seconds)
-      charged[#charged + 1] = parts[i + 1]
+      redis.call('INCRBY', line[2], amount)
+      redis.call('EXPIRE', line[2], seconds)
+      charged[#charged + 1] = line[2]
       if seconds > longest then longest = seconds end
     end
   end
@@ -62,7 +67,8 @@ local function uncharge(hash, id)
   local key = hash .. ':charged:' .. id
   local payload = redis.call('GET', key)
   if payload then
-    local parts = parse(payload)
+    local parts = {}
+    for part in string.gmatch(payload, '[^|]+') do parts[#parts + 1] = part end
     for i = 2, #parts do
       if redis.call('EXISTS', parts[i]) == 1 then redis.call('DECRBY', parts[i], parts[1]) end
     end

@@ -4,7 +4,11 @@
 
 hammer: imports everything once, then forks ``processes`` children; in each, ``threads`` threads make
 ``attempts`` calls against one block budget, and the child prints one JSON line: HTTP requests sent, calls
-answered, calls refused, threshold crossings seen by its registered callback.
+answered, calls refused, threshold crossings seen by its registered callback. With ``billing`` (a file),
+every request the provider receives appends a line to it (what the provider bills); with ``die_after``,
+the first child holds its requests until ``die_after`` of them have reached the provider (billed, never
+answered), then SIGKILLs itself, other calls of its threads perhaps in flight too. The other children start
+only then (a pipe, no sleeps): they find the dead process's reservations whatever the scheduling.
 kill: makes ``settle`` calls (printing "settled" after each), then starts one more whose request never returns
 (printing "in-flight" while it is being sent), and waits there to be killed.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -35,7 +40,11 @@ from otel_llmcost.pricing import PriceBook  # noqa: E402
 
 def instrument(config: dict[str, Any]) -> None:
     LLMCostInstrumentor().instrument(
-        budgets=[Budget("shared", limit=config["limit"], action="block", thresholds=[0.8])],
+        budgets=[
+            Budget(
+                "shared", limit=config["limit"], period=config.get("period", "day"), action="block", thresholds=[0.8]
+            )
+        ],
         budget_store=config["store"],
         budget_store_failure="closed",
         budget_store_timeout=config.get("timeout", 10),
@@ -43,12 +52,33 @@ def instrument(config: dict[str, Any]) -> None:
     )
 
 
-def hammer(config: dict[str, Any]) -> None:
+def hammer(config: dict[str, Any], index: int = 0, go: tuple[int, int] | None = None) -> None:
     """One child: instrument, spend from many threads, print what happened."""
+    die_after = config.get("die_after") if index == 0 else None
+    if go is not None and die_after is None:
+        os.read(go[0], 1)  # wait until the first child has died
     instrument(config)
     crossings: list[str] = []
     on_budget_threshold(lambda crossing: crossings.append(str(crossing.threshold)))
-    api = FakeOpenAI(tokens=TOKENS)
+    billing = os.open(config["billing"], os.O_WRONLY | os.O_APPEND | os.O_CREAT) if config.get("billing") else None
+    received = [0]
+    bill_lock = threading.Lock()
+    never = threading.Event()
+
+    def on_request(request: Any) -> None:
+        with bill_lock:
+            if billing is not None:
+                os.write(billing, b"billed\n")  # one O_APPEND write: whole lines, whatever the interleaving
+            received[0] += 1
+            if die_after is None:
+                return
+            if received[0] >= die_after:
+                assert go is not None
+                os.write(go[1], b"g" * (config["processes"] - 1))  # the others may start
+                os.kill(os.getpid(), signal.SIGKILL)
+        never.wait()  # this request is never answered: the process dies first
+
+    api = FakeOpenAI(tokens=TOKENS, on_request=on_request)
     client = api.client(max_retries=0)
     lock = threading.Lock()
     counts = {"answered": 0, "exceeded": 0, "unavailable": 0}
@@ -78,12 +108,13 @@ def hammer(config: dict[str, Any]) -> None:
 def fork_hammers(config: dict[str, Any]) -> int:
     PriceBook().warm_up()  # loaded once, before the fork: the children share it
     children = []
-    for _ in range(config["processes"]):
+    go = os.pipe() if config.get("die_after") else None
+    for index in range(config["processes"]):
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
-                hammer(config)
+                hammer(config, index, go)
             except BaseException:
                 import traceback
 
@@ -94,9 +125,10 @@ def fork_hammers(config: dict[str, Any]) -> int:
                 os._exit(code)
         children.append(pid)
     failed = 0
-    for pid in children:
+    for index, pid in enumerate(children):
         _, status = os.waitpid(pid, 0)
-        failed += os.waitstatus_to_exitcode(status) != 0
+        expected = -signal.SIGKILL if index == 0 and config.get("die_after") else 0
+        failed += os.waitstatus_to_exitcode(status) != expected
     return 1 if failed else 0
 
 

@@ -1,5 +1,6 @@
 """Block budgets under load: concurrent calls never overshoot, in one process (memory) or many (SQLite, Redis),
-and a process killed mid-call loses no settled spend and holds nothing for long."""
+and a process killed mid-call loses no settled spend and has its hold charged (never released): spend never
+passes the limit."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from budget_support import COST, REQUEST, TOKENS, WORST, start_worker, store_url
+from budget_support import COST, REQUEST, TOKENS, WORST, Clock, start_worker, store_url
 from conftest import Captured
 from openai_payloads import FakeOpenAI
 from otel_llmcost import Budget, BudgetExceededError, ledger, names
@@ -26,12 +27,13 @@ LIMIT = Decimal(1)
 ADMITTED = int(LIMIT // WORST)
 
 
-def _spend(url: str, budget: str = "shared") -> tuple[Decimal, Decimal]:
-    """(settled, held) of a budget's current day, read from the store itself."""
+def _spend(url: str, budget: str = "shared", now: float | None = None, period: str = "day") -> tuple[Decimal, Decimal]:
+    """(settled, held) of a budget's current period at ``now``, read from the store itself."""
+    when = time.time() if now is None else now
     store = open_store(url, 5)
     try:
-        line = Line(budget, to_pico(LIMIT), parse_period("day").window(time.time()))
-        ((settled, pending),) = store.spend([line], time.time())
+        line = Line(budget, to_pico(LIMIT), parse_period(period).window(when))
+        ((settled, pending),) = store.spend([line], when)
     finally:
         store.close()
     return to_usd(settled), to_usd(pending)
@@ -104,40 +106,151 @@ def test_four_processes_of_eight_threads_never_overshoot(kind: str, tmp_path: Pa
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-def test_killed_mid_call_keeps_settled_spend_and_releases_its_hold(
+def test_one_of_four_processes_killed_mid_call_never_lets_spend_pass_the_limit(
+    kind: str, tmp_path: Path, redis_server: Any
+) -> None:
+    """4 processes x 8 threads; the first is SIGKILLed once 3 of its requests reached the provider (billed, never
+    settled, perhaps more calls of its threads in flight); then the others spend. What the provider billed
+    stays within the limit: the dead calls' reservations are charged, not handed to the survivors."""
+    url = store_url(kind, tmp_path, redis_server, "killed-hammer")
+    open_store(url, 5).close()
+    billing = tmp_path / "billing.txt"
+    billing.touch()
+    # TTL: 1 s of the workers' real clock for Redis (which cannot see dead processes), so the survivors meet
+    # the dead process's reservations held, then charged; SQLite charges them as soon as a reserve looks.
+    ttl = 1 if kind == "redis" else 600
+    worker = start_worker(
+        mode="hammer", store=url, processes=4, threads=8, attempts=8, limit=str(LIMIT), billing=str(billing),
+        die_after=3, ttl=ttl, period="24h",
+    )  # fmt: skip
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    results = [json.loads(line) for line in out.strip().splitlines()]
+    assert len(results) == 3  # the killed process printed nothing
+    billed = len(billing.read_text().splitlines())
+    survivors = sum(r["sent"] for r in results)
+    assert survivors and billed >= survivors + 3  # the dead process's 3 requests were billed (maybe more)
+    assert billed * COST <= LIMIT  # what the provider billed never passed the limit
+    now = time.time() + ttl + 1  # every reservation of the dead process has expired by now
+    settled, held = _spend(url, now=now, period="24h")
+    assert held == 0
+    assert billed * COST <= settled <= LIMIT  # the dead calls are counted at their worst case, not released
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_killed_mid_call_is_charged_its_worst_case(
     kind: str, tmp_path: Path, redis_server: Any, instrument_with: Any
 ) -> None:
+    """The killed call may have been answered and billed: its hold becomes spend, never room for others."""
     url = store_url(kind, tmp_path, redis_server, "kill")
     open_store(url, 5).close()
-    # Room for the 3 settled calls, the one killed mid-call, and one more only once the dead call's hold is gone.
+    # Room for the 3 settled calls, the one killed mid-call, and half a call more: the dead call's worst case
+    # must stay counted, so no further call fits. A rolling day: no midnight between the worker and the test.
     limit = 3 * COST + WORST + WORST / 2
-    ttl = 600 if kind == "sqlite" else 1  # SQLite finds the dead process at once; Redis waits for the TTL
-    worker = start_worker(mode="kill", store=url, settle=3, limit=str(limit), ttl=ttl)
+    worker = start_worker(mode="kill", store=url, settle=3, limit=str(limit), ttl=60, period="24h")
     assert worker.stdout is not None
     lines = []
     try:
-        while "in-flight" not in lines:
+        while "in-flight" not in lines:  # the worker says when its 4th call is being sent: no sleeps
             line = worker.stdout.readline().strip()
             assert line, worker.stderr.read() if worker.stderr else "worker ended"
             lines.append(line)
     finally:
-        worker.kill()
+        worker.kill()  # SIGKILL: no settlement, no cleanup
         worker.wait(timeout=10)
     assert lines == ["settled"] * 3 + ["in-flight"]
-    settled, held = _spend(url)
-    assert settled == 3 * COST  # nothing settled was lost
-    if kind == "redis":
-        assert held == WORST  # the dead call's hold, until its reservation expires
-        deadline = time.monotonic() + 15
-        while _spend(url)[1]:
-            assert time.monotonic() < deadline, "the dead call's reservation never expired"
-            time.sleep(0.05)
-    cap = instrument_with(budgets=[Budget("shared", limit=limit, action="block")], budget_store=url)
+    now = time.time()
+    if kind == "sqlite":  # the reservation's process is gone (same host): charged at once
+        assert _spend(url, now=now, period="24h") == (3 * COST + WORST, Decimal(0))
+    else:  # Redis cannot see processes: the reservation is held until its TTL (60 s), then charged
+        assert _spend(url, now=now, period="24h") == (3 * COST, WORST)
+        now += 61
+        assert _spend(url, now=now, period="24h") == (3 * COST + WORST, Decimal(0))
+    clock = Clock(now)
+    cap = instrument_with(
+        budgets=[Budget("shared", limit=limit, period="24h", action="block")], budget_store=url, budget_clock=clock
+    )
     api = FakeOpenAI(tokens=TOKENS)
-    api.client(max_retries=0).chat.completions.create(**REQUEST)  # fits only without the dead call's hold
-    assert len(api.requests) == 1
-    assert _spend(url) == (4 * COST, Decimal(0))
-    assert cap.total(names.METRIC_BUDGET_BLOCKED) == 0
+    with pytest.raises(BudgetExceededError) as raised:
+        api.client(max_retries=0).chat.completions.create(**REQUEST)  # fitted before: the dead call was released
+    assert not api.requests
+    assert (raised.value.spend, raised.value.reserved) == (3 * COST + WORST, 0)
+    assert cap.total(names.METRIC_BUDGET_BLOCKED) == 1
+    assert _spend(url, now=now, period="24h") == (3 * COST + WORST, Decimal(0))  # charged once, not again
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+def test_reservation_past_its_ttl_is_charged_then_replaced_by_a_late_settlement(
+    kind: str, tmp_path: Path, redis_server: Any, instrument_with: Any
+) -> None:
+    """A call that outlives its reservation (live process): charged its worst case at the TTL, so the money
+    it may spend is never handed out twice; when it does settle, its real cost replaces the charge."""
+    clock = Clock(1_750_000_000.0)
+    url = store_url(kind, tmp_path, redis_server, "late")
+    limit = 2 * WORST + WORST / 2  # two calls in flight fit, a third never does
+    cap = instrument_with(
+        budgets=[Budget("late", limit=limit, action="block")],
+        budget_store=url,
+        budget_clock=clock,
+        budget_reservation_ttl=60,
+    )
+    enforcer = cap.instrumentor.runtime.budgets
+    in_flight, finish = threading.Event(), threading.Event()
+
+    def on_request(request: Any) -> None:
+        if len(api.requests) == 1:
+            in_flight.set()
+            assert finish.wait(timeout=30)  # a bound against a hung test, not synchronization
+
+    api = FakeOpenAI(tokens=TOKENS, on_request=on_request)
+    client = api.client(max_retries=0)
+    slow = threading.Thread(target=lambda: client.chat.completions.create(**REQUEST))
+    slow.start()
+    try:
+        assert in_flight.wait(timeout=30)
+        assert enforcer.store.spend([_line(enforcer, clock.now)], clock.now) == [(0, to_pico(WORST))]
+        clock.now += 61  # past the reservation's TTL, the call still in flight
+        assert enforcer.state() == [("late", float(WORST), float(limit))]  # charged at its worst case
+        client.chat.completions.create(**REQUEST)  # fits: WORST charged + WORST held <= limit
+        with pytest.raises(BudgetExceededError) as raised:
+            client.chat.completions.create(**REQUEST)
+        assert raised.value.spend == WORST + COST
+    finally:
+        finish.set()
+        slow.join()
+    assert len(api.requests) == 2
+    # The slow call settled: its real cost replaced its charge.
+    assert enforcer.state() == [("late", float(2 * COST), float(limit))]
+    assert enforcer.store.spend([_line(enforcer, clock.now)], clock.now) == [(to_pico(2 * COST), 0)]
+
+
+def _line(enforcer: Any, now: float) -> Line:
+    (budget,) = enforcer.budgets
+    return Line(budget.name, to_pico(budget.limit), budget.period.window(now))
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+def test_expired_reservation_is_charged_to_the_bucket_it_was_made_in(
+    kind: str, tmp_path: Path, redis_server: Any
+) -> None:
+    """In a rolling window the charge leaves the window with the bucket of the reservation, not later."""
+    store: SpendStore = open_store(store_url(kind, tmp_path, redis_server, "bucket"), 5)
+    period = parse_period("2h")
+    step = 2 * 3600 // 60
+    t0 = 1_750_000_000.0
+    try:
+        assert store.reserve("r", [Line("b", 10**9, period.window(t0))], 300, t0, t0 + 60) is None
+        later = t0 + 3600  # expired long ago: charged to the bucket of t0
+        assert store.spend([Line("b", 10**9, period.window(later))], later) == [(300, 0)]
+        assert store.reserve("s", [Line("b", 10**9, period.window(later))], 200, later, later + 60) is None
+        store.settle("s", [Line("b", 10**9, period.window(later))], 100, later, None)
+        gone = t0 + 2 * 3600 + 2 * step  # the bucket of t0 has left the window, the one of `later` has not
+        assert store.spend([Line("b", 10**9, period.window(gone))], gone) == [(100, 0)]
+        # A settlement of a reservation that was neither held nor charged changes nothing but its own cost.
+        store.settle("never-held", [Line("b", 10**9, period.window(gone))], 5, gone, None)
+        assert store.spend([Line("b", 10**9, period.window(gone))], gone) == [(105, 0)]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])

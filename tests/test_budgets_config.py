@@ -76,22 +76,57 @@ def test_file_declares_budgets(tmp_path: Path) -> None:
         ("budgets:\n  - name: a b\n    limit: 5\n", 2, "budget name 'a b'"),
         ("budgets:\n  - {name: a, limit: 1}\n  - {name: b, limit: 1}\n  - {name: a, limit: 2}\n", 4, "used twice"),
         ("budgets:\n  - just-a-name\n", 2, "must be a mapping"),
+        ("budgets:\n  - name: a\n    limit: [10, 20]\n", 3, "limit must be a single value, not a list. Fix: e.g."),
+        ("budgets:\n  - name: a\n    limit: 5\n    period: {day: 1}\n", 4, "period must be a single value, not a"),
+        ("budgets:\n  - name: [a]\n    limit: 5\n", 2, "name must be a single value, not a list"),
+        ("budgets:\n  - name: a\n    limit: 5\n    thresholds: [0.5, [0.8]]\n", 4, "threshold must be a single value"),
+        ("budgets:\n  - name: a\n    limit: 5\n    scope: {team: [x]}\n", 4, "scope team must be a single value"),
+        ("budgets:\n  - name: a\n    limit: !usd 5\n", 3, "limit: could not determine a constructor"),
+        ("budgets:\n  - name: a\n    limit: 2024-13-45\n", 3, "limit: month must be in 1..12"),
+        ("# nothing yet\nbudgets:\n  - name: a\n    limit: 5\n  - name: caf\u00e9\n", 5, "not UTF-8 text (byte 0xe9"),
     ],
 )
 def test_bad_file_names_file_line_and_reason(tmp_path: Path, text: str, line: int, reason: str) -> None:
-    path = _write(tmp_path, text)
+    path = tmp_path / "budgets.yaml"
+    path.write_bytes(text.encode("latin-1") if "\u00e9" in text else text.encode())  # latin-1: not UTF-8
     with pytest.raises(ConfigError) as raised:
         load_budgets(path)
     message = str(raised.value)
     assert message.startswith(f"budget file {path}:{line}: "), message
     assert reason in message, message
+    assert "Node" not in message and "\n" not in message  # one line, no PyYAML internals
 
 
-def test_missing_file_and_empty_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", ["", "\n\n", "# budgets come later\n", "---\n"])
+def test_empty_file_is_an_error(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_budgets(path)
+    assert str(raised.value) == (
+        f"budget file {path} is empty (no YAML in it). Fix: declare budgets (budgets: [{{name: daily, limit: 50}}]), "
+        "write budgets: [] to declare none on purpose, or unset OTEL_LLMCOST_BUDGET_FILE."
+    )
+
+
+def test_missing_file_and_budgets_declared_empty(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_budgets(tmp_path / "nope.yaml")
-    assert load_budgets(_write(tmp_path, "")) == []
-    assert load_budgets(_write(tmp_path, "budgets:\n")) == []
+    assert load_budgets(_write(tmp_path, "budgets: []\n")) == []
+    assert load_budgets(_write(tmp_path, "budgets:\n")) == []  # the key is there: none declared on purpose
+    assert [b.name for b in load_budgets(_write(tmp_path, "\ufeffbudgets: [{name: a, limit: 1}]\n"))] == ["a"]  # BOM
+
+
+def test_non_utf8_file_fails_instrument_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_bytes(b"budgets:\n  - name: \xff\xfe\n    limit: 5\n")
+    monkeypatch.setenv(names.ENV_BUDGET_FILE, str(path))
+    with pytest.raises(ConfigError) as raised:
+        LLMCostInstrumentor().instrument()
+    assert str(raised.value) == (
+        f"budget file {path}:2: not UTF-8 text (byte 0xff at offset 19). Fix: save the file as UTF-8."
+    )
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert not _patched()
 
 
 def _patched() -> bool:

@@ -85,6 +85,7 @@ def test_block_refuses_before_sending_and_says_why(instrument_with: Any, clock: 
         "the budget resets at 2025-06-16T00:00:00+00:00"
     )
     assert pickle.loads(pickle.dumps(error)).resets_at == error.resets_at
+    assert error.rolling_hours is None
     spans = cap.client_spans()
     assert len(spans) == 3
     blocked = attributes(spans[-1])
@@ -239,6 +240,7 @@ def test_thresholds_fire_once_each_on_span_log_callback_and_metric(
     assert crossings[0].resets_at == datetime(2025, 6, 16, tzinfo=timezone.utc)
     logged = [r for r in caplog.records if r.name == "otel_llmcost.budgets"]
     assert [r.getMessage().split(" reached ")[1].split(" ")[0] for r in logged] == ["80%", "100%"]
+    assert logged[0].getMessage().endswith("; resets at 2025-06-16T00:00:00+00:00")  # a calendar day resets
     assert getattr(logged[0], names.LLMCOST_BUDGET_NAME) == "team-x"
     assert cap.total(names.METRIC_BUDGET_THRESHOLD_CROSSINGS, llmcost__budget__name="team-x") == 2
     by_threshold = {

@@ -3,6 +3,8 @@ rolling windows forget spend after N hours, and each warning fires once per peri
 
 from __future__ import annotations
 
+import logging
+import pickle
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -120,6 +122,13 @@ def test_rolling_budget_frees_spend_after_its_window(instrument_with: Any) -> No
         client.chat.completions.create(**REQUEST)
     step = 2 * 3600 // ROLLING_STEPS
     assert raised.value.resets_at.timestamp() == (clock.now // step + 1) * step  # the window's next step
+    assert raised.value.rolling_hours == 2
+    assert str(raised.value) == (  # no reset time: a rolling window never resets, its spend ages out
+        "budget '2h' has spent $0.0405 of its $0.05 limit; this call could cost up to $0.02026; "
+        "spend over the last 2 h is counted; room frees up as older calls leave the window"
+    )
+    again = pickle.loads(pickle.dumps(raised.value))
+    assert (str(again), again.rolling_hours) == (str(raised.value), 2)
     clock.now += 3600 + 2 * step  # the first call has left the window, the second has not
     client.chat.completions.create(**REQUEST)
     with pytest.raises(BudgetExceededError):
@@ -127,7 +136,10 @@ def test_rolling_budget_frees_spend_after_its_window(instrument_with: Any) -> No
     assert len(api.requests) == 3
 
 
-def test_rolling_warning_fires_again_once_the_window_has_passed(instrument_with: Any) -> None:
+def test_rolling_warning_fires_again_once_the_window_has_passed(
+    instrument_with: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_llmcost.budgets")
     clock = Clock(1_750_000_000.0)
     instrument_with(budgets=[Budget("1h", limit="0.05", period="1h", thresholds=[])], budget_clock=clock)
     seen: list[ThresholdCrossing] = []
@@ -145,3 +157,8 @@ def test_rolling_warning_fires_again_once_the_window_has_passed(instrument_with:
         assert [c.spend for c in seen] == [3 * COST, 3 * COST]
     finally:
         remove_budget_threshold_callback(callback)
+    logged = [r.getMessage() for r in caplog.records if r.name == "otel_llmcost.budgets"]
+    assert logged == [
+        "otel-llmcost: budget '1h' (warn, scope all) reached 100% of its $0.05 limit: $0.06075 spent; "
+        "spend over the last 1 h is counted; room frees up as older calls leave the window"
+    ] * 2

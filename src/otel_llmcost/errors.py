@@ -26,32 +26,43 @@ class BudgetExceededError(BudgetError):
         *,
         reserved: Decimal = Decimal(0),
         requested: Decimal = Decimal(0),
+        rolling_hours: int | None = None,
     ) -> None:
         self.budget = budget
         self.spend = spend
         """USD settled in the current period."""
         self.limit = limit
         self.resets_at = resets_at
-        """When the period ends (a rolling window: when its oldest spend leaves it)."""
+        """When the calendar period ends; for a rolling window, only when its next step drops its oldest spend."""
         self.reserved = reserved
         """USD held by calls in flight (their worst case), not yet settled."""
         self.requested = requested
         """The refused call's worst-case cost."""
+        self.rolling_hours = rolling_hours
+        """N for a rolling window of the last N hours (it never resets: spend leaves it as it ages); else None."""
         in_flight = f" (+${_usd(reserved)} held by calls in flight)" if reserved else ""
+        if rolling_hours is None:
+            when = f"the budget resets at {resets_at.isoformat()}"
+        else:  # no reset time to give: room comes back call by call, as each call's spend ages out
+            when = f"spend over the last {rolling_hours} h is counted; room frees up as older calls leave the window"
         super().__init__(
             f"budget {budget!r} has spent ${_usd(spend)}{in_flight} of its ${_usd(limit)} limit; this call could cost "
-            f"up to ${_usd(requested)}; the budget resets at {resets_at.isoformat()}"
+            f"up to ${_usd(requested)}; {when}"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_exceeded, (self.budget, self.spend, self.limit, self.resets_at, self.reserved, self.requested))
+        return (
+            _exceeded,
+            (self.budget, self.spend, self.limit, self.resets_at, self.reserved, self.requested, self.rolling_hours),
+        )
 
 
 def _exceeded(*args: object) -> BudgetExceededError:
-    budget, spend, limit, resets_at, reserved, requested = args
+    budget, spend, limit, resets_at, reserved, requested, *rolling = args
     return BudgetExceededError(
-        budget, spend, limit, resets_at, reserved=reserved, requested=requested  # type: ignore[arg-type]
-    )
+        budget, spend, limit, resets_at, reserved=reserved, requested=requested,  # type: ignore[arg-type]
+        rolling_hours=rolling[0] if rolling else None,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 class BudgetUnavailableError(BudgetError):

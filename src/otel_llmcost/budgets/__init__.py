@@ -7,12 +7,14 @@ call's worst case), ``enforcer`` (admit before sending, settle after). ``build``
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from .. import names
 from ..errors import ConfigError
 from .enforcer import BudgetEnforcer, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
 from .model import Budget
-from .store import open_store
+from .store import SpendStore, StoreError, open_store
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -33,7 +35,8 @@ def build(settings: Settings, prices: PriceBook, instruments: Instruments) -> Bu
     """The enforcer the settings ask for, or None when there is nothing to do per call (no budget, no ledger).
 
     Everything is read and checked before anything is returned: a bad file or store URL raises
-    ``ConfigError`` and nothing is applied.
+    ``ConfigError`` and nothing is applied. A store that does not answer now is not an error (it may be
+    back before the first call), but it is logged at once, saying what calls will meet.
     """
     budgets: list[Budget] = list(settings.budgets)
     if settings.budget_file:
@@ -50,6 +53,7 @@ def build(settings: Settings, prices: PriceBook, instruments: Instruments) -> Bu
     if not budgets and not store.keeps_ledger:
         store.close()
         return None  # the SQLite store is also the ledger: with it, every call is recorded even without budgets
+    _probe(store, settings.budget_store_failure == "closed", settings.budget_store_timeout)
     return BudgetEnforcer(
         budgets,
         store,
@@ -60,3 +64,21 @@ def build(settings: Settings, prices: PriceBook, instruments: Instruments) -> Bu
         reservation_ttl=settings.budget_reservation_ttl,
         clock=settings.budget_clock,
     )
+
+
+def _probe(store: SpendStore, fail_closed: bool, timeout: float) -> None:
+    """One round trip to the store (bounded by its timeout); a WARNING when it does not answer.
+
+    Without it, an unreachable store with the ``closed`` rule says nothing until the first call is refused.
+    """
+    try:
+        store.probe()
+    except StoreError as exc:
+        if fail_closed:
+            then = "calls of block budgets will be refused (BudgetUnavailableError) until it answers"
+        else:
+            then = "calls of block budgets will go ahead unchecked and their spend will not be recorded in it"
+        logging.getLogger("otel_llmcost.budgets").warning(
+            "otel-llmcost: budget store %s does not answer at start-up (%s, within %g s); with %s=%s, %s",
+            store.url, exc, timeout, names.ENV_BUDGET_STORE_FAILURE, "closed" if fail_closed else "open", then,
+        )  # fmt: skip

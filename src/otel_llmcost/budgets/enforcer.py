@@ -33,6 +33,7 @@ from ..metrics import Instruments
 from ..pricing import PriceBook
 from .estimate import worst_case
 from .model import Budget
+from .periods import RollingPeriod
 from .store import Line, SpendStore, StoreError, to_pico, to_usd
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class ThresholdCrossing:
     scope: str
     action: str
     resets_at: datetime
+    """When the calendar period ends; for a rolling window (which never resets), its next step."""
 
 
 ThresholdCallback = Callable[[ThresholdCrossing], None]
@@ -168,6 +170,7 @@ class BudgetEnforcer:
             datetime.fromtimestamp(window.resets, window.zone),
             reserved=to_usd(refusal.pending),
             requested=to_usd(amount),
+            rolling_hours=budget.period.hours if isinstance(budget.period, RollingPeriod) else None,
         )
         return self._refuse(call, budget, error)
 
@@ -255,9 +258,14 @@ class BudgetEnforcer:
         self._m.budget_crossings.add(
             ((names.LLMCOST_BUDGET_NAME, budget.name), (names.LLMCOST_BUDGET_THRESHOLD, float(threshold))), 1
         )
+        period = budget.period
+        if isinstance(period, RollingPeriod):  # no reset time: spend leaves the window as it ages
+            when = f"spend over the last {period.hours} h is counted; room frees up as older calls leave the window"
+        else:
+            when = f"resets at {resets.isoformat()}"
         logger.warning(
-            "otel-llmcost: budget %r (%s, scope %s) reached %s%% of its $%s limit: $%s spent; resets at %s",
-            budget.name, budget.action, budget.scope, _percent(threshold), budget.limit, spend, resets.isoformat(),
+            "otel-llmcost: budget %r (%s, scope %s) reached %s%% of its $%s limit: $%s spent; %s",
+            budget.name, budget.action, budget.scope, _percent(threshold), budget.limit, spend, when,
             extra=attributes,
         )  # fmt: skip
         for callback in list(_callbacks):

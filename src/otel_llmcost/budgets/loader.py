@@ -1,7 +1,9 @@
 """The budget file (YAML, named by OTEL_LLMCOST_BUDGET_FILE or ``budget_file=``): read whole, checked whole.
 
 Every problem is a ``ConfigError`` that names the file, the line and the fix; nothing of a bad file is
-applied. The file is read from PyYAML's node tree, so each value keeps the line it was written on.
+applied. The file is read from PyYAML's node tree, so each value keeps the line it was written on (a pydantic
+model would check the same fields but lose those lines). A file that is empty (or only comments) is an error:
+a budget file that declares nothing is far more often a bad deploy than an intent (write ``budgets: []``).
 
     budgets:
       - name: daily-total
@@ -40,14 +42,22 @@ class _Where:
 
 
 def load_budgets(path: str | Path) -> list[Budget]:
-    """The budgets a file declares (an empty ``budgets:`` list is allowed)."""
+    """The budgets a file declares (``budgets: []`` declares none; an empty file is an error)."""
     where = _Where(str(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(
             f"budget file {path} cannot be read ({exc.strerror or exc}). Fix: point OTEL_LLMCOST_BUDGET_FILE "
             "(or budget_file=) at a readable YAML file."
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad_line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"budget file {path}:{bad_line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+            "Fix: save the file as UTF-8."
         ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -57,18 +67,22 @@ def load_budgets(path: str | Path) -> list[Budget]:
         raise ConfigError(f"budget file {path}{line}: not valid YAML ({exc.problem or exc.context}).") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"budget file {path}: not valid YAML ({exc}).") from None
-    if root is None:
-        return []
+    if root is None or (isinstance(root, yaml.ScalarNode) and _scalar(where, root, "the file") is None):
+        raise ConfigError(
+            f"budget file {path} is empty (no YAML in it). Fix: declare budgets (budgets: [{{name: daily, limit: "
+            "50}]), write budgets: [] to declare none on purpose, or unset OTEL_LLMCOST_BUDGET_FILE."
+        )
     if not isinstance(root, yaml.MappingNode):
         raise where.error(root, "the file must be a mapping with a 'budgets:' list.")
     items = None
     for key, value in root.value:
-        if _scalar(key) != "budgets":
-            raise where.error(key, f"unknown key {_scalar(key)!r}; the only top-level key is 'budgets'.")
+        name = _scalar(where, key, "a top-level key")
+        if name != "budgets":
+            raise where.error(key, f"unknown key {name!r}; the only top-level key is 'budgets'.")
         items = value
     if items is None:
         raise where.error(root, "no 'budgets:' key. Fix: budgets: [ {name: daily, limit: 50} ].")
-    if isinstance(items, yaml.ScalarNode) and _scalar(items) is None:
+    if isinstance(items, yaml.ScalarNode) and _scalar(where, items, "budgets") is None:
         return []
     if not isinstance(items, yaml.SequenceNode):
         raise where.error(items, "'budgets' must be a list of budgets (each starting with '- name:').")
@@ -85,30 +99,51 @@ def load_budgets(path: str | Path) -> list[Budget]:
     return budgets
 
 
-def _scalar(node: yaml.Node) -> Any:
+_EXAMPLES = {
+    "name": "name: daily-total",
+    "limit": "limit: 50",
+    "period": "period: day",
+    "timezone": "timezone: Europe/Paris",
+    "action": "action: block",
+    "threshold": "thresholds: [0.5, 80%]",
+}
+
+
+def _scalar(where: _Where, node: yaml.Node, what: str) -> Any:
+    """The plain value of ``node``; a list or mapping where one value belongs is an error naming ``what``."""
     if not isinstance(node, yaml.ScalarNode):
-        return node  # a mapping or list where a value was expected: reported by the caller
-    return _SCALARS.construct_object(node)
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+        example = _EXAMPLES.get(what, "scope: {team: search}" if what.startswith("scope") else None)
+        fix = f" Fix: e.g. {example}." if example else ""
+        raise where.error(node, f"{what} must be a single value, not {kind}.{fix}")
+    try:
+        return _SCALARS.construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:  # an unknown tag (!foo 5), a date that does not exist
+        problem = getattr(exc, "problem", None) or exc
+        raise where.error(node, f"{what}: {problem}. Fix: write a plain value.") from None
 
 
 def _budget(where: _Where, item: yaml.Node) -> Budget:
     if not isinstance(item, yaml.MappingNode):
         raise where.error(item, "each budget must be a mapping (name:, limit:, ...).")
     fields: dict[str, tuple[yaml.Node, Any]] = {}
-    label = next((_scalar(v) for k, v in item.value if _scalar(k) == "name"), "?")
-    for key_node, value_node in item.value:
-        key = _scalar(key_node)
+    keys = [(_scalar(where, k, "a budget field name"), k, v) for k, v in item.value]
+    label = next((_scalar(where, v, "name") for key, _, v in keys if key == "name"), "?")
+    for key, key_node, value_node in keys:
         if key not in FIELDS:
             raise where.error(key_node, f"unknown budget field {key!r}. Known fields: {', '.join(FIELDS)}.")
         if key == "thresholds" and isinstance(value_node, yaml.SequenceNode):
+            found = []
             for threshold in value_node.value:  # each checked on its own line
+                value = _scalar(where, threshold, "threshold")
                 try:
-                    _thresholds([_scalar(threshold)], str(label))
+                    _thresholds([value], str(label))
                 except ConfigError as exc:
                     raise where.error(threshold, str(exc)) from None
-            fields[key] = (value_node, [_scalar(threshold) for threshold in value_node.value])
+                found.append(value)
+            fields[key] = (value_node, found)
             continue
-        fields[key] = (value_node, value_node if key == "scope" else _scalar(value_node))
+        fields[key] = (value_node, value_node if key == "scope" else _scalar(where, value_node, key))
     for required in ("name", "limit"):
         if required not in fields:
             raise where.error(item, f"a budget needs '{required}:'.")
@@ -155,13 +190,14 @@ def _budget(where: _Where, item: yaml.Node) -> Budget:
 
 def _scope(where: _Where, node: yaml.Node) -> dict[str, Any]:
     if isinstance(node, yaml.ScalarNode):
-        if _scalar(node) in ("all", None):
+        if _scalar(where, node, "scope") in ("all", None):
             return {}
         raise where.error(node, f"scope {node.value!r} must be 'all' or one of {{feature|team|user|model: value}}.")
     if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
         raise where.error(node, "scope must be 'all' or exactly one of {feature|team|user|model: value}.")
     key_node, value_node = node.value[0]
-    key, value = _scalar(key_node), _scalar(value_node)
+    key = _scalar(where, key_node, "the scope key")
+    value = _scalar(where, value_node, f"scope {key}")
     if key not in SCOPE_KEYS:
         raise where.error(key_node, f"scope key {key!r} is not one of {', '.join(SCOPE_KEYS)}.")
     if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":

@@ -3,8 +3,10 @@
 Keys (all under one hash tag, ``{otel_llmcost}`` or ``?prefix=NAME`` from the URL, so a cluster keeps them in
 one slot): ``spend:<budget>:<bucket>`` (picodollars; expire when their window has passed), ``pending:<budget>``
 (held by calls in flight), a hash and a sorted set of the reservations themselves (each expires at its own
-time: a process that died mid-call holds nothing for longer than the reservation TTL), and ``mark:...``
-(threshold marks, expiring after their period). Expiries are sent as times to live computed from the
+time: the reservation of a process that died mid-call is charged to the bucket it was made in when its TTL
+ends, see ``store``), ``reservation:charged:<id>`` (what such a charge added, so a call that outlived its
+reservation and settles late replaces it; kept as long as the bucket), and ``mark:...`` (threshold marks,
+expiring after their period). Expiries are sent as times to live computed from the
 caller's clock, so a server whose clock differs keeps keys exactly as long. Every command is bounded by
 the socket timeouts, and the client never retries: an unreachable server costs at most one timeout,
 then the failure rule applies.
@@ -20,21 +22,61 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import ConfigError
 from .store import Line, Refusal, SpendStore, StoreError
 
-# Release a reservation: payload is "amount|pending-key|pending-key...".
+# A reservation's payload: "amount|pending-key|bucket-key|bucket-expires|pending-key|bucket-key|bucket-expires...",
+# bucket-expires in the caller's clock (unix seconds). release() drops it (it settled); charge() adds its amount
+# to the buckets it was made in (it never settled: expired) and remembers that in reservation:charged:<id>.
+# A payload of 0.1.0 before charges ("amount|pending-key|pending-key...") is only released: it knows no bucket.
 _RELEASE = """
+local function parse(payload)
+  local parts = {}
+  for part in string.gmatch(payload, '[^|]+') do parts[#parts + 1] = part end
+  local lines = {}
+  if #parts >= 4 and tonumber(parts[4]) then
+    for i = 2, #parts, 3 do lines[#lines + 1] = {parts[i], parts[i + 1], tonumber(parts[i + 2])} end
+  else
+    for i = 2, #parts do lines[#lines + 1] = {parts[i]} end
+  end
+  return parts[1], lines
+end
 local function release(hash, zset, id)
   local payload = redis.call('HGET', hash, id)
-  if payload then
-    local amount = nil
-    for part in string.gmatch(payload, '[^|]+') do
-      if amount == nil then amount = part else redis.call('DECRBY', part, amount) end
-    end
-    redis.call('HDEL', hash, id)
-  end
   redis.call('ZREM', zset, id)
+  if not payload then return nil end
+  local amount, lines = parse(payload)
+  for _, line in ipairs(lines) do redis.call('DECRBY', line[1], amount) end
+  redis.call('HDEL', hash, id)
+  return amount, lines
+end
+local function charge(hash, zset, id, now)
+  local amount, lines = release(hash, zset, id)
+  if not amount or amount == '0' then return end
+  local charged, longest = {amount}, 0
+  for _, line in ipairs(lines) do
+    local keep = line[3] and (line[3] - tonumber(now)) or 0
+    if keep > 0 then
+      local seconds = math.floor(keep) + 1
+      redis.call('INCRBY', line[2], amount)
+      redis.call('EXPIRE', line[2], seconds)
+      charged[#charged + 1] = line[2]
+      if seconds > longest then longest = seconds end
+    end
+  end
+  if longest > 0 then redis.call('SET', hash .. ':charged:' .. id, table.concat(charged, '|'), 'EX', longest) end
+end
+local function uncharge(hash, id)
+  local key = hash .. ':charged:' .. id
+  local payload = redis.call('GET', key)
+  if payload then
+    local parts = {}
+    for part in string.gmatch(payload, '[^|]+') do parts[#parts + 1] = part end
+    for i = 2, #parts do
+      if redis.call('EXISTS', parts[i]) == 1 then redis.call('DECRBY', parts[i], parts[1]) end
+    end
+    redis.call('DEL', key)
+  end
 end
 local function purge(hash, zset, now)
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now)) do release(hash, zset, id) end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now)) do charge(hash, zset, id, now) end
 end
 local function sum(first, count)
   local total = 0
@@ -47,24 +89,26 @@ local function sum(first, count)
 end
 """
 
-# KEYS: zset, hash, then per line: pending key, bucket keys (newest first).
-# ARGV: now, id, amount, expires, lines, then per line: limit, bucket count.
+# KEYS: zset, hash, then per line: pending key, bucket keys (newest first: the current one first).
+# ARGV: now, id, amount, expires, lines, then per line: limit, bucket count, when the current bucket expires.
 RESERVE = _RELEASE + """
 local now, id, amount, expires, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 purge(KEYS[2], KEYS[1], now)
 local k, a, held = 3, 6, {}
 for i = 1, n do
   local limit, count = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  a = a + 2
   local pending = tonumber(redis.call('GET', KEYS[k]) or '0')
   local settled = sum(k + 1, count)
   if settled + pending >= limit or settled + pending + tonumber(amount) > limit then
     return {i, string.format('%.0f', settled), string.format('%.0f', pending)}
   end
   held[#held + 1] = KEYS[k]
+  held[#held + 1] = KEYS[k + 1]
+  held[#held + 1] = ARGV[a + 2]
+  a = a + 3
   k = k + 1 + count
 end
-for _, key in ipairs(held) do redis.call('INCRBY', key, amount) end
+for i = 1, #held, 3 do redis.call('INCRBY', held[i], amount) end
 redis.call('HSET', KEYS[2], id, amount .. '|' .. table.concat(held, '|'))
 redis.call('ZADD', KEYS[1], expires, id)
 return {0}
@@ -73,7 +117,7 @@ return {0}
 # KEYS: zset, hash, then per line: bucket keys (the current one first).
 # ARGV: id ('' for none), amount, lines, then per line: bucket count, seconds the current bucket is kept.
 SETTLE = _RELEASE + """
-if ARGV[1] ~= '' then release(KEYS[2], KEYS[1], ARGV[1]) end
+if ARGV[1] ~= '' and not release(KEYS[2], KEYS[1], ARGV[1]) then uncharge(KEYS[2], ARGV[1]) end
 local amount, n = ARGV[2], tonumber(ARGV[3])
 local k, a, out = 3, 4, {}
 for i = 1, n do
@@ -118,10 +162,12 @@ class RedisStore(SpendStore):
         query = parse_qsl(parts.query)
         prefix = next((value for key, value in query if key == "prefix"), "otel_llmcost")
         rest = urlencode([(key, value) for key, value in query if key != "prefix"])
-        self.url = urlunsplit(parts._replace(query=rest))
+        connect = urlunsplit(parts._replace(query=rest))
+        self.url = redacted(connect)
+        """The URL as logs and errors show it: without a password."""
         try:
             self._client = redis.Redis.from_url(
-                self.url,
+                connect,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 retry=Retry(NoBackoff(), 0),
@@ -129,7 +175,7 @@ class RedisStore(SpendStore):
                 decode_responses=True,
             )
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"budget store {url!r} is not a valid Redis URL ({exc}).") from None
+            raise ConfigError(f"budget store {redacted(url)!r} is not a valid Redis URL ({exc}).") from None
         self._tag = "{" + prefix + "}"
         self._zset = f"{self._tag}:reservations"
         self._hash = f"{self._tag}:reservation"
@@ -157,7 +203,7 @@ class RedisStore(SpendStore):
         for line in lines:
             buckets = self._buckets(line)
             keys += [self.key("pending", line.budget), *buckets]
-            args += [str(line.limit), len(buckets)]
+            args += [str(line.limit), len(buckets), repr(line.window.expires)]
         result = self._run(self._reserve, keys, args)
         if int(result[0]) == 0:
             return None
@@ -190,9 +236,27 @@ class RedisStore(SpendStore):
         except self._errors as exc:
             raise StoreError(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
 
+    def probe(self) -> None:
+        try:
+            self._client.ping()
+        except self._errors as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc  # the caller names the store
+
     def close(self) -> None:
         with contextlib.suppress(*self._errors):
             self._client.close()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password (``redis://user:***@host``, ``?password=***``): for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        url = url.replace(parts.netloc, f"{parts.username or ''}:***@{parts.netloc.rpartition('@')[2]}", 1)
+    base, mark, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key == "password" for key, _ in pairs):
+        query = urlencode([(key, "***" if key == "password" else value) for key, value in pairs], safe="*")
+    return base + mark + query
 
 
 def _seconds(delta: float) -> int:

@@ -3,8 +3,10 @@
 Each operation is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first, so a check and the
 reservation it allows cannot interleave with another process's), bounded by the busy timeout. ``settle``
 writes the spend and the call's ledger row in the same transaction: a process killed at any point either
-settled a call completely or not at all. A reservation left by a process that died is released when it
-expires, or earlier, when it stands in the way and its process (same host) no longer exists.
+settled a call completely or not at all. A reservation left by a process that died is charged (see
+``store``) to the bucket it was made in as soon as a reserve or read finds its process (same host) gone,
+or when it expires (a process on another host). Charges are remembered in ``budget_charged`` until their
+bucket expires, so a call that outlived its reservation and settles late replaces its charge.
 """
 
 from __future__ import annotations
@@ -37,9 +39,19 @@ CREATE TABLE IF NOT EXISTS budget_reservations (
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     expires REAL NOT NULL,
+    bucket INTEGER NOT NULL DEFAULT 0,  -- the bucket the reservation is charged to if never settled
+    keep REAL NOT NULL DEFAULT 0,     -- when that bucket expires (0: a reservation of an older version)
     PRIMARY KEY (id, budget)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS budget_reservations_budget ON budget_reservations (budget);
+CREATE TABLE IF NOT EXISTS budget_charged (
+    id TEXT NOT NULL,                 -- a reservation charged unsettled: a late settlement takes it back
+    budget TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (id, budget)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS budget_marks (
     mark TEXT PRIMARY KEY,
     expires REAL NOT NULL
@@ -71,6 +83,10 @@ class SQLiteStore(SpendStore):
             with self._transaction() as conn:
                 for statement in _statements(SCHEMA + ledger.SCHEMA):
                     conn.execute(statement)
+                columns = {name for (_, name, *_) in conn.execute("PRAGMA table_info(budget_reservations)")}
+                for column, kind in (("bucket", "INTEGER"), ("keep", "REAL")):  # a file made by 0.1.0 before them
+                    if column not in columns:
+                        conn.execute(f"ALTER TABLE budget_reservations ADD COLUMN {column} {kind} NOT NULL DEFAULT 0")
         except StoreError as exc:
             raise ConfigError(f"budget store sqlite:{path} cannot be opened ({exc}).") from None
 
@@ -107,16 +123,19 @@ class SQLiteStore(SpendStore):
         self, reservation: str, lines: Sequence[Line], amount: int, now: float, expires: float, owner: int = 0
     ) -> Refusal | None:
         with self._transaction() as conn:
-            conn.execute("DELETE FROM budget_reservations WHERE expires <= ?", (now,))
+            _charge_unsettled(conn, now)
             refusal = self._check(conn, lines, amount)
-            if refusal is not None and self._release_dead(conn):
-                refusal = self._check(conn, lines, amount)
             if refusal is not None:
                 return refusal
             conn.executemany(
-                "INSERT INTO budget_reservations (id, budget, amount, host, pid, expires) VALUES (?, ?, ?, ?, ?, ?)",
-                [(reservation, line.budget, amount, _HOST, owner or os.getpid(), expires) for line in lines],
-            )
+                "INSERT INTO budget_reservations (id, budget, amount, host, pid, expires, bucket, keep) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (reservation, line.budget, amount, _HOST, owner or os.getpid(), expires, line.window.bucket,
+                     line.window.expires)
+                    for line in lines
+                ],
+            )  # fmt: skip
         return None
 
     def _check(self, conn: sqlite3.Connection, lines: Sequence[Line], amount: int) -> Refusal | None:
@@ -127,21 +146,14 @@ class SQLiteStore(SpendStore):
                 return Refusal(index, settled, pending)
         return None
 
-    @staticmethod
-    def _release_dead(conn: sqlite3.Connection) -> bool:
-        """Drop reservations of processes of this host that no longer exist; True when any were dropped."""
-        pids = [pid for (pid,) in conn.execute("SELECT DISTINCT pid FROM budget_reservations WHERE host = ?", (_HOST,))]
-        dead = [pid for pid in pids if not _alive(pid)]
-        for pid in dead:
-            conn.execute("DELETE FROM budget_reservations WHERE host = ? AND pid = ?", (_HOST, pid))
-        return bool(dead)
-
     def settle(
         self, reservation: str | None, lines: Sequence[Line], amount: int, now: float, row: Mapping[str, Any] | None
     ) -> list[int]:
         with self._transaction() as conn:
             if reservation is not None:
-                conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation,))
+                released = conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation,)).rowcount
+                if not released:  # charged meanwhile (it outlived its expiry): the real cost replaces the charge
+                    _uncharge(conn, reservation)
             totals = []
             for line in lines:
                 if amount:
@@ -157,12 +169,17 @@ class SQLiteStore(SpendStore):
             if self._settled % _CLEAN_EVERY == 0:
                 conn.execute("DELETE FROM budget_spend WHERE expires < ?", (now,))
                 conn.execute("DELETE FROM budget_marks WHERE expires < ?", (now,))
+                conn.execute("DELETE FROM budget_charged WHERE expires < ?", (now,))
         return totals
 
     def spend(self, lines: Sequence[Line], now: float) -> list[tuple[int, int]]:
         with self._transaction() as conn:
-            conn.execute("DELETE FROM budget_reservations WHERE expires <= ?", (now,))
+            _charge_unsettled(conn, now)
             return [(_settled(conn, line), _pending(conn, line.budget)) for line in lines]
+
+    def probe(self) -> None:
+        with self._transaction() as conn:
+            conn.execute("SELECT 1 FROM budget_spend LIMIT 1").fetchall()
 
     def mark_once(self, key: str, expires: float, now: float) -> bool:
         with self._transaction() as conn:
@@ -190,6 +207,48 @@ def _pending(conn: sqlite3.Connection, budget: str) -> int:
         "SELECT COALESCE(SUM(amount), 0) FROM budget_reservations WHERE budget = ?", (budget,)
     ).fetchone()
     return int(total)
+
+
+def _charge_unsettled(conn: sqlite3.Connection, now: float) -> None:
+    """Charge the reservations that expired or whose process (this host) is gone to the buckets they were made in.
+
+    Never released: the dead call may have been answered and billed (see ``store``).
+    """
+    expired = conn.execute(
+        "SELECT id, budget, amount, bucket, keep FROM budget_reservations WHERE expires <= ?", (now,)
+    ).fetchall()
+    pids = [pid for (pid,) in conn.execute("SELECT DISTINCT pid FROM budget_reservations WHERE host = ?", (_HOST,))]
+    dead = [pid for pid in pids if not _alive(pid)]
+    for pid in dead:
+        expired += conn.execute(
+            "SELECT id, budget, amount, bucket, keep FROM budget_reservations WHERE host = ? AND pid = ? "
+            "AND expires > ?",
+            (_HOST, pid, now),
+        ).fetchall()
+    for reservation, budget, amount, bucket, keep in expired:
+        conn.execute("DELETE FROM budget_reservations WHERE id = ? AND budget = ?", (reservation, budget))
+        if keep <= now or not amount:
+            continue  # its bucket no longer counts anywhere (or a reservation of 0.1.0, which knew no bucket)
+        conn.execute(
+            "INSERT INTO budget_spend (budget, bucket, spend, expires) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (budget, bucket) DO UPDATE SET spend = spend + excluded.spend",
+            (budget, bucket, amount, keep),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO budget_charged (id, budget, bucket, amount, expires) VALUES (?, ?, ?, ?, ?)",
+            (reservation, budget, bucket, amount, keep),
+        )
+
+
+def _uncharge(conn: sqlite3.Connection, reservation: str) -> None:
+    """Take back what ``_charge_unsettled`` charged for a reservation whose call then settled after all."""
+    rows = conn.execute("SELECT budget, bucket, amount FROM budget_charged WHERE id = ?", (reservation,)).fetchall()
+    for budget, bucket, amount in rows:
+        conn.execute(
+            "UPDATE budget_spend SET spend = spend - ? WHERE budget = ? AND bucket = ?", (amount, budget, bucket)
+        )
+    if rows:
+        conn.execute("DELETE FROM budget_charged WHERE id = ?", (reservation,))
 
 
 def _alive(pid: int) -> bool:

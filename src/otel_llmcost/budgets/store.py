@@ -7,6 +7,12 @@ of calls in flight, and threshold marks (so a warning fires once per period acro
 
 Every method is atomic on its own. A store that cannot answer raises ``StoreError`` within its timeout;
 what a caller then does (fail open or closed) is the enforcer's business.
+
+A reservation that is never settled (its process died mid-call, or it outlived its expiry) is *charged*:
+its amount, the call's worst case, is added to the bucket it was reserved in, never released. The call may
+well have been answered and billed, so releasing it would let other calls spend that money again; charging
+it can leave headroom unused until the period ends, never let spend pass the limit. A late settlement of a
+charged reservation (a call that outlived its expiry) takes the charge back and adds the real cost instead.
 """
 
 from __future__ import annotations
@@ -67,20 +73,25 @@ class SpendStore:
         """Hold ``amount`` against every line's budget, unless one of them would pass its limit.
 
         Refused when settled + held >= limit, or settled + held + amount > limit, for any line; then nothing is
-        held. Reservations expire at ``expires`` (a process that died mid-call); ``owner`` is the holder's pid.
+        held. A reservation still held at ``expires`` (or whose ``owner`` pid died, where the store can tell) is
+        charged to each line's current bucket, as if settled at ``amount``.
         """
         raise NotImplementedError
 
     def settle(
         self, reservation: str | None, lines: Sequence[Line], amount: int, now: float, row: Mapping[str, Any] | None
     ) -> list[int]:
-        """Release the reservation (if still held), add ``amount`` to each line's current bucket, write the
-        ledger row (stores that keep one), all at once; return each line's settled spend in its window."""
+        """Release the reservation (if still held; if it was charged, take the charge back), add ``amount`` to
+        each line's current bucket, write the ledger row (stores that keep one), all at once; return each
+        line's settled spend in its window."""
         raise NotImplementedError
 
     def spend(self, lines: Sequence[Line], now: float) -> list[tuple[int, int]]:
-        """(settled, held in flight) of each line's budget now."""
+        """(settled, held in flight) of each line's budget now (reservations found expired are charged first)."""
         raise NotImplementedError
+
+    def probe(self) -> None:
+        """One round trip to the store; ``StoreError`` (within the timeout) when it does not answer."""
 
     def mark_once(self, key: str, expires: float, now: float) -> bool:
         """True for the first caller to mark ``key`` (until it expires), in any process sharing the store."""
@@ -98,20 +109,48 @@ class MemoryStore(SpendStore):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spend: dict[tuple[str, int], int] = {}
-        self._held: dict[str, tuple[int, float, tuple[str, ...]]] = {}
+        # reservation -> (amount, expires, (budget, bucket, bucket expires) per line)
+        self._held: dict[str, tuple[int, float, tuple[tuple[str, int, float], ...]]] = {}
+        # charged reservation -> (amount, (budget, bucket) charged, when the record may go)
+        self._charged: dict[str, tuple[int, tuple[tuple[str, int], ...], float]] = {}
         self._pending: dict[str, int] = {}
         self._marks: dict[str, float] = {}
 
     def _purge(self, now: float) -> None:
         for reservation in [r for r, (_, expires, _) in self._held.items() if expires <= now]:
-            self._release(reservation)
+            self._charge(reservation, now)
+        for reservation in [r for r, (_, _, keep) in self._charged.items() if keep <= now]:
+            del self._charged[reservation]
 
-    def _release(self, reservation: str) -> None:
+    def _release(self, reservation: str) -> tuple[int, tuple[tuple[str, int, float], ...]] | None:
         held = self._held.pop(reservation, None)
-        if held is not None:
-            amount, _, budgets = held
-            for budget in budgets:
-                self._pending[budget] -= amount
+        if held is None:
+            return None
+        amount, _, lines = held
+        for budget, _, _ in lines:
+            self._pending[budget] -= amount
+        return amount, lines
+
+    def _charge(self, reservation: str, now: float) -> None:
+        """An expired reservation: its amount becomes spend of the buckets it was made in."""
+        released = self._release(reservation)
+        if released is None:
+            return
+        amount, lines = released
+        charged = tuple((budget, bucket) for budget, bucket, keep in lines if keep > now)
+        for key in charged:
+            self._spend[key] = self._spend.get(key, 0) + amount
+        if charged:
+            self._charged[reservation] = (amount, charged, max(keep for _, _, keep in lines))
+
+    def _uncharge(self, reservation: str) -> None:
+        charged = self._charged.pop(reservation, None)
+        if charged is None:
+            return
+        amount, keys, _ = charged
+        for key in keys:
+            if key in self._spend:
+                self._spend[key] -= amount
 
     def _settled(self, line: Line) -> int:
         spend = self._spend
@@ -127,18 +166,18 @@ class MemoryStore(SpendStore):
                 pending = self._pending.get(line.budget, 0)
                 if settled + pending >= line.limit or settled + pending + amount > line.limit:
                     return Refusal(index, settled, pending)
-            budgets = tuple(line.budget for line in lines)
-            self._held[reservation] = (amount, expires, budgets)
-            for budget in budgets:
-                self._pending[budget] = self._pending.get(budget, 0) + amount
+            held = tuple((line.budget, line.window.bucket, line.window.expires) for line in lines)
+            self._held[reservation] = (amount, expires, held)
+            for line in lines:
+                self._pending[line.budget] = self._pending.get(line.budget, 0) + amount
         return None
 
     def settle(
         self, reservation: str | None, lines: Sequence[Line], amount: int, now: float, row: Mapping[str, Any] | None
     ) -> list[int]:
         with self._lock:
-            if reservation is not None:
-                self._release(reservation)
+            if reservation is not None and self._release(reservation) is None:
+                self._uncharge(reservation)
             totals = []
             for line in lines:
                 if amount:

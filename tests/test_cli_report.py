@@ -206,19 +206,32 @@ def test_prometheus_report_equals_the_demo_spans(tmp_path: Path) -> None:
             for dimension in ("model", "provider"):
                 doc = as_json(run("--prometheus", prometheus, "--since", "1h", "--by", dimension,
                                   "--until", last_scrape, "--format", "json"))
-                got = {row["key"]: Decimal(row["cost"]) for row in doc["rows"] if Decimal(row["cost"])}
+                got = {row[dimension]: Decimal(row["cost"]) for row in doc["rows"]
+                       if row["cost"] is not None and Decimal(row["cost"])}
                 assert got.keys() == expected[dimension].keys()
                 for key, cost in expected[dimension].items():
                     assert abs(got[key] - cost) < Decimal("1e-9"), (dimension, key, got[key], cost)
             unpriced = rows_by_key(as_json(run("--prometheus", prometheus, "--since", "1h", "--until", last_scrape,
                                                "--format", "json")))
-            assert unpriced["acme-llm-7b"]["unpriced"] == 1
+            assert unpriced["acme-llm-7b"]["unpriced"] == 1 and unpriced["acme-llm-7b"]["cost"] is None
+            # Calls, failures and prompt-cache tokens per model, from the requests and tokens counters.
+            for model, row in unpriced.items():
+                mine = [s["attributes"] for s in spans if s["attributes"]["gen_ai.request.model"] == model]
+                assert row["calls"] == len(mine) and row["refused"] == 0
+                assert row["errors"] == sum("error.type" in a for a in mine)
+                assert row["cache_read_tokens"] == sum(a.get("gen_ai.usage.cache_read.input_tokens", 0) for a in mine)
+                assert row["cache_write_tokens"] == sum(
+                    a.get("gen_ai.usage.cache_write.input_tokens", 0) for a in mine
+                )
+            assert unpriced["claude-sonnet-4-6"]["cache_write_tokens"] > 0
             assert unpriced["gpt-4.1"]["input_tokens"] == 120_000 and unpriced["gpt-4.1"]["output_tokens"] == 4_000
             by_feature = run("--prometheus", prometheus, "--since", "1h", "--by", "feature", "--until", last_scrape)
             if "(none)" in by_feature.stdout:  # until attribution is allowed on metrics, one "(none)" row says so
                 assert "No series carries the llmcost_feature label" in by_feature.stdout
             table = run("--prometheus", prometheus, "--since", "1h", "--until", last_scrape)
-            assert table.exit_code == 0 and "$0.2720" in table.stdout and f"from {prometheus}" in table.stdout
+            assert table.exit_code == 0 and "$0.272000" in table.stdout and f"from {prometheus}" in table.stdout
+            acme = next(line.split() for line in table.stdout.splitlines() if line.startswith("acme-llm-7b"))
+            assert acme[-2:] == ["unpriced", "—"]
         demo.process.send_signal(signal.SIGINT)
         assert demo.finish(timeout=30) == 0  # Ctrl-C after the traffic ends the /metrics serving normally
     finally:

@@ -82,3 +82,24 @@ def test_counts_agree_with_their_nouns() -> None:
     assert "Output includes 1 reasoning token, billed as output." in result.stdout
     result = invoke("estimate", "-m", "o4-mini", "-i", "10", "-o", "5", "--calls", "2")
     assert "2 calls: $" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["http://", "http://[::1", "http://localhost:99999", "ftp://localhost", "localhost:1"])
+def test_urls_without_a_host_or_with_a_bad_port(url: str) -> None:
+    report = one_line_error(invoke("report", "--prometheus", url))
+    assert f"{url!r} is not an http(s) URL such as http://localhost:9090" in report
+    assert "is not an http(s) URL such as http://localhost:4318" in one_line_error(invoke("demo", "--otlp", url))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--until", "nan"], "'nan' is not a time a date can show"),
+        (["--until", "inf"], "'inf' is not a time a date can show"),
+        (["--until", "1e400"], "'1e400' is not a time a date can show"),
+        (["--since", "99999999999d"], "'99999999999d' is longer than a century"),
+    ],
+)
+def test_report_windows_out_of_any_calendar(tmp_path: Path, args: list[str], message: str) -> None:
+    error = one_line_error(invoke("report", "--from", f"sqlite:{tmp_path / 'x.db'}", *args))
+    assert message in error and args[0] in error

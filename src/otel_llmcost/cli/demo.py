@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from types import FrameType, TracebackType
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -31,7 +30,7 @@ from ..demo.scenario import Step, steps
 from ..reporting import share
 from ..reporting.calls import CallRecord, group, most_expensive, total_cost
 from . import output
-from .params import DURATION, describe
+from .params import DURATION, describe, http_url
 
 _LABELS = {names.LLMCOST_FEATURE: "feature", names.LLMCOST_TEAM: "team", names.USER_ID: "user"}
 PLACES = output.PLACES
@@ -260,10 +259,7 @@ def _exporters(
     otlp: str | None, console: bool, metrics_port: int | None, metrics_addr: str, spans_file: IO[str] | None
 ) -> Exporters:
     if otlp is not None:
-        parts = urlsplit(otlp)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise click.BadParameter(f"{otlp!r} is not an http(s) URL such as http://localhost:4318.",
-                                     param_hint="--otlp")
+        parts = http_url(otlp, "--otlp", "http://localhost:4318")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             socket.create_connection((parts.hostname, port), 3).close()

@@ -18,7 +18,7 @@ import click
 
 from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share, sqlite_ledger
 from . import output
-from .params import DURATION, MOMENT, describe
+from .params import DURATION, MOMENT, describe, http_url
 
 ATTRIBUTION = ("feature", "team", "user")
 # After the group-by column (named after the dimension: "model", "feature", ...). Columns no source row
@@ -84,8 +84,8 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
     path = _sqlite_path(source)
     if (path is None) == (prometheus is None):
         raise click.UsageError("say where the spend is recorded: --from sqlite:PATH or --prometheus URL (one).")
-    if prometheus is not None and not prometheus.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{prometheus!r} is not an http(s) URL.", param_hint="--prometheus")
+    if prometheus is not None:
+        http_url(prometheus, "--prometheus", "http://localhost:9090")
     end = time.time() if until is None else until
     if path is not None:
         origin = f"sqlite:{path}"

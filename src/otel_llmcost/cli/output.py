@@ -2,7 +2,8 @@
 
 Colours only when stdout is a terminal (rich decides, and honours NO_COLOR); otherwise plain aligned text
 wide enough not to wrap. Money is formatted from Decimal (or the float a span carries) and never rounded
-before it is summed; CSV and JSON carry exact decimal text, tables a fixed number of places.
+before it is summed; CSV and JSON carry exact decimal text, tables ``PLACES`` decimals. An unknown value is
+null in CSV/JSON and its column's ``missing`` text in a table ("unpriced" for a cost nobody priced).
 """
 
 from __future__ import annotations

@@ -101,8 +101,11 @@ def test_four_processes_of_eight_threads_never_overshoot(kind: str, tmp_path: Pa
         import sqlite3
 
         with sqlite3.connect(url.removeprefix("sqlite:")) as db:
-            costs = [Decimal(c) for (c,) in db.execute(f"SELECT cost_usd FROM {ledger.TABLE}")]
+            rows = list(db.execute(f"SELECT cost_usd, error_type FROM {ledger.TABLE}"))
+        costs = [Decimal(c) for c, error in rows if error is None]
         assert len(costs) == ADMITTED and sum(costs) == settled  # one ledger row per call, same money
+        refused = [(c, error) for c, error in rows if error is not None]  # refused calls are rows too, at no cost
+        assert refused == [(None, "BudgetExceededError")] * (4 * 8 * 6 - ADMITTED)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])

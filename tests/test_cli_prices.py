@@ -147,9 +147,32 @@ def test_estimate_batch_tiers_and_many_calls() -> None:
     assert long["cost_per_call_usd"] == "0.64" and long["cost_usd"] == "640.00"
 
 
+def test_estimate_batch_without_a_batch_price_says_so_and_what_rate_it_used() -> None:
+    """genai-prices has no batch price for claude-sonnet-4: the estimate says so and prices the standard rate."""
+    standard = estimate("-m", "claude-sonnet-4", "-i", "1000", "-o", "100")
+    batch = estimate("-m", "claude-sonnet-4", "-i", "1000", "-o", "100", "--batch")
+    assert batch["cost_usd"] == standard["cost_usd"] == "0.0045"  # 1,000 x $3 + 100 x $15 per million
+    assert (batch["context"], batch["requested_context"]) == ("standard", "batch")
+    assert batch["note"].startswith("no batch price is known for claude-sonnet-4: priced at the standard rate")
+    assert batch["saved_usd"] == "0"
+    table = invoke("estimate", "-m", "claude-sonnet-4", "-i", "1000", "-o", "100", "--batch").stdout
+    first, second = table.splitlines()[:2]
+    assert first.startswith("claude-sonnet-4 (anthropic, standard)")
+    assert second.startswith("Note: no batch price is known for claude-sonnet-4: priced at the standard rate")
+    # Where the data has a batch price, it is used and no note is printed.
+    priced = estimate("-m", "gpt-4o", "-i", "1000", "-o", "100", "--batch")
+    assert (priced["context"], priced["note"]) == ("batch", None)
+    assert "Note:" not in invoke("estimate", "-m", "gpt-4o", "-i", "1000", "-o", "100", "--batch").stdout
+    flex = estimate("-m", "gpt-4o", "-i", "1000", "-o", "100", "--service-tier", "flex")  # no flex price for gpt-4o
+    assert flex["context"] == "standard" and flex["note"].startswith("no flex price is known for gpt-4o")
+    default = estimate("-m", "gpt-4o", "-i", "1000", "-o", "100", "--service-tier", "default")
+    assert (default["context"], default["note"]) == ("standard", None)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["-m", "gpt-4o", "-i", "10", "-o", "4", "--service-tier", "flexx"], "'flexx' is not a service tier; valid:"),
         (["-m", "gpt-4o", "-i", "10", "-o", "4", "--cache-read", "80"], "exceed --input-tokens (10)"),
         (["-m", "gpt-4o", "-i", "10", "-o", "4", "--reasoning", "5"], "--reasoning (5) exceeds --output-tokens (4)"),
         (["-m", "gpt-4o", "-i", "-1", "-o", "4"], "-1 is not in the range x>=0"),

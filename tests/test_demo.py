@@ -25,8 +25,10 @@ DIMENSIONS = {
     "feature": "llmcost.feature",
     "user": "user.id",
 }
+# key, calls, failed, unpriced, input, from cache, to cache, output, cost ("unpriced" when none of it is priced)
 ROW = re.compile(
-    r"^(?P<key>\S+)\s+(?P<calls>[\d,]+)\s+(?P<failed>[\d,]+)\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+\$(?P<cost>[\d,.]+)"
+    r"^(?P<key>\S+)\s+(?P<calls>[\d,]+)\s+(?P<failed>[\d,]+)\s+(?P<unpriced>[\d,]+)(?:\s+[\d,]+){4}"
+    r"\s+(?:\$(?P<cost>[\d,.]+)|unpriced)\s"
 )
 
 
@@ -34,27 +36,37 @@ def money(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
 
 
-def section(output: str, title: str) -> dict[str, tuple[int, Decimal]]:
-    """Rows of one printed spend table: key -> (calls, cost)."""
+def section(output: str, title: str) -> dict[str, tuple[int, Decimal | None]]:
+    """Rows of one printed spend table: key -> (calls, cost); None for a group of unpriced calls only."""
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == title)
-    rows: dict[str, tuple[int, Decimal]] = {}
+    rows: dict[str, tuple[int, Decimal | None]] = {}
     for line in lines[start + 3 :]:
         if not line.strip() or line.startswith("─"):
             break
         match = ROW.match(line)
         assert match, f"unparsed row {line!r} in {title}"
-        rows[match["key"]] = (int(match["calls"].replace(",", "")), money(match["cost"]))
+        cost = money(match["cost"]) if match["cost"] is not None else None
+        rows[match["key"]] = (int(match["calls"].replace(",", "")), cost)
     return rows
 
 
-def by(spans: list[dict[str, Any]], attribute: str) -> dict[str, tuple[int, Decimal]]:
-    sums: dict[str, tuple[int, Decimal]] = defaultdict(lambda: (0, Decimal(0)))
+def unpriced(span: dict[str, Any]) -> bool:
+    attrs = span["attributes"]
+    return span_cost(span) is None and "error.type" not in attrs and "gen_ai.usage.input_tokens" in attrs
+
+
+def by(spans: list[dict[str, Any]], attribute: str) -> dict[str, tuple[int, Decimal | None]]:
+    """key -> (calls, cost), the cost None when the group's calls with usage are all unpriced (never $0)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for span in spans:
-        key = str(span["attributes"].get(attribute, "(none)"))
-        calls, cost = sums[key]
-        sums[key] = (calls + 1, cost + (span_cost(span) or 0))
-    return {k: (calls, cost.quantize(SIX)) for k, (calls, cost) in sums.items()}
+        groups[str(span["attributes"].get(attribute, "(none)"))].append(span)
+    result: dict[str, tuple[int, Decimal | None]] = {}
+    for key, group in groups.items():
+        costs = [c for c in map(span_cost, group) if c is not None]
+        known = bool(costs) or not any(map(unpriced, group))
+        result[key] = (len(group), sum(costs, Decimal(0)).quantize(SIX) if known else None)
+    return result
 
 
 def check_report_equals_spans(output: str, spans: list[dict[str, Any]]) -> Decimal:
@@ -89,6 +101,8 @@ def test_demo_fresh_install_finishes_fast_and_prints_what_the_spans_say(tmp_path
     assert re.search(r"chat gpt-4o\s+openai\s+support-chat\s+alice\s+10,000\s+8,000\s+400\s+0\s+\$0\.019000", output)
     assert re.search(r"RateLimitError", output) and re.search(r"OverloadedError", output)
     assert "1 unpriced (acme-llm-7b)" in output
+    assert section(output, "Spend by model")["acme-llm-7b"] == (1, None)  # "unpriced", never $0.000000
+    assert "14 calls: " in output and "demo: 14 calls through" in output
     saved = sum(Decimal(repr(s["attributes"].get("llmcost.savings.cache", 0.0))) for s in spans)
     assert f"saved ${saved.quantize(SIX)}." in output
 
@@ -105,7 +119,7 @@ def test_ctrl_c_stops_continuous_traffic_with_a_report_of_what_ran(tmp_path: Pat
     spans_file = tmp_path / "spans.jsonl"
     demo = start_command("demo", "--duration", "60s", "--rate", "50", "--spans-file", str(spans_file))
     try:
-        demo.wait_for(r"^\s+\d+ calls, \$[\d.]+ spent, \d+ failed, \d+s left$", timeout=40)
+        demo.wait_for(r"^\s+\d+ calls?, \$[\d.]+ spent, \d+ failed, \d+s left$", timeout=40)
         demo.process.send_signal(signal.SIGINT)
         code = demo.finish(timeout=30)
     finally:

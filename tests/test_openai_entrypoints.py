@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 
 import openai
 import pytest
+from openai._base_client import AsyncPaginator
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse, AsyncAPIResponse
 from openai.lib.streaming.chat import AsyncChatCompletionStream, ChatCompletionStream
+from openai.pagination import AsyncCursorPage
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from pydantic import BaseModel
@@ -426,3 +428,49 @@ def test_streaming_response_async(captured: Any, api: FakeOpenAI) -> None:
     run(main())
     costs = [attributes(s)[names.GEN_AI_USAGE_COST] for s in captured.client_spans()]
     assert costs == [COST, COST, COST, EMBEDDING_COST]
+
+
+# --- batches, sync and async ------------------------------------------------------------------------
+def _batches() -> FakeOpenAI:
+    from openai_payloads import batch
+
+    tokens = Tokens(prompt=1_000, completion=1_000)
+    return FakeOpenAI(batches={"batch_a": batch("batch_a", "gpt-4o", tokens),
+                               "batch_b": batch("batch_b", "gpt-4o-mini", tokens),
+                               "batch_c": batch("batch_c", "gpt-4o", tokens, status="in_progress")})
+
+
+def _batch_spans(captured: Any) -> dict[str, float]:
+    return {attributes(s)[names.LLMCOST_BATCH_ID]: attributes(s)[names.GEN_AI_USAGE_COST]
+            for s in captured.client_spans()}
+
+
+def test_async_batches_list_awaited_prices_each_completed_batch_once(captured: Any) -> None:
+    client = _batches().async_client()
+
+    async def listed() -> Any:
+        paginator = client.batches.list()
+        assert isinstance(paginator, AsyncPaginator)  # the SDK's own object, not a coroutine of ours
+        return await paginator
+
+    page = run(listed())
+    assert [b.id for b in page.data] == ["batch_a", "batch_b", "batch_c"] and isinstance(page, AsyncCursorPage)
+    # gpt-4o batch: $1.25 in, $5 out; gpt-4o-mini batch: $0.075 in, $0.30 out, per million.
+    assert _batch_spans(captured) == {"batch_a": usd((1_000, "1.25"), (1_000, "5")),
+                                      "batch_b": usd((1_000, "0.075"), (1_000, "0.30"))}
+    run(listed())
+    assert len(captured.client_spans()) == 2  # seen again: billed once
+
+
+def test_async_batches_list_iterated_and_retrieved(captured: Any) -> None:
+    client = _batches().async_client()
+
+    async def walk() -> list[str]:
+        ids = [b.id async for b in client.batches.list()]
+        retrieved = await client.batches.retrieve("batch_a")
+        assert retrieved.id == "batch_a"
+        return ids
+
+    assert run(walk()) == ["batch_a", "batch_b", "batch_c"]
+    assert set(_batch_spans(captured)) == {"batch_a", "batch_b"}
+    assert all(attributes(s)[names.LLMCOST_BATCH] is True for s in captured.client_spans())

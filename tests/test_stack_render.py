@@ -7,9 +7,11 @@ promtool, docker-compose.yaml by its mounts and pinned images, the collector fil
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import subprocess
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -339,3 +341,62 @@ def test_collector_pipelines_and_redaction(files: dict[str, str]) -> None:
     assert f'SHA256(Concat([datapoint.attributes[\\"{names.USER_ID}\\"]' in statements
     prom3 = _yaml(files, "collector/prometheus3.yaml")
     assert prom3["exporters"]["otlp_http/prometheus"]["endpoint"].endswith("/api/v1/otlp")
+
+
+# --- the health panel reads 0 on a healthy system -------------------------------------------------------
+class _Exposition(http.server.BaseHTTPRequestHandler):
+    """/metrics with one instrumentation-error series (stage "price") that grows by one at every scrape."""
+
+    scrapes = 0
+
+    def do_GET(self) -> None:
+        type(self).scrapes += 1
+        name = promql.INSTRUMENTATION_ERRORS.name
+        body = f'# TYPE {name} counter\n{name}{{{promql.STAGE}="price"}} {type(self).scrapes}\n'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _health_queries() -> list[str]:
+    from otel_llmcost.stack import dashboards
+
+    panel = next(p for p in dashboards.panels(StackConfig()) if p.title == "otel-llmcost health")
+    exprs = [t.expr for t in panel.targets]
+    for var in dashboards.FILTERS:
+        exprs = [e.replace(f"${var}", ".*") for e in exprs]
+    return [e.replace("$__range", "1h") for e in exprs]
+
+
+def test_health_panel_reads_zero_without_error_series_and_the_errors_when_there_are(tmp_path: Path) -> None:
+    """A healthy process exports no instrumentation-error series: the panel must read 0, not "No data"."""
+    from processes import free_port, poll, prometheus_query, running_prometheus
+
+    errors, folded = _health_queries()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "errors").mkdir()
+    with running_prometheus(tmp_path / "empty", f"127.0.0.1:{free_port()}") as prometheus:  # nothing to scrape
+        assert [(s["metric"], s["value"][1]) for s in prometheus_query(prometheus, errors)] == [
+            ({promql.STAGE: "any"}, "0")
+        ]
+        assert [(s["metric"], s["value"][1]) for s in prometheus_query(prometheus, folded)] == [({}, "0")]
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with running_prometheus(tmp_path / "errors", f"127.0.0.1:{server.server_address[1]}") as prometheus:
+            def grown() -> list[dict[str, Any]] | None:
+                found = prometheus_query(prometheus, errors)
+                return found if any(float(s["value"][1]) > 0 for s in found) else None
+
+            samples = poll(grown, 30, "two scrapes of the error counter")
+            assert [s["metric"] for s in samples] == [{promql.STAGE: "price"}]  # no extra "any" 0 beside it
+    finally:
+        server.shutdown()
+        server.server_close()

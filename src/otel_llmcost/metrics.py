@@ -13,6 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -28,6 +29,12 @@ def reveal_new_series() -> None:
     """From now on report new series with their sums at once: the process is exiting, no later collection."""
     global _reveal_new_series
     _reveal_new_series = True
+
+
+# Part of every counter's description (Prometheus HELP): why a first scrape shows the counter at 0.
+BORN_AT_ZERO = (
+    "A new series reads 0 at its first export and its total from the next one, so that increase() counts all of it."
+)
 
 
 class CounterTable:
@@ -103,20 +110,30 @@ class ValueCap:
         return False
 
 
+Amount = Decimal | float
+
+
+def _exact(value: Amount) -> Decimal:
+    """A USD amount as Decimal; a float through its shortest repr (the decimal it was made from)."""
+    return value if isinstance(value, Decimal) else Decimal(repr(value))
+
+
 class BudgetGauges:
     """The observable gauges' view of budget state: spend, limit, remaining per budget, read at collection.
 
     ``source`` (set by the instrumentor) returns (budget name, spend USD, limit USD) for every budget; one
-    read serves the three gauges of a collection (they are observed one after the other).
+    read serves the three gauges of a collection (they are observed one after the other). Amounts are
+    Decimal (floats accepted): remaining is computed in Decimal and converted to float once, so a $0.05 limit
+    minus $0.036 spent reads 0.014, not float subtraction's 0.014000000000000005.
     """
 
     def __init__(self) -> None:
-        self.source: Callable[[], list[tuple[str, float, float]]] | None = None
+        self.source: Callable[[], Sequence[tuple[str, Amount, Amount]]] | None = None
         self._lock = threading.Lock()
         self._read_at = -1.0
-        self._rows: list[tuple[str, float, float]] = []
+        self._rows: Sequence[tuple[str, Amount, Amount]] = []
 
-    def _read(self) -> list[tuple[str, float, float]]:
+    def _read(self) -> Sequence[tuple[str, Amount, Amount]]:
         source = self.source
         if source is None:
             return []
@@ -127,9 +144,10 @@ class BudgetGauges:
                 self._read_at = now
             return self._rows
 
-    def _observe(self, pick: Callable[[float, float], float]) -> list[Observation]:
+    def _observe(self, pick: Callable[[Decimal, Decimal], Decimal]) -> list[Observation]:
         return [
-            Observation(pick(spend, limit), {names.LLMCOST_BUDGET_NAME: name}) for name, spend, limit in self._read()
+            Observation(float(pick(_exact(spend), _exact(limit))), {names.LLMCOST_BUDGET_NAME: name})
+            for name, spend, limit in self._read()
         ]
 
     def spend(self, _options: CallbackOptions) -> Iterable[Observation]:
@@ -139,7 +157,7 @@ class BudgetGauges:
         return self._observe(lambda spend, limit: limit)
 
     def remaining(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return self._observe(lambda spend, limit: max(limit - spend, 0.0))
+        return self._observe(lambda spend, limit: max(limit - spend, Decimal(0)))
 
 
 _by_meter: weakref.WeakKeyDictionary[Meter, Instruments] = weakref.WeakKeyDictionary()
@@ -234,7 +252,9 @@ class Instruments:
                 "Budget store operations that failed or were skipped while it was unreachable, by llmcost.stage.",
             ),
         ):
-            meter.create_observable_counter(name, callbacks=[table.observe], unit=unit, description=description)
+            meter.create_observable_counter(
+                name, callbacks=[table.observe], unit=unit, description=f"{description} {BORN_AT_ZERO}"
+            )
         gauges = self.budget_gauges
         for name, callback, description in (
             (names.METRIC_BUDGET_SPEND, gauges.spend, "USD spent in the budget's current period."),

@@ -198,8 +198,10 @@ class BudgetEnforcer:
 
     def _settle(self, call: Call, outcome: Outcome) -> None:
         ticket = call.ticket
-        if ticket is _BLOCKED:
-            return
+        if ticket is _BLOCKED:  # nothing to settle; the ledger still records the refused call (error.type, no cost)
+            if not self._ledger:
+                return
+            ticket = _Ticket(())
         request = call.request
         if ticket is None:  # a call that was not admitted (batch results): priced after the fact
             ticket = _Ticket(self._match(request.model, request.attribution))
@@ -306,7 +308,7 @@ class BudgetEnforcer:
         )  # fmt: skip
 
     # --- state -------------------------------------------------------------------------------------
-    def state(self) -> list[tuple[str, float, float]]:
+    def state(self) -> list[tuple[str, Decimal, Decimal]]:
         """(budget, spend USD, limit USD) of every budget now, for the gauges; empty when the store fails."""
         if not self.budgets:
             return []
@@ -316,7 +318,7 @@ class BudgetEnforcer:
             spends = self._call_store("read", lambda: self.store.spend(lines, now))
         except StoreError:
             return []
-        return [(b.name, float(to_usd(s)), float(b.limit)) for b, (s, _) in zip(self.budgets, spends, strict=True)]
+        return [(b.name, to_usd(s), b.limit) for b, (s, _) in zip(self.budgets, spends, strict=True)]
 
     def close(self) -> None:
         try:

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from types import FrameType, TracebackType
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -31,10 +30,10 @@ from ..demo.scenario import Step, steps
 from ..reporting import share
 from ..reporting.calls import CallRecord, group, most_expensive, total_cost
 from . import output
-from .params import DURATION, describe
+from .params import DURATION, describe, http_url
 
 _LABELS = {names.LLMCOST_FEATURE: "feature", names.LLMCOST_TEAM: "team", names.USER_ID: "user"}
-PLACES = 6  # a demo call costs fractions of a cent
+PLACES = output.PLACES
 INTERRUPTED = 130
 _STATUS_EVERY = 5.0  # seconds between plain-text progress lines in --duration mode
 
@@ -146,7 +145,7 @@ def _run_continuous(
             failed += sum(1 for r in records if r.error is not None)
             spent += total_cost(records)
             next_call = max(next_call + interval, time.monotonic() - interval)
-            status = f"{calls:,} calls, {output.usd(spent, PLACES)} spent, {failed:,} failed"
+            status = f"{output.plural(calls, 'call')}, {output.usd(spent, PLACES)} spent, {failed:,} failed"
             if progress is not None and task is not None:
                 progress.update(task, completed=time.monotonic() - start, description=status)
             elif time.monotonic() >= next_status:
@@ -161,18 +160,21 @@ def _run_continuous(
 _GROUP_COLUMNS = (
     output.Column("calls", "calls", "int"),
     output.Column("errors", "failed", "int"),
+    output.Column("unpriced", "unpriced", "int"),
     output.Column("input_tokens", "input tokens", "int"),
     output.Column("cache_read_tokens", "from cache", "int"),
+    output.Column("cache_write_tokens", "to cache", "int"),
     output.Column("output_tokens", "output tokens", "int"),
-    output.Column("cost", "cost (USD)", "usd", PLACES),
-    output.Column("share", "share", "pct"),
+    output.Column("cost", "cost (USD)", "usd", missing="unpriced"),
+    output.Column("share_pct", "share", "pct"),
 )
 
 
 def _spend_table(out: Console, records: list[CallRecord], dimension: str, title: str) -> None:
     rows = group(records, dimension)
     spent = total_cost(records)
-    table_rows = [{**vars(row), "share": share(row, spent)} for row in rows]
+    # A group of unpriced calls only has no known cost: "unpriced", never a made-up $0.
+    table_rows = [{**vars(row), "cost": row.known_cost, "share_pct": share(row, spent)} for row in rows]
     total = {
         "key": "total",
         "cost": spent,
@@ -224,7 +226,8 @@ def report(out: Console, records: list[CallRecord], metric_total: Decimal | None
     cached = sum(r.cache_read_tokens for r in records)
     saved = sum((r.cache_savings for r in records), Decimal(0))
     if cached:
-        out.print(f"Prompt cache: {cached:,} input tokens read from the cache saved {output.usd(saved, PLACES)}.")
+        out.print(f"Prompt cache: {output.plural(cached, 'input token')} read from the cache saved "
+                  f"{output.usd(saved, PLACES)}.")
     top = most_expensive(records)
     if top is not None:
         who = ", ".join(f"{_LABELS[k]} {v}" for k, v in attribution_of(top).items())
@@ -237,7 +240,7 @@ def report(out: Console, records: list[CallRecord], metric_total: Decimal | None
     errors = sorted({r.error for r in records if r.error is not None})
     priced = sum(1 for r in records if r.cost is not None)
     failed = sum(1 for r in records if r.error is not None)
-    parts = [f"{len(records):,} calls: {priced:,} priced"]
+    parts = [f"{output.plural(len(records), 'call')}: {priced:,} priced"]
     if unpriced:
         parts.append(f"{sum(1 for r in records if r.unpriced):,} unpriced ({', '.join(unpriced)})")
     if failed:
@@ -256,10 +259,7 @@ def _exporters(
     otlp: str | None, console: bool, metrics_port: int | None, metrics_addr: str, spans_file: IO[str] | None
 ) -> Exporters:
     if otlp is not None:
-        parts = urlsplit(otlp)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise click.BadParameter(f"{otlp!r} is not an http(s) URL such as http://localhost:4318.",
-                                     param_hint="--otlp")
+        parts = http_url(otlp, "--otlp", "http://localhost:4318")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             socket.create_connection((parts.hostname, port), 3).close()
@@ -287,7 +287,8 @@ def _exporters(
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True, max=1000), metavar="N",
               help="Calls per second with --duration  [default: 2].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --duration traffic mix.")
-@click.option("--spans-file", type=click.File("w", encoding="utf-8"), metavar="PATH",
+# lazy=False: a path that cannot be written is a usage error now, not exporter tracebacks at every span.
+@click.option("--spans-file", type=click.File("w", encoding="utf-8", lazy=False), metavar="PATH",
               help="Also write every span as one JSON line to PATH.")
 @click.option("--console", is_flag=True, help="Also print every span and metric point (console exporters).")
 @click.pass_context
@@ -328,7 +329,7 @@ def demo(
             if run.metrics_url:
                 out.print(f"Prometheus can scrape {run.metrics_url}", highlight=False)
             if duration is None:
-                out.print(f"otel-llmcost demo: {len(plan)} calls through the real {sdks} SDKs, "
+                out.print(f"otel-llmcost demo: {output.plural(len(plan), 'call')} through the real {sdks} SDKs, "
                           "against local fakes of their APIs (no key, no network).\n", highlight=False)
                 _run_scenario(run, out, stop, plan)
             else:

@@ -12,13 +12,28 @@ from typing import Any
 
 import click
 
-from ..pricing.catalog import ANY_PROVIDER
-from ..pricing.rates import MILLION, Price
+from ..pricing.catalog import ANY_PROVIDER, RATE_FIELDS
+from ..pricing.engine import price_context
+from ..pricing.rates import MILLION, Price, Rates
 from ..usage import Usage
 from . import output
-from .lookup import PRICE_FILE_HELP, find_model, price_book
+from .lookup import PRICE_FILE_HELP, find_model, price_book, service_tiers
 
 _COUNT = click.IntRange(min=0)
+
+
+def _same_prices(a: Rates, b: Rates) -> bool:
+    return all(getattr(a, name) == getattr(b, name) for name in RATE_FIELDS)
+
+
+def _requested(batch: bool, service_tier: str | None) -> str:
+    """The price context asked for, in words: "batch", "flex", "batch, flex", or "standard"."""
+    usage = Usage(batch=batch, service_tier=service_tier)
+    context = price_context(usage)
+    parts = (["batch"] if "processing" in context else []) + (
+        [context["service_tier"]] if "service_tier" in context else []
+    )
+    return ", ".join(parts) or "standard"
 
 
 def _line(label: str, count: int, price: Price, total_input: int) -> dict[str, Any]:
@@ -39,8 +54,10 @@ def _line(label: str, count: int, price: Price, total_input: int) -> dict[str, A
               help="Part of the input written to the cache with a 1-hour TTL.")
 @click.option("--reasoning", type=_COUNT, default=0, metavar="N", help="Part of the output spent reasoning.")
 @click.option("--provider", "-p", metavar="P", help="gen_ai.provider.name; default: the model's usual provider.")
-@click.option("--batch", is_flag=True, help="Priced at the batch rate.")
-@click.option("--service-tier", metavar="TIER", help="Service tier that serves the call: flex, priority, …")
+@click.option("--batch", is_flag=True,
+              help="Priced at the batch rate (the standard rate, said so, when the data has none for the model).")
+@click.option("--service-tier", metavar="TIER",
+              help="Service tier that serves the call: flex, priority, fast, default, … (a typo is an error).")
 @click.option("--calls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Multiply by this many identical calls.")
 @click.option("--price-file", metavar="PATH", help=PRICE_FILE_HELP)
@@ -76,6 +93,12 @@ def estimate(
             f"--reasoning ({reasoning:,}) exceeds --output-tokens ({output_tokens:,}); output includes reasoning."
         )
     book, overrides = price_book(price_file)
+    if service_tier is not None:
+        tiers = service_tiers(overrides)
+        if service_tier not in tiers:
+            raise click.BadParameter(
+                f"{service_tier!r} is not a service tier; valid: {', '.join(tiers)}.", param_hint="--service-tier"
+            )
     found = find_model(book, overrides, model, provider)
     usage = Usage(
         input_tokens=input_tokens,
@@ -101,7 +124,17 @@ def estimate(
     ]
     per_call = output.decimal(cost.total) or Decimal(0)
     saved = sum((output.decimal(v) or Decimal(0) for v in (cost.savings_cache, cost.savings_batch)), Decimal(0))
-    context = "batch" if batch else (service_tier or "standard")
+    requested = _requested(batch, service_tier)
+    # A context the price data has no price for bills the standard price (as the instrumentation charges it):
+    # say so rather than label standard rates "batch".
+    unpriced_context = requested != "standard" and _same_prices(rates, found.standard)
+    context = "standard" if unpriced_context else requested
+    note = (
+        f"no {requested} price is known for {found.model}: priced at the standard rate, as the instrumentation "
+        "charges such calls (a price file can set one)"
+        if unpriced_context
+        else None
+    )
     provider_text = "any provider" if found.provider == ANY_PROVIDER else found.provider
     if fmt == "json":
         document = {
@@ -109,6 +142,8 @@ def estimate(
             "priced_as": rates.model_id,
             "provider": None if found.provider == ANY_PROVIDER else found.provider,
             "context": context,
+            "requested_context": requested,
+            "note": note,
             "source": rates.source,
             "calls": calls,
             "lines": [{**line, "rate": format(line["rate"], "f"), "cost": format(line["cost"], "f")} for line in lines],
@@ -120,18 +155,20 @@ def estimate(
         return
     out = output.console()
     out.print(f"[bold]{found.model}[/bold] ({provider_text}, {context})  prices: {rates.source}")
+    if note is not None:
+        out.print(f"Note: {note}.", style="yellow", highlight=False)
     columns = [
         output.Column("component", "per call"),
         output.Column("tokens", "tokens", "int"),
         output.Column("rate", "USD per 1M", "price"),
-        output.Column("cost", "cost", "usd", places=6),
+        output.Column("cost", "cost", "usd"),
     ]
     total = {"component": "total", "tokens": input_tokens + output_tokens, "cost": per_call}
     output.show(out, output.table(None, columns, [line for line in lines if line["tokens"]], total))
     if reasoning:
-        out.print(f"Output includes {reasoning:,} reasoning tokens, billed as output.", style="dim")
+        out.print(f"Output includes {output.plural(reasoning, 'reasoning token')}, billed as output.", style="dim")
     for kind, amount in (("the prompt cache", cost.savings_cache), ("the batch discount", cost.savings_batch)):
         if amount:
-            out.print(f"Saved by {kind}: {output.usd(amount, 6)} per call.")
+            out.print(f"Saved by {kind}: {output.usd(amount)} per call.")
     if calls > 1:
-        out.print(f"[bold]{calls:,} calls: {output.usd(per_call * calls, 2)}[/bold]")
+        out.print(f"[bold]{output.plural(calls, 'call')}: {output.usd(per_call * calls)}[/bold]")

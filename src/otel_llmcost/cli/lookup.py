@@ -14,7 +14,8 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..pricing import PriceBook, PriceOverrides
 from ..pricing.catalog import ANY_PROVIDER, ModelRates, model_rates, provider_name, provider_of, suggestions
-from ..pricing.engine import priced_providers, prices_provider_id
+from ..pricing.engine import price_context, priced_providers, prices_provider_id
+from ..usage import Usage
 
 PRICE_FILE_HELP = f"Price override file (YAML/JSON); default: ${names.ENV_PRICE_FILE}."
 
@@ -53,3 +54,21 @@ def find_model(book: PriceBook, overrides: PriceOverrides, model: str, provider:
         else f"price it in a price file ({names.ENV_PRICE_FILE}), or pass --provider."
     )
     raise click.UsageError(f"no price known for model {model!r}{at}; {hint}")
+
+
+def service_tiers(overrides: PriceOverrides) -> list[str]:
+    """Every service tier a call can be priced at: those billed the standard price (default, auto, ...),
+    those the bundled data prices (flex, priority, ...) and those the price file names."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    standard = {tier for tier in ("auto", "default", "standard", "on_demand", "scale")
+                if "service_tier" not in price_context(Usage(service_tier=tier))}
+    priced = {
+        variant.when["service_tier"]
+        for provider in get_snapshot().providers
+        for model in provider.models
+        for variant in (model.price_variants or ())
+        if "service_tier" in variant.when
+    }
+    named = {tier for entry in overrides.entries for tier in entry.service_tiers}
+    return sorted(standard | priced | named)

@@ -17,9 +17,21 @@ from .prices import prices
 from .report import report
 from .stack import stack
 
+# click >= 8.2 raises this (a UsageError) for a group called without a command; older click prints the help itself.
+_NO_ARGS_IS_HELP: type[Exception] | None = getattr(click.exceptions, "NoArgsIsHelpError", None)
+
+
+def _one_line(message: str) -> str:
+    """An error message as one line: a parser's multi-line excerpt (YAML, JSON) must not spill over stderr."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
 
 class Commands(click.Group):
-    """A click group whose usage errors are one line on stderr (``Error: …``) and exit with code 2."""
+    """A click group whose usage errors are one line on stderr (``Error: …``) and exit with code 2.
+
+    A group run without a command (bare ``otel-llmcost``, ``otel-llmcost stack``) is a request for help,
+    not a mistake: its help goes to stdout and the exit code is 0.
+    """
 
     def main(  # type: ignore[override]
         self,
@@ -34,11 +46,14 @@ class Commands(click.Group):
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.UsageError as exc:
+            if _NO_ARGS_IS_HELP is not None and isinstance(exc, _NO_ARGS_IS_HELP) and exc.ctx is not None:
+                click.echo(exc.ctx.get_help(), color=exc.ctx.color)
+                sys.exit(0)
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            click.echo(f"Error: {_one_line(exc.format_message())}{where}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            exc.show()
+            click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)

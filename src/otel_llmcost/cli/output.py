@@ -2,7 +2,8 @@
 
 Colours only when stdout is a terminal (rich decides, and honours NO_COLOR); otherwise plain aligned text
 wide enough not to wrap. Money is formatted from Decimal (or the float a span carries) and never rounded
-before it is summed; CSV and JSON carry exact decimal text, tables a fixed number of places.
+before it is summed; CSV and JSON carry exact decimal text, tables ``PLACES`` decimals. An unknown value is
+null in CSV/JSON and its column's ``missing`` text in a table ("unpriced" for a cost nobody priced).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.table import Table
 
 Kind = Literal["text", "int", "usd", "pct", "price"]
 FORMATS = ("table", "csv", "json")
+PLACES = 6  # every USD amount a command prints: a call costs fractions of a cent, so 4 places would show $0.0000
 _PLAIN_WIDTH = 1_000  # piped or redirected output: never wrap a line, whatever $COLUMNS says
 
 
@@ -43,7 +45,7 @@ def decimal(value: Decimal | float | int | str | None) -> Decimal | None:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
-def usd(value: Decimal | float | int | None, places: int = 4) -> str:
+def usd(value: Decimal | float | int | None, places: int = PLACES) -> str:
     """``$1,234.5678``; ``—`` for an unknown amount (never a made-up $0)."""
     amount = decimal(value)
     if amount is None:
@@ -59,6 +61,11 @@ def per_million(value: Decimal) -> str:
     return f"${int(whole):,}.{fraction.ljust(2, '0')}"
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 call``, ``2 calls``, ``1,000 tokens``: a count and its noun, agreeing (``many`` for irregular plurals)."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
+
+
 def tokens(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -69,15 +76,22 @@ def percent(value: Decimal | float | None) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """One column: the key of a row's value, its heading, and how its values are shown."""
+    """One column: the key of a row's value, its heading, and how its values are shown.
+
+    ``missing`` is the table text of a value that is not known (None): ``—`` unless the column says why,
+    such as ``unpriced`` for the cost of calls whose model has no price. CSV and JSON carry null.
+    """
 
     key: str
     title: str
     kind: Kind = "text"
-    places: int = 4
+    places: int = PLACES
+    missing: str = "—"
 
 
 def _cell(value: Any, column: Column) -> str:
+    if value is None:
+        return column.missing
     if column.kind == "usd":
         return usd(value, column.places)
     if column.kind == "int":

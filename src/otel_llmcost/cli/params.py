@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import click
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LONGEST = 100 * 365 * 86400  # a window or a run longer than a century is a typo (and past datetime's range)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 
 
@@ -27,6 +29,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
         if seconds <= 0:
             self.fail(f"{value!r} must be longer than zero.", param, ctx)
+        if seconds > _LONGEST:
+            self.fail(f"{value!r} is longer than a century; write it like 30s, 5m, 2h, 7d.", param, ctx)
         return seconds
 
 
@@ -37,10 +41,10 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, (int, float)):
-            return float(value)
+            return self._in_range(float(value), value, param, ctx)
         text = str(value).strip()
         try:
-            return float(text)
+            return self._in_range(float(text), value, param, ctx)
         except ValueError:
             pass
         try:
@@ -50,6 +54,27 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.timestamp()
+
+    def _in_range(self, seconds: float, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """Unix seconds that are a date (not nan, inf or beyond year 9999): a window's ends are printed as dates."""
+        try:
+            datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            self.fail(f"{value!r} is not a time a date can show (unix seconds up to the year 9999).", param, ctx)
+        return seconds
+
+
+def http_url(value: str, option: str, example: str) -> SplitResult:
+    """``value`` as an http(s) URL with a host (and a valid port, if any), else a usage error on ``option``."""
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError when out of range or not a number)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise click.BadParameter(f"{value!r} is not an http(s) URL such as {example}.", param_hint=option)
+    return parts
 
 
 def describe(seconds: float) -> str:

@@ -1,7 +1,10 @@
 """``otel-llmcost report``: spend tables by model, provider, feature, team or user, from the ledger or Prometheus.
 
 ``--from sqlite:PATH`` reads the embedded ledger (exact decimal sums, call counts); ``--prometheus URL`` asks a
-Prometheus server for ``increase()`` of the cost and token counters, the numbers the dashboards show.
+Prometheus server for ``increase()`` of the cost, request and token counters, the numbers the dashboards show.
+Calls refused by a budget are counted apart from failed ones (they cost nothing); a group whose calls are all
+unpriced shows "unpriced" (null in CSV/JSON), never $0. CSV and JSON name the group column after ``--by``
+and give the share as a percentage to 4 decimal places.
 """
 
 from __future__ import annotations
@@ -15,20 +18,24 @@ import click
 
 from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share, sqlite_ledger
 from . import output
-from .params import DURATION, MOMENT, describe
+from .params import DURATION, MOMENT, describe, http_url
 
 ATTRIBUTION = ("feature", "team", "user")
+# After the group-by column (named after the dimension: "model", "feature", ...). Columns no source row
+# knows (None everywhere) are left out; cost and share are always shown.
 COLUMNS = (
-    output.Column("key", "{by}"),
     output.Column("calls", "calls", "int"),
     output.Column("errors", "errors", "int"),
+    output.Column("refused", "refused", "int"),
     output.Column("unpriced", "unpriced", "int"),
     output.Column("input_tokens", "input tokens", "int"),
     output.Column("output_tokens", "output tokens", "int"),
     output.Column("cache_read_tokens", "cache read", "int"),
-    output.Column("cost", "cost (USD)", "usd", places=4),
-    output.Column("share", "share", "pct"),
+    output.Column("cache_write_tokens", "cache write", "int"),
+    output.Column("cost", "cost (USD)", "usd", missing="unpriced"),
+    output.Column("share_pct", "share", "pct"),
 )
+ALWAYS = ("cost", "share_pct")
 
 
 def _sqlite_path(value: str | None) -> str | None:
@@ -44,8 +51,13 @@ def _when(moment: float) -> str:
     return datetime.fromtimestamp(moment, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _rows(rows: list[SpendRow], total: Decimal) -> list[dict[str, Any]]:
-    return [{**vars(row), "share": share(row, total)} for row in rows]
+def _rows(rows: list[SpendRow], by: str, total: Decimal) -> list[dict[str, Any]]:
+    """Table rows: the group under the dimension's name, a cost only when known, the share of the total."""
+    return [
+        {by: row.key, **{c.key: getattr(row, c.key, None) for c in COLUMNS}, "cost": row.known_cost,
+         "share_pct": share(row, total)}
+        for row in rows
+    ]
 
 
 def _sum(rows: list[SpendRow], field: str) -> int | None:
@@ -72,8 +84,8 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
     path = _sqlite_path(source)
     if (path is None) == (prometheus is None):
         raise click.UsageError("say where the spend is recorded: --from sqlite:PATH or --prometheus URL (one).")
-    if prometheus is not None and not prometheus.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{prometheus!r} is not an http(s) URL.", param_hint="--prometheus")
+    if prometheus is not None:
+        http_url(prometheus, "--prometheus", "http://localhost:9090")
     end = time.time() if until is None else until
     if path is not None:
         origin = f"sqlite:{path}"
@@ -89,12 +101,11 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
         except prometheus_api.PrometheusError as exc:
             raise click.ClickException(str(exc)) from None
     total_cost = sum((r.cost for r in rows), Decimal(0))
-    table_rows = _rows(rows, total_cost)
-    columns = [
-        c for c in COLUMNS if c.key in ("key", "cost", "share") or any(r.get(c.key) is not None for r in table_rows)
+    table_rows = _rows(rows, by, total_cost)
+    columns = [output.Column(by, by)] + [
+        c for c in COLUMNS if c.key in ALWAYS or any(r.get(c.key) is not None for r in table_rows)
     ]
-    columns[0] = output.Column("key", by)
-    total: dict[str, Any] = {"key": "total", "cost": total_cost}
+    total: dict[str, Any] = {by: "total", "cost": total_cost}
     for column in columns[1:]:
         if column.kind == "int":
             total[column.key] = _sum(rows, column.key)

@@ -19,13 +19,25 @@ def stack() -> None:
               help="Limits file; default: OUT/llmcost-stack.yaml if there is one, else the built-in limits "
                    "(written there).")
 def render(out: Path, config: Path | None) -> None:
-    """Render every file from names.py and the limits file (overwrites the rendered files in OUT)."""
+    """Render every file from names.py and the limits file (overwrites the rendered files in OUT).
+
+    A limits file that cannot be read or is invalid, and an OUT that cannot be written (inside a file, in
+    /proc, read-only), are usage errors: one ``Error:`` line naming the option, exit code 2.
+    """
     from ..errors import ConfigError
     from ..stack import write
 
     try:
         written = write(out, config)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        hint = "--config" if config is not None else None
+        raise click.BadParameter(str(exc), param_hint=hint) if hint else click.UsageError(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else out
+        raise click.BadParameter(
+            f"cannot write the stack files into {str(out)!r}: {where}: {exc.strerror or exc}. "
+            "Fix: pass a directory you can write to.",
+            param_hint="--out",
+        ) from None
     for path in written:
         click.echo(str(path))

@@ -8,12 +8,14 @@ metrics or spans: it fills ``Request``/``Response``/``Usage`` and hands them to 
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import names
 from ..calls import Call, Runtime
+from ..guard import internal_error
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
@@ -378,8 +380,48 @@ class BatchWatcher:
 
 
 def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Wrapper:
-    """Wraps batches.retrieve/list: the SDK call runs untouched, then we look at what came back."""
-    return watch_wrapper(runtime, watcher, is_async)
+    """Wraps batches.retrieve/list: the SDK call runs untouched, then we look at what came back.
+
+    ``AsyncBatches.list`` is no coroutine function: it returns an ``AsyncPaginator`` the caller awaits (the
+    first page) or iterates (every batch). That same paginator reaches the caller; its first page is looked
+    at when the SDK fetches it (later pages are not, as with the sync ``list``).
+    """
+    if not is_async:
+        return watch_wrapper(runtime, watcher, False)
+    awaited = watch_wrapper(runtime, watcher, True)
+
+    def look(instance: Any, page: Any) -> None:
+        if not runtime.active or not runtime.enabled():
+            return
+        try:
+            for batch in watcher.batches_in(page):
+                watcher.record(runtime, instance, batch)
+        except Exception:
+            internal_error("batch")
+
+    def watch_first_page(instance: Any, paginator: Any) -> None:
+        fetch = getattr(paginator, "_get_page", None)  # the coroutine __await__ and __aiter__ both go through
+        if fetch is None:
+            return
+
+        async def get_page() -> Any:
+            page = await fetch()
+            look(instance, page)
+            return page
+
+        paginator._get_page = get_page
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if inspect.iscoroutinefunction(wrapped):  # retrieve: awaited, then looked at
+            return awaited(wrapped, instance, args, kwargs)
+        result = wrapped(*args, **kwargs)
+        try:
+            watch_first_page(instance, result)
+        except Exception:
+            internal_error("batch")
+        return result
+
+    return wrapper
 
 
 # (module, attribute path, operation, api) of every method wrapped; missing ones are skipped.
@@ -401,4 +443,5 @@ BATCH_METHODS: tuple[tuple[str, str], ...] = (
     ("openai.resources.batches", "Batches.retrieve"),
     ("openai.resources.batches", "Batches.list"),
     ("openai.resources.batches", "AsyncBatches.retrieve"),
+    ("openai.resources.batches", "AsyncBatches.list"),
 )

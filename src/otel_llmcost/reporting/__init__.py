@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final
 
 from .. import names
+from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
 
 NONE: Final = "(none)"
 """The group of calls that carry no value for the dimension (no feature set, say)."""
@@ -35,20 +36,49 @@ def prometheus_label(attribute: str) -> str:
     return attribute.replace(".", "_")
 
 
+# error.type of a call a budget refused before sending it: counted as refused (nothing billed), not as failed.
+REFUSED_ERRORS: tuple[str, ...] = tuple(
+    sorted(cls.__qualname__ for cls in (BudgetError, BudgetExceededError, BudgetUnavailableError))
+)
+
+
 @dataclass
 class SpendRow:
-    """Spend of one group. Fields a source cannot know stay None (Prometheus does not count calls)."""
+    """Spend of one group. Fields a source cannot know stay None.
+
+    ``errors`` are calls that were sent and failed; ``refused`` calls were stopped by a budget before
+    being sent (no spend). ``priced`` counts calls with a known cost: a row whose calls are all unpriced
+    has no known cost (``known_cost`` is None), which is not the same as $0.
+    """
 
     key: str
     cost: Decimal = Decimal(0)
     calls: int | None = None
     errors: int | None = None
+    refused: int | None = None
     unpriced: int | None = None
+    priced: int | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+    @property
+    def known_cost(self) -> Decimal | None:
+        """The cost, or None when the row's only usage is unpriced (without call counts: unpriced and $0)."""
+        if not self.unpriced:
+            return self.cost
+        if self.priced is not None:
+            return self.cost if self.priced else None
+        return self.cost if self.cost else None
+
+
+SHARE_PLACES = Decimal("0.0001")
 
 
 def share(row: SpendRow, total: Decimal) -> Decimal | None:
-    """The row's percentage of the total spend."""
-    return row.cost * 100 / total if total else None
+    """The row's percentage of the total spend, to 4 decimal places; None when either is unknown or zero."""
+    cost = row.known_cost
+    if not total or cost is None:
+        return None
+    return (cost * 100 / total).quantize(SHARE_PLACES)

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import names
-from . import DIMENSIONS, NONE, SpendRow
+from . import DIMENSIONS, NONE, REFUSED_ERRORS, SpendRow
 
 
 def _money(value: object) -> Decimal | None:
@@ -35,6 +35,7 @@ class CallRecord:
     attributes: Mapping[str, Any]
     input_tokens: int | None
     cache_read_tokens: int
+    cache_write_tokens: int
     output_tokens: int | None
     reasoning_tokens: int
     cost: Decimal | None
@@ -50,6 +51,7 @@ class CallRecord:
             attributes=attrs,
             input_tokens=_int(attrs.get(names.GEN_AI_USAGE_INPUT_TOKENS)),
             cache_read_tokens=_int(attrs.get(names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) or 0,
+            cache_write_tokens=_int(attrs.get(names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)) or 0,
             output_tokens=_int(attrs.get(names.GEN_AI_USAGE_OUTPUT_TOKENS)),
             reasoning_tokens=_int(attrs.get(names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0,
             cost=_money(attrs.get(names.GEN_AI_USAGE_COST)),
@@ -68,6 +70,11 @@ class CallRecord:
         """Usage known, price not: the model is missing from the price data."""
         return self.cost is None and self.error is None and self.input_tokens is not None
 
+    @property
+    def refused(self) -> bool:
+        """A budget stopped the call before it was sent."""
+        return self.error in REFUSED_ERRORS
+
     def value(self, dimension: str) -> str:
         found = self.attributes.get(DIMENSIONS[dimension])
         return NONE if found is None or found == "" else str(found)
@@ -80,14 +87,17 @@ def group(records: Iterable[CallRecord], dimension: str) -> list[SpendRow]:
         key = record.value(dimension)
         row = rows.get(key)
         if row is None:
-            row = rows[key] = SpendRow(key, calls=0, errors=0, unpriced=0, input_tokens=0, output_tokens=0,
-                                       cache_read_tokens=0)
+            row = rows[key] = SpendRow(key, calls=0, errors=0, refused=0, unpriced=0, priced=0, input_tokens=0,
+                                       output_tokens=0, cache_read_tokens=0, cache_write_tokens=0)
         row.calls = (row.calls or 0) + 1
-        row.errors = (row.errors or 0) + (record.error is not None)
+        row.errors = (row.errors or 0) + (record.error is not None and not record.refused)
+        row.refused = (row.refused or 0) + record.refused
         row.unpriced = (row.unpriced or 0) + record.unpriced
+        row.priced = (row.priced or 0) + (record.cost is not None)
         row.input_tokens = (row.input_tokens or 0) + (record.input_tokens or 0)
         row.output_tokens = (row.output_tokens or 0) + (record.output_tokens or 0)
         row.cache_read_tokens = (row.cache_read_tokens or 0) + record.cache_read_tokens
+        row.cache_write_tokens = (row.cache_write_tokens or 0) + record.cache_write_tokens
         row.cost += record.cost or 0
     return sorted(rows.values(), key=lambda r: (-r.cost, r.key))
 

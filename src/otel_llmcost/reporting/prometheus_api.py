@@ -16,11 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 from .. import names
-from . import DIMENSIONS, NONE, SpendRow, prometheus_label
+from . import DIMENSIONS, NONE, REFUSED_ERRORS, SpendRow, prometheus_label
 
 COST_SERIES = names.prometheus_name(names.METRIC_COST, names.UNIT_USD, "counter")
 TOKEN_SERIES = names.prometheus_name(names.METRIC_TOKENS, names.UNIT_TOKEN, "counter")
 UNPRICED_SERIES = names.prometheus_name(names.METRIC_UNPRICED, names.UNIT_REQUEST, "counter")
+REQUESTS_SERIES = names.prometheus_name(names.METRIC_REQUESTS, names.UNIT_REQUEST, "counter")
 
 
 class PrometheusError(Exception):
@@ -33,15 +34,28 @@ def window(seconds: float) -> str:
 
 
 def queries(dimension: str, seconds: float) -> dict[str, str]:
-    """The PromQL of a spend report: cost, input and output tokens, unpriced calls, by the dimension's label."""
+    """The PromQL of a spend report, by the dimension's label: cost, calls (failed, refused by a budget),
+    unpriced calls, and input, output and prompt-cache tokens."""
     label = prometheus_label(DIMENSIONS[dimension])
     span = window(seconds)
     token_type = prometheus_label(names.GEN_AI_TOKEN_TYPE)
+    error_type = prometheus_label(names.ERROR_TYPE)
+    refused = "|".join(REFUSED_ERRORS)
+
+    def growth(series: str, matchers: str = "") -> str:
+        selector = f"{series}{{{matchers}}}" if matchers else series
+        return f"sum by ({label}) (increase({selector}[{span}]))"
+
     return {
-        "cost": f"sum by ({label}) (increase({COST_SERIES}[{span}]))",
-        "input_tokens": f'sum by ({label}) (increase({TOKEN_SERIES}{{{token_type}="input"}}[{span}]))',
-        "output_tokens": f'sum by ({label}) (increase({TOKEN_SERIES}{{{token_type}="output"}}[{span}]))',
-        "unpriced": f"sum by ({label}) (increase({UNPRICED_SERIES}[{span}]))",
+        "cost": growth(COST_SERIES),
+        "calls": growth(REQUESTS_SERIES),
+        "errors": growth(REQUESTS_SERIES, f'{error_type}!="",{error_type}!~"{refused}"'),
+        "refused": growth(REQUESTS_SERIES, f'{error_type}=~"{refused}"'),
+        "unpriced": growth(UNPRICED_SERIES),
+        **{
+            f"{kind}_tokens": growth(TOKEN_SERIES, f'{token_type}="{kind}"')
+            for kind in ("input", "output", "cache_read", "cache_write")
+        },
     }
 
 
@@ -85,15 +99,11 @@ def spend(base_url: str, dimension: str, seconds: float, at: float | None = None
         name: _by_key(query(base_url, promql, at), label) for name, promql in queries(dimension, seconds).items()
     }
     keys = set().union(*results.values())
+    counts = [name for name in results if name != "cost"]
     rows = [
-        SpendRow(
-            key=key,
-            cost=Decimal(repr(results["cost"].get(key, 0.0))),
-            input_tokens=round(results["input_tokens"].get(key, 0.0)),
-            output_tokens=round(results["output_tokens"].get(key, 0.0)),
-            unpriced=round(results["unpriced"].get(key, 0.0)),
-        )
+        SpendRow(key=key, cost=Decimal(repr(results["cost"].get(key, 0.0))),
+                 **{name: round(results[name].get(key, 0.0)) for name in counts})
         for key in keys
     ]
-    rows = [r for r in rows if r.cost or r.input_tokens or r.output_tokens or r.unpriced]
+    rows = [r for r in rows if r.cost or any(getattr(r, name) for name in counts)]
     return sorted(rows, key=lambda r: (-r.cost, r.key))

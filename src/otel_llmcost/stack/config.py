@@ -253,8 +253,12 @@ def load(path: str | Path) -> StackConfig:
         raise ConfigError(f"{path}: cannot read the stack config ({exc.strerror}). Fix: check the path.") from None
     try:
         data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:  # one line: where, and what the parser expected (not its excerpt)
+        mark = exc.problem_mark or exc.context_mark
+        line = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}{line}: not valid YAML ({exc.problem or exc.context}). Fix: correct the syntax."
+        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({exc}). Fix: correct the syntax.") from None
+        raise ConfigError(f"{path}: not valid YAML ({exc}). Fix: correct the syntax.") from None
     return parse(data, str(path))

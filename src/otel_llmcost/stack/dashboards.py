@@ -162,13 +162,16 @@ def panels(config: StackConfig) -> list[Panel]:
               "short", (0, 52, 12, 8), "Add these models to your price file.", 0,
               transformations=({"id": "organize", "options": {"excludeByName": {"Time": True},
                                                                 "renameByName": {"Value": "calls"}}},)),
+        # Both counters only have series once something went wrong: 0 when none exist (a healthy system).
         Panel("otel-llmcost health", "stat",
-              (Target(promql.total(promql.selector(promql.INSTRUMENTATION_ERRORS.name, service_only), rng,
-                                   [promql.STAGE]), f"internal errors: {{{{{promql.STAGE}}}}}", instant=True),
-               Target(promql.total(promql.selector(promql.ATTRIBUTION_FOLDED.name, service_only), rng),
+              (Target(promql.or_zero(promql.total(promql.selector(promql.INSTRUMENTATION_ERRORS.name, service_only),
+                                                  rng, [promql.STAGE]), {promql.STAGE: "any"}),
+                      f"internal errors: {{{{{promql.STAGE}}}}}", instant=True),
+               Target(promql.or_zero(promql.total(promql.selector(promql.ATTRIBUTION_FOLDED.name, service_only),
+                                                  rng)),
                       "attribution values folded into other", instant=True)),
               "short", (12, 52, 12, 8), "Failures inside the instrumentation (never raised to your code) and "
-              "attribution values over the per-key cap.", 0),
+              "attribution values over the per-key cap; 0 when there are none.", 0),
     ]
     return out
 

@@ -151,6 +151,15 @@ def total(series: str, window: str, group: Sequence[str] = (), offset: str = "")
     return f"sum{by(group)} ({growth(series, window, offset)})"
 
 
+def or_zero(expr: str, labels: Mapping[str, str] | None = None) -> str:
+    """``expr``, or one 0 sample (with ``labels``) when it has no series: a health count reads 0 on a
+    healthy system, where the counter's series do not exist, instead of "No data"."""
+    zero = "vector(0)"
+    for name, value in (labels or {}).items():
+        zero = f'label_replace({zero}, "{name}", {quote(value)}, "", "")'
+    return f"({expr}) or on() {zero}"
+
+
 def happened(series: str, window: str, group: Sequence[str] = ()) -> str:
     """Events counted in the window, by group, for any counter: a series born in the window with events
     already on it counts too (an SDK counter or histogram count starts at its first value, not at 0), and

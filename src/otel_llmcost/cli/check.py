@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..pricing import PriceOverrides
 from . import output
 from .lookup import PRICE_FILE_HELP
+from .output import plural
 
 Status = Literal["ok", "info", "warn", "fail"]
 _MARKS = {"ok": "[green]✓[/green]", "info": "[dim]·[/dim]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
@@ -68,11 +69,6 @@ class Inputs:
 
 Check = Callable[[Inputs], list[Finding]]
 _AFTER_SETTINGS = "not checked: fix the settings above first"
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """"1 budget", "2 budgets", "1 alias", "0 aliases"."""
-    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def check_settings(inputs: Inputs) -> list[Finding]:
@@ -279,9 +275,11 @@ def check_budgets(inputs: Inputs) -> list[Finding]:
             return [Finding("fail", "budgets", str(exc))]
         listed = ", ".join(f"{b.name} ${b.limit} per {b.period.text} ({b.action})" for b in budgets)
         findings.append(Finding("ok", "budgets", f"{budget_file}: {plural(len(budgets), 'budget')}: {listed}"))
-    url = settings.budget_store
+    from ..budgets.redis_store import redacted
+
+    url = redacted(settings.budget_store)  # shown without its password
     try:
-        store = open_store(url, settings.budget_store_timeout)
+        store = open_store(settings.budget_store, settings.budget_store_timeout)
         try:
             store.spend([], time.time())  # one round trip: a Redis that does not answer fails here
         finally:

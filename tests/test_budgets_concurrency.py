@@ -213,7 +213,7 @@ def test_reservation_past_its_ttl_is_charged_then_replaced_by_a_late_settlement(
         assert in_flight.wait(timeout=30)
         assert enforcer.store.spend([_line(enforcer, clock.now)], clock.now) == [(0, to_pico(WORST))]
         clock.now += 61  # past the reservation's TTL, the call still in flight
-        assert enforcer.state() == [("late", float(WORST), float(limit))]  # charged at its worst case
+        assert enforcer.state() == [("late", WORST, limit)]  # charged at its worst case
         client.chat.completions.create(**REQUEST)  # fits: WORST charged + WORST held <= limit
         with pytest.raises(BudgetExceededError) as raised:
             client.chat.completions.create(**REQUEST)
@@ -223,7 +223,7 @@ def test_reservation_past_its_ttl_is_charged_then_replaced_by_a_late_settlement(
         slow.join()
     assert len(api.requests) == 2
     # The slow call settled: its real cost replaced its charge.
-    assert enforcer.state() == [("late", float(2 * COST), float(limit))]
+    assert enforcer.state() == [("late", 2 * COST, limit)]
     assert enforcer.store.spend([_line(enforcer, clock.now)], clock.now) == [(to_pico(2 * COST), 0)]
 
 

@@ -320,13 +320,13 @@ def _after_config_error(
     closed = budgeted and str(rule).strip().lower() == "closed"
     if closed:
         logger.error(
-            "otel-llmcost: invalid configuration, LLM calls are refused (BudgetUnavailableError) until it is "
+            "otel-llmcost: configuration error, LLM calls are refused (BudgetUnavailableError) until it is "
             "fixed, as %s=closed asks: %s",
             names.ENV_BUDGET_STORE_FAILURE,
             reason,
         )
     else:
-        logger.error("otel-llmcost: invalid configuration, LLM calls are not priced or recorded: %s", reason)
+        logger.error("otel-llmcost: configuration error, LLM calls are not priced or recorded: %s", reason)
     if not closed:
         if budgeted:
             logger.warning(

@@ -7,6 +7,8 @@ saw as one JSON line. No timing is asserted here: ``benchmarks/startup.py`` meas
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -154,3 +156,12 @@ def test_bedrock_copies_of_the_first_party_methods_get_their_own_wrapper() -> No
         report["restored"] = vars(Messages)["create"] is original and vars(BedrockMessages)["create"] is original
     """)
     assert report == {"both_patched": True, "distinct": True, "same_original": True, "restored": True}
+
+
+def test_check_in_a_fresh_process_still_lists_every_patched_method() -> None:
+    """``otel-llmcost check`` imports nothing itself: it asks the instrumentor to import what it would patch."""
+    command = Path(sys.executable).with_name("otel-llmcost")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run([str(command), "check"], capture_output=True, text=True, env=env, timeout=180, check=False)
+    counts = dict(re.findall(r"^. (openai|anthropic) +\S+: (\d+) methods will be patched", done.stdout, re.M))
+    assert int(counts["openai"]) >= 12 and int(counts["anthropic"]) >= 12, done.stdout

@@ -24,6 +24,7 @@ naming the error; otherwise a WARNING says budgets are off.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import threading
@@ -96,6 +97,9 @@ class _Hooks:
 
         self._registered.append((name, hook))
         wrapt.register_post_import_hook(hook, name)
+
+    def registered(self) -> list[tuple[str, Callable[[Any], None]]]:
+        return list(self._registered)
 
     def cancel(self) -> None:
         self.active = False
@@ -234,6 +238,23 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             # Never wrap twice, but do wrap over another instrumentation's wrapper.
             if patching.wrap(owner, attribute, wrapper):
                 self._patched.append((owner, attribute))
+
+    def import_targets(self) -> None:
+        """Import every installed module that holds a method this instrumentation patches, so that all are
+        patched now instead of when the app imports them: for ``otel-llmcost check``, which lists them. An
+        application never needs this (it is what would make start-up cost what it used to)."""
+        tried: set[str] = set()
+        while self._hooks is not None:
+            # An SDK's hook registers the hooks of its modules: repeat until no new name appears.
+            names_ = [name for name, _ in self._hooks.registered() if name not in tried]
+            if not names_:
+                return
+            for name in names_:
+                tried.add(name)
+                try:
+                    importlib.import_module(name)
+                except Exception:  # not installed, or not in this SDK version
+                    logger.debug("otel-llmcost: %s not imported", name, exc_info=True)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         with _lock:

@@ -7,7 +7,8 @@ so the difference is what installing otel-llmcost costs, the launcher's discover
 included. Each case runs in fresh processes, alternating with and without, median of ``--runs`` (10).
 Wall time is what a user waits; CPU time (user + system of the child, from ``getrusage``) is also shown
 because it is less skewed by other load on the machine. The launcher runs with its exporters set to
-``none`` (no network; the exporters' cost is the same with and without us).
+``none`` (no network; the exporters' cost is the same with and without us). Bytecode caches are written by
+a first, unmeasured run and then used, as after a ``pip install`` (``PYTHONDONTWRITEBYTECODE`` is dropped).
 
 Cases:
   import             ``import otel_llmcost`` inside a fresh process (time of that statement alone)
@@ -127,7 +128,9 @@ class Side:
     def __init__(self, venv: Path, source: Path | None = None) -> None:
         self.python = str(venv / "bin" / "python")
         self.launcher = str(venv / "bin" / "opentelemetry-instrument")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+        # Bytecode caches written and used, as after a pip install (an editable install's src has none until then).
+        drop = ("OTEL_", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         self.env.update(QUIET)
         if source is not None:
             self.env["PYTHONPATH"] = str(source)
@@ -153,7 +156,7 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def timed(sides: dict[str, Side], argv_of: Any, runs: int) -> dict[str, dict[str, float]]:
+def timed(sides: dict[str, Side], argv_of: Any, runs: int) -> dict[str, dict[str, Any]]:
     """Median wall and CPU ms of ``runs`` fresh processes per side, alternating sides (one warm-up each)."""
     samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in sides}
     for side in sides.values():
@@ -163,7 +166,7 @@ def timed(sides: dict[str, Side], argv_of: Any, runs: int) -> dict[str, dict[str
             wall, cpu, _ = side.run(argv_of(side))
             samples[name]["wall"].append(wall)
             samples[name]["cpu"].append(cpu)
-    return {name: {k: median(v) for k, v in s.items()} for name, s in samples.items()}
+    return {name: {**{k: median(v) for k, v in s.items()}, "samples": s} for name, s in samples.items()}  # type: ignore[dict-item]
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,6 +188,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     for side in sides.values():
         # Metrics kept in memory until exit (exported to the console once, at exit), spans dropped.
         side.env.update(OTEL_METRICS_EXPORTER="console", OTEL_METRIC_EXPORT_INTERVAL="600000")
+    for side in sides.values():
+        side.run(side.launch("-c", RSS_CHILD))  # warm-up: bytecode caches
     for _ in range(args.runs):
         for name, side in sides.items():
             out = side.run(side.launch("-c", RSS_CHILD))[2]

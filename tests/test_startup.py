@@ -140,8 +140,9 @@ def test_uninstrument_restores_everything_and_disarms_the_hooks_still_waiting() 
 
 
 def test_bedrock_copies_of_the_first_party_methods_get_their_own_wrapper() -> None:
-    """anthropic's Bedrock (and Vertex) Messages copy the first-party methods when imported, after those were
-    patched: each class still ends up with a wrapper of its own, and uninstrument() restores both."""
+    """anthropic's Bedrock (and Vertex) Messages copy the first-party methods when imported (anthropic 2.x with
+    the package, older releases on first use, after the first-party ones were patched): either way each class
+    ends up with a wrapper of its own, and uninstrument() restores both."""
     report = run("""
         instrument()
         import anthropic

@@ -1,10 +1,31 @@
-"""otel-llmcost: tokens, prompt-cache use and USD cost of every LLM SDK call, as OpenTelemetry spans and metrics."""
+"""otel-llmcost: tokens, prompt-cache use and USD cost of every LLM SDK call, as OpenTelemetry spans and metrics.
 
-from .attribution import attributes, current_attributes
-from .budgets import Budget, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
+The public names load on first use (module ``__getattr__``): ``import otel_llmcost``, which
+``opentelemetry-instrument`` does in every process it starts, costs only this module and ``errors``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .errors import BudgetError, BudgetExceededError, BudgetUnavailableError, ConfigError
-from .instrumentor import LLMCostInstrumentor
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .attribution import attributes, current_attributes
+    from .budgets import Budget, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
+    from .instrumentor import LLMCostInstrumentor
+
+# Public name -> the submodule that defines it.
+_LAZY = {
+    "attributes": "attribution",
+    "current_attributes": "attribution",
+    "Budget": "budgets.model",
+    "ThresholdCrossing": "budgets.enforcer",
+    "on_budget_threshold": "budgets.enforcer",
+    "remove_budget_threshold_callback": "budgets.enforcer",
+    "LLMCostInstrumentor": "instrumentor",
+}
 
 __all__ = [
     "Budget",
@@ -20,3 +41,18 @@ __all__ = [
     "on_budget_threshold",
     "remove_budget_threshold_callback",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,64 +1,65 @@
-"""``LLMCostInstrumentor``: reads settings and prices, builds the runtime, patches the installed SDKs.
+"""``LLMCostInstrumentor``: reads settings, builds the runtime, patches each SDK when the app imports it.
 
-Found by ``opentelemetry-instrument`` through the ``opentelemetry_instrumentor`` entry point. Each
-SDK is optional and each method is patched on its own, so a method missing from one SDK version
-disables only that method. ``uninstrument()`` restores exactly what was patched.
+Found by ``opentelemetry-instrument`` through the ``opentelemetry_instrumentor`` entry point.
+
+Start-up costs nothing for an SDK the app never imports: ``instrument()`` imports no SDK and no provider
+adapter. It registers a post-import hook (wrapt's) per SDK package; when the app imports one, that hook
+loads our adapter for it and registers one hook per module that holds a method we wrap, keyed on that
+exact module (anthropic's Bedrock and Vertex modules are patched only if the app imports them). A module
+already imported fires its hook at once, so the order of ``import openai`` and ``instrument()`` does not
+matter; a module imported later is patched when its own import finishes, before any of its methods can be
+called. The price data (genai-prices) is loaded by the first call that needs a price. Each method is
+patched on its own, so a method missing from one SDK version disables only that method. ``uninstrument()``
+restores exactly what was patched and disarms the hooks still waiting for a module.
+
+Configuration errors: called from code, ``instrument()`` raises ``ConfigError``. Called by
+``opentelemetry-instrument`` (recognised by the ``skip_dep_check=True`` that its loader,
+``_load_instrumentors``, passes every instrumentor, and that no application needs to pass), it must not
+abort the launcher's start-up (other instrumentations would be skipped): the error is one ERROR log
+line, costs are not recorded, and budgets fail as configured. With a budget configured and
+``OTEL_LLMCOST_BUDGET_STORE_FAILURE=closed`` every LLM call is refused with ``BudgetUnavailableError``
+naming the error; otherwise a WARNING says budgets are off.
 """
 
 from __future__ import annotations
 
-import atexit
+import functools
 import importlib
-import importlib.util
 import logging
 import os
-from collections.abc import Collection, Mapping
-from typing import Any
+import threading
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from opentelemetry import metrics, trace
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import budgets, names, patching
-from .calls import Runtime
-from .config import Settings
-from .metrics import BudgetGauges, instruments_for, reveal_new_series
-from .pricing import HardwareRate, PriceBook, PriceOverrides
-from .providers import anthropic as anthropic_adapter
-from .providers import gemini as gemini_adapter
-from .providers import ollama as ollama_adapter
-from .providers import openai as openai_adapter
-from .providers import stainless
-from .providers.base import async_wrapper, sync_wrapper
-from .telemetry import Telemetry
-from .version import __version__
+from . import names, patching
+from .errors import BudgetUnavailableError, ConfigError
+
+if TYPE_CHECKING:
+    from .budgets.enforcer import BudgetEnforcer
+    from .calls import Call, Listener, Runtime
+    from .metrics import BudgetGauges, Instruments
+    from .telemetry import Outcome
 
 logger = logging.getLogger(__name__)
 
+# The top-level package of each SDK: its hook loads our adapter and registers the per-module hooks.
+SDKS: tuple[str, ...] = ("openai", "anthropic", "google.genai", "ollama")
+
+# (module, attribute paths in order of preference, wrapper): the first path the module has is wrapped.
+Target = tuple[str, tuple[str, ...], Callable[..., Any]]
+
+# How ``instrument()`` tells ``_instrument()`` that opentelemetry-instrument called it (BaseInstrumentor
+# drops skip_dep_check before calling ``_instrument``).
+_LAUNCHED = "_otel_llmcost_launched"
+
+# Patching and unpatching, from import hooks in any thread and from uninstrument(): never held across an import.
+_lock = threading.RLock()
 _atexit_registered = False
 
 
-def _resolve(module: str, path: str) -> tuple[Any, str] | None:
-    """(owner class, attribute) for "Class.method" in module, or None when this SDK version lacks it."""
-    try:
-        owner: Any = importlib.import_module(module)
-    except ImportError:
-        return None
-    *parents, attribute = path.split(".")
-    for parent in parents:
-        owner = getattr(owner, parent, None)
-        if owner is None:
-            return None
-    if attribute not in getattr(owner, "__dict__", {}):
-        return None
-    return owner, attribute
-
-
-def _installed(module: str) -> bool:
-    """True when a (possibly dotted) module can be imported; ``google`` alone may be another package."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 def switched_off(env: Mapping[str, str]) -> str | None:
     """Why OpenTelemetry's own switches turn us off (then nothing is patched: no spans, metrics or budget
     checks, and the SDK methods stay the SDK's), or None. ``OTEL_SDK_DISABLED`` is read as the SDK reads it."""
@@ -70,104 +71,343 @@ def switched_off(env: Mapping[str, str]) -> str | None:
     return None
 
 
+class _Hooks:
+    """The post-import hooks of one ``instrument()``: each runs at most once, none after ``cancel()``.
+
+    wrapt has no way to unregister a hook, so a cancelled one stays registered and does nothing; it is also
+    taken out of wrapt's table where that table is what this wrapt version has (best effort, memory only).
+    """
+
+    def __init__(self) -> None:
+        self.active = True
+        self._registered: list[tuple[str, Callable[[Any], None]]] = []
+
+    def when_imported(self, name: str, action: Callable[[Any], None]) -> None:
+        """Run ``action(module)`` once ``name`` is imported (now, if it already is)."""
+
+        def hook(module: Any) -> None:
+            if not self.active:
+                return
+            try:
+                action(module)
+            except Exception:  # a hook that raises would fail the app's import: never
+                from .guard import internal_error
+
+                internal_error("patch")
+
+        self._registered.append((name, hook))
+        wrapt.register_post_import_hook(hook, name)
+
+    def registered(self) -> list[tuple[str, Callable[[Any], None]]]:
+        return list(self._registered)
+
+    def cancel(self) -> None:
+        self.active = False
+        importer = getattr(wrapt, "importer", None)
+        table = getattr(importer, "_post_import_hooks", None)
+        lock = getattr(importer, "_post_import_hooks_lock", None)
+        if isinstance(table, dict) and lock is not None:
+            with lock:
+                for name, hook in self._registered:
+                    pending = table.get(name)
+                    if isinstance(pending, list) and hook in pending:
+                        pending.remove(hook)
+        self._registered = []
+
+
+class _ConfigurationBroken:
+    """Stands in for the budget enforcer when the configuration could not be read, a budget is configured
+    and the store failure rule is ``closed``: no call may be sent while budgets cannot be checked."""
+
+    def __init__(self, reason: str) -> None:
+        self.message = (
+            f"otel-llmcost cannot check budgets: its configuration is invalid ({reason}); with "
+            f"{names.ENV_BUDGET_STORE_FAILURE}=closed no LLM call is sent until it is fixed"
+        )
+
+    def admit(self, call: Call) -> None:
+        error = BudgetUnavailableError(self.message)
+        if not call.own_span:  # the SDK would have made the span, but the SDK is not called: make ours
+            call.span = call.runtime.telemetry.start_span(call.request)
+            call.own_span = True
+        call.fail(error)
+        raise error
+
+    def settle(self, call: Call, outcome: Outcome) -> None:
+        """Nothing was reserved."""
+
+    def state(self) -> list[tuple[str, float, float]]:
+        return []
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Cost-aware OpenTelemetry instrumentation for the OpenAI, Anthropic, Google Gen AI and Ollama SDKs."""
 
     # BaseInstrumentor is a singleton and __init__ runs on every LLMCostInstrumentor() call:
     # state lives in attributes set by _instrument, never reset by a constructor.
     _patched: list[tuple[Any, str]]
-    _gauges: BudgetGauges
+    _gauges: BudgetGauges | None = None
+    _hooks: _Hooks | None = None
     runtime: Runtime | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        # Either SDK is enough; BaseInstrumentor would refuse to run if any listed one were missing,
-        # so nothing is listed and each SDK is checked for on its own in _instrument().
+        # Any one SDK is enough; BaseInstrumentor would refuse to run if any listed one were missing,
+        # so nothing is listed and each SDK is patched if and when the app imports it.
         return ()
 
+    def instrument(self, **kwargs: Any) -> Any:
+        """As ``BaseInstrumentor.instrument``; ``skip_dep_check=True`` (what opentelemetry-instrument passes)
+        also means a configuration error is logged instead of raised (see the module docstring)."""
+        kwargs[_LAUNCHED] = bool(kwargs.get("skip_dep_check"))
+        return super().instrument(**kwargs)
+
     def _instrument(self, **kwargs: Any) -> None:
+        launched = bool(kwargs.pop(_LAUNCHED, False))
         self._patched = []
+        self._hooks = None
+        self._gauges = None
         self.runtime = None
         reason = switched_off(os.environ)
         if reason is not None:
             logger.debug("otel-llmcost: not instrumenting (%s)", reason)
             return
         options = {k: kwargs[k] for k in kwargs if k not in ("tracer_provider", "meter_provider", "skip_dep_check")}
-        settings = Settings.load(options.pop("settings", None) or options)
-        overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
-        hardware = HardwareRate(settings.hardware_usd_per_gpu_hour, settings.hardware_usd_per_mtok)
-        prices = PriceBook(overrides, settings.model_aliases, hardware)
-        prices.warm_up()
-        tracer = trace.get_tracer(
-            names.INSTRUMENTATION_SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider")
-        )
-        meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
-        instruments = instruments_for(meter, settings.request_cost_buckets)
-        enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
-        runtime = Runtime(settings, prices, Telemetry(tracer, instruments, settings))
-        runtime.budgets = enforcer
-        instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
+        options = dict(options.pop("settings", None) or options)
+        calls_only = False
+        try:
+            runtime, instruments = _build(options, kwargs)
+        except ConfigError as error:
+            if not launched:
+                raise
+            broken = _after_config_error(error, options, kwargs)
+            if broken is None:
+                return
+            runtime, instruments = broken
+            calls_only = True  # only what a budget refuses: no cost data from a configuration we could not read
         self._gauges = instruments.budget_gauges
         self.runtime = runtime
-        if importlib.util.find_spec("openai") is not None:
-            self._patch_openai(runtime)
-        if importlib.util.find_spec("anthropic") is not None:
-            self._patch_anthropic(runtime)
-        if _installed("google.genai"):
-            self._patch_gemini(runtime)
-        if _installed("ollama"):
-            self._patch_ollama(runtime)
+        hooks = self._hooks = _Hooks()
+        for sdk in SDKS:
+            hooks.when_imported(sdk, functools.partial(self._sdk_imported, hooks, runtime, sdk, calls_only))
         global _atexit_registered
         if not _atexit_registered:
+            import atexit
+
+            from .metrics import reveal_new_series
+
             # Runs before the SDK providers' own exit hooks (registered earlier): the final export
             # reports every counter series in full.
             atexit.register(reveal_new_series)
             _atexit_registered = True
 
-    def _wrap(self, module: str, path: str, wrapper: Any) -> None:
-        found = _resolve(module, path)
-        if found is None:
-            logger.debug("otel-llmcost: %s.%s not in this SDK version; skipped", module, path)
-            return
-        owner, attribute = found
-        # Never wrap twice (a method reached by two paths), but do wrap over another instrumentation's wrapper.
-        if patching.wrap(owner, attribute, wrapper):
-            self._patched.append((owner, attribute))
+    def _sdk_imported(self, hooks: _Hooks, runtime: Runtime, sdk: str, calls_only: bool, _module: Any) -> None:
+        """The app imported an SDK: load our adapter for it, then patch each module when it is imported."""
+        targets, listeners = _targets(sdk, runtime, calls_only)
+        runtime.listeners.extend(listeners)
+        by_module: dict[str, list[tuple[tuple[str, ...], Callable[..., Any]]]] = {}
+        for module, paths, wrapper in targets:
+            by_module.setdefault(module, []).append((paths, wrapper))
+        for module, items in by_module.items():
+            hooks.when_imported(module, functools.partial(self._module_imported, hooks, items))
 
-    def _patch_openai(self, runtime: Runtime) -> None:
+    def _module_imported(
+        self, hooks: _Hooks, items: list[tuple[tuple[str, ...], Callable[..., Any]]], module: Any
+    ) -> None:
+        for paths, wrapper in items:
+            found = next((f for f in map(functools.partial(_attribute, module), paths) if f is not None), None)
+            if found is None:
+                logger.debug("otel-llmcost: %s.%s not in this SDK version; skipped", module.__name__, paths[0])
+                continue
+            self._wrap(hooks, *found, wrapper)
+
+    def _wrap(self, hooks: _Hooks, owner: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
+        with _lock:
+            if not hooks.active or hooks is not self._hooks:  # uninstrument() ran meanwhile
+                return
+            if (owner, attribute) in self._patched:  # the same method reached by two paths
+                return
+            current = owner.__dict__.get(attribute)
+            if patching.is_ours(current):
+                # A copy of a method we wrapped elsewhere (anthropic's Bedrock and Vertex Messages copy the
+                # first-party methods when they are imported): this class gets a wrapper of its own, which
+                # uninstrument() takes off this class alone.
+                setattr(owner, attribute, current.__wrapped__)
+            # Never wrap twice, but do wrap over another instrumentation's wrapper.
+            if patching.wrap(owner, attribute, wrapper):
+                self._patched.append((owner, attribute))
+
+    def import_targets(self) -> None:
+        """Import every installed module that holds a method this instrumentation patches, so that all are
+        patched now instead of when the app imports them: for ``otel-llmcost check``, which lists them. An
+        application never needs this (it is what would make start-up cost what it used to)."""
+        tried: set[str] = set()
+        while self._hooks is not None:
+            # An SDK's hook registers the hooks of its modules: repeat until no new name appears.
+            names_ = [name for name, _ in self._hooks.registered() if name not in tried]
+            if not names_:
+                return
+            for name in names_:
+                tried.add(name)
+                try:
+                    importlib.import_module(name)
+                except Exception:  # not installed, or not in this SDK version
+                    logger.debug("otel-llmcost: %s not imported", name, exc_info=True)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        with _lock:
+            if self._hooks is not None:
+                self._hooks.cancel()
+                self._hooks = None
+            if self.runtime is not None:
+                self.runtime.active = False
+                if self.runtime.budgets is not None:
+                    if self._gauges is not None:
+                        self._gauges.source = None
+                    self.runtime.budgets.close()
+            for owner, attribute in reversed(getattr(self, "_patched", [])):
+                patching.unwrap(owner, attribute)
+            self._patched = []
+            self.runtime = None
+
+
+def _attribute(module: Any, path: str) -> tuple[Any, str] | None:
+    """(owner, attribute) for "Class.method" (or "function") in an imported module, or None when absent."""
+    owner = module
+    *parents, attribute = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent, None)
+        if owner is None:
+            return None
+    if attribute not in getattr(owner, "__dict__", {}):
+        return None
+    return owner, attribute
+
+
+def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime, Instruments]:
+    """Settings, prices, telemetry and budgets; raises ``ConfigError`` before anything is applied."""
+    from .calls import Runtime
+    from .config import Settings
+    from .pricing import HardwareRate, PriceBook, PriceOverrides
+
+    settings = Settings.load(options)
+    overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
+    hardware = HardwareRate(settings.hardware_usd_per_gpu_hour, settings.hardware_usd_per_mtok)
+    # The price data is loaded by the first call that needs a price (PriceBook does it when asked).
+    prices = PriceBook(overrides, settings.model_aliases, hardware)
+    telemetry, instruments = _telemetry(settings, kwargs)
+    enforcer = None  # budgets are imported only by an app that has one (or a store that keeps a ledger)
+    if settings.budgets or settings.budget_file or settings.budget_store.strip() not in ("", "memory", "memory:"):
+        from . import budgets
+
+        enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
+    runtime = Runtime(settings, prices, telemetry)
+    runtime.budgets = enforcer
+    instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
+    return runtime, instruments
+
+
+def _telemetry(settings: Any, kwargs: Mapping[str, Any]) -> tuple[Any, Instruments]:
+    from opentelemetry import metrics, trace
+
+    from .metrics import instruments_for
+    from .telemetry import Telemetry
+    from .version import __version__
+
+    tracer = trace.get_tracer(names.INSTRUMENTATION_SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider"))
+    meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
+    instruments = instruments_for(meter, settings.request_cost_buckets)
+    return Telemetry(tracer, instruments, settings), instruments
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+
+
+def _after_config_error(
+    error: ConfigError, options: Mapping[str, Any], kwargs: Mapping[str, Any]
+) -> tuple[Runtime, Instruments] | None:
+    """Under opentelemetry-instrument: log the error once, and keep budgets failing as configured.
+
+    Returns the runtime that refuses every call (a budget configured, failure rule ``closed``), or None.
+    What is configured is read from the raw options and environment, since the settings may be what is bad.
+    """
+    reason = _one_line(error)
+    env = os.environ
+    budgeted = bool(options.get("budgets") or options.get("budget_file") or env.get(names.ENV_BUDGET_FILE, "").strip())
+    rule = options.get("budget_store_failure") or env.get(names.ENV_BUDGET_STORE_FAILURE, "")
+    closed = budgeted and str(rule).strip().lower() == "closed"
+    if closed:
+        logger.error(
+            "otel-llmcost: configuration error, LLM calls are refused (BudgetUnavailableError) until it is "
+            "fixed, as %s=closed asks: %s",
+            names.ENV_BUDGET_STORE_FAILURE,
+            reason,
+        )
+    else:
+        logger.error("otel-llmcost: configuration error, LLM calls are not priced or recorded: %s", reason)
+    if not closed:
+        if budgeted:
+            logger.warning(
+                "otel-llmcost: budgets are off: the configuration could not be read (see the error above); "
+                "with %s=open calls go ahead unchecked. Set it to closed to refuse calls instead",
+                names.ENV_BUDGET_STORE_FAILURE,
+            )
+        return None
+    from .calls import Runtime
+    from .config import Settings
+    from .pricing import PriceBook
+
+    defaults = Settings.load({}, {})
+    telemetry, instruments = _telemetry(defaults, kwargs)
+    runtime = Runtime(defaults, PriceBook(), telemetry)
+    runtime.budgets = cast("BudgetEnforcer", _ConfigurationBroken(reason))
+    return runtime, instruments
+
+
+def _targets(sdk: str, runtime: Runtime, calls_only: bool) -> tuple[list[Target], list[Listener]]:
+    """What to patch for an SDK the app imported, and the listeners its adapter adds; imports the adapter.
+
+    ``calls_only``: just the methods that send a request (for the runtime that refuses them all).
+    """
+    from .providers import stainless
+    from .providers.base import async_wrapper, sync_wrapper
+
+    targets: list[Target] = []
+    listeners: list[Listener] = []
+    if sdk == "openai":
+        from .providers import openai as openai_adapter
+
         for module, path, operation, api in openai_adapter.METHODS:
             is_async = path.startswith("Async")
             handler = openai_adapter.OpenAIMethod(operation, api, is_async)
-            self._wrap(module, path, (async_wrapper if is_async else sync_wrapper)(runtime, handler))
-        watcher = openai_adapter.BatchWatcher()  # one per instrument(): sync and async share what was seen
-        for module, path in openai_adapter.BATCH_METHODS:
-            self._wrap(module, path, openai_adapter.batch_wrapper(runtime, watcher, path.startswith("Async")))
-        self._patched.extend(stainless.patch_parse("openai"))
+            targets.append((module, (path,), (async_wrapper if is_async else sync_wrapper)(runtime, handler)))
+        if not calls_only:
+            watcher = openai_adapter.BatchWatcher()  # one per instrument(): sync and async share what was seen
+            for module, path in openai_adapter.BATCH_METHODS:
+                targets.append(
+                    (module, (path,), openai_adapter.batch_wrapper(runtime, watcher, path.startswith("Async")))
+                )
+    elif sdk == "anthropic":
+        from .providers import anthropic as anthropic_adapter
 
-    def _patch_anthropic(self, runtime: Runtime) -> None:
-        for module, path, wrapper in anthropic_adapter.wrappers(runtime):
-            self._wrap(module, path, wrapper)
-        runtime.listeners.append(anthropic_adapter.sdk_span_listener(runtime))
-        self._patched.extend(stainless.patch_parse("anthropic"))
+        targets += [(m, (p,), w) for m, p, w in anthropic_adapter.wrappers(runtime, calls_only)]
+        if not calls_only:
+            listeners.append(anthropic_adapter.sdk_span_listener(runtime))
+    elif sdk == "google.genai":
+        from .providers import gemini as gemini_adapter
 
-    def _patch_gemini(self, runtime: Runtime) -> None:
-        for module, paths, wrapper in gemini_adapter.wrappers(runtime):
-            # The per-request method where this SDK version has it, else the public one.
-            path = next((p for p in paths if _resolve(module, p) is not None), None)
-            if path is not None:
-                self._wrap(module, path, wrapper)
-        runtime.listeners.append(gemini_adapter.foreign_span_listener(runtime))
+        targets += [
+            (m, p, w) for m, p, w in gemini_adapter.wrappers(runtime) if not calls_only or m == gemini_adapter.MODULE
+        ]
+        if not calls_only:
+            listeners.append(gemini_adapter.foreign_span_listener(runtime))
+    elif sdk == "ollama":
+        from .providers import ollama as ollama_adapter
 
-    def _patch_ollama(self, runtime: Runtime) -> None:
-        for module, path, wrapper in ollama_adapter.wrappers(runtime):
-            self._wrap(module, path, wrapper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self.runtime is not None:
-            self.runtime.active = False
-            if self.runtime.budgets is not None:
-                self._gauges.source = None
-                self.runtime.budgets.close()
-        for owner, attribute in reversed(getattr(self, "_patched", [])):
-            patching.unwrap(owner, attribute)
-        self._patched = []
-        self.runtime = None
+        targets += [(m, (p,), w) for m, p, w in ollama_adapter.wrappers(runtime)]
+    if sdk in ("openai", "anthropic") and not calls_only:
+        targets += [(m, (p,), w) for m, p, w in stainless.parse_targets(sdk)]
+    return targets, listeners

@@ -122,12 +122,11 @@ def _patched_methods(inputs: Inputs) -> list[tuple[Any, str]] | None:
         return list(getattr(instrumentor, "_patched", []))
     try:
         options = {"price_file": inputs.price_file} if inputs.price_file else {}
-        instrumentor.instrument(
-            tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider(), skip_dep_check=True, **options
-        )
+        instrumentor.instrument(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider(), **options)
     except ConfigError:
         return None  # reported by check_settings / check_prices
     try:
+        instrumentor.import_targets()  # an app's imports patch them one by one; here, all at once
         return list(getattr(instrumentor, "_patched", []))
     finally:
         instrumentor.uninstrument()

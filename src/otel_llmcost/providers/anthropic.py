@@ -1006,10 +1006,14 @@ HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
 )
 
 
-def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
-    """(module, attribute path, wrapper) of everything to patch for this runtime."""
+def wrappers(runtime: Runtime, calls_only: bool = False) -> Iterator[tuple[str, str, Wrapper]]:
+    """(module, attribute path, wrapper) of everything to patch for this runtime; ``calls_only``: just the
+    methods that send a request (what a budget admits or refuses), not batch results or the SDK's hooks."""
     for module, path, kind, is_async in METHODS:
+        if calls_only and kind == "batch_results":
+            continue
         handler = AnthropicMethod(kind, is_async)
         factory = stream_wrapper if kind == "stream" else method_wrapper
         yield module, path, factory(runtime, handler)
-    yield from HOOKS
+    if not calls_only:
+        yield from HOOKS

@@ -13,7 +13,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .. import patching
 from ..calls import Call
 from ..guard import internal_error
 
@@ -102,11 +101,10 @@ async def _async_parse(
     return parsed if on_parsed is None else _after_parse(on_parsed, parsed)
 
 
-def patch_parse(sdk: str) -> list[tuple[type, str]]:
-    """Patch ``parse`` of the SDK's response wrappers; returns what was patched, for unpatching."""
-    patched: list[tuple[type, str]] = []
-    for cls in response_classes(sdk):
-        wrapper = _async_parse if cls.__name__.startswith("Async") else _sync_parse
-        if patching.wrap(cls, "parse", wrapper):
-            patched.append((cls, "parse"))
-    return patched
+def parse_targets(sdk: str) -> list[tuple[str, str, Callable[..., Any]]]:
+    """(module, attribute path, wrapper) of the ``parse`` of each of the SDK's response wrappers, without
+    importing anything: each is patched when its module is imported."""
+    return [
+        (f"{sdk}.{module_name}", f"{class_name}.parse", _async_parse if class_name.startswith("Async") else _sync_parse)
+        for module_name, class_name in _CLASSES
+    ]

@@ -346,7 +346,8 @@ class Settings(BaseModel):
     budget_reservation_ttl: Annotated[
         float, BeforeValidator(_seconds), Option(names.ENV_BUDGET_RESERVATION_TTL, "600", "600")
     ] = 600.0
-    """Seconds after which a reservation of a call that never settled (its process died) is charged to its period at its worst case (never released)."""
+    """Seconds after which a reservation of a call that never settled (its process died) is charged to its
+    period at its worst case, never released."""
     budget_clock: Annotated[
         Callable[[], float] | None, BeforeValidator(_clock), Option(None, None, "time.time")
     ] = None

@@ -412,6 +412,9 @@ class FakeOpenAI:
             tail = path.rsplit("/", 1)[-1]
             if tail == "batches":
                 page = list(self.batches.values())
+                after = request.url.params.get("after")  # as the API pages: the batches after that id
+                if after in self.batches:
+                    page = page[list(self.batches).index(after) + 1:]
                 return http.Response(200, json={"object": "list", "data": page, "has_more": False}, request=request)
             return http.Response(200, json=self.batches[tail], request=request)
         return http.Response(404, json=error(404, f"no route for {path}"), request=request)

@@ -17,7 +17,7 @@ _PLATFORMS = (("Bedrock", "aws.bedrock"), ("Vertex", "gcp.vertex_ai"))
 
 
 def client_provider(client: Any) -> str:
-    """gen_ai.provider.name as the SDK names it on its own span (``_gen_ai_provider_name``), else by class."""
+    """gen_ai.provider.name as the SDK names it on its own span (``sdk_internals.provider_name``), else by class."""
     name = sdk_internals.provider_name(client)
     if name is not None:
         return name

@@ -3,12 +3,12 @@ count_tokens and batches.results, first party, beta, Bedrock and Vertex, sync an
 (``with_raw_response`` / ``with_streaming_response``) and stream managers (``messages.stream()``, which posts
 only when entered).
 
-Either way a call our wrappers began is ended exactly once, by whichever comes first (``Call`` ignores the
-rest): an SDK span that is not sampled, or a body nobody reads, still gets its metrics from our wrappers.
-Whether the SDK's own span takes part is ``sdk_tracing``'s business; where the SDK keeps what we reach into is
-``sdk_internals``'; what the usage means is ``usage``'s. Works with anthropic 0.77+ (httpx) and 1.x/2.x (httpx2)
-without importing either; each method and hook is found on its own, so one missing from an SDK version
-disables only itself.
+Whether or not the SDK's own span takes part, a call our wrappers began is ended exactly once, by whichever
+comes first (``Call`` ignores the rest): an SDK span that is not sampled, or a body nobody reads, still gets
+its metrics from our wrappers. This module must not know how the SDK's span is replaced or annotated
+(``sdk_tracing``), where the SDK keeps what we reach into (``sdk_internals``), or what usage means (``usage``).
+Works with anthropic 0.77+ (httpx) and 1.x/2.x (httpx2) without importing either; each method and hook is
+found on its own, so one missing from an SDK version disables only itself.
 """
 from __future__ import annotations
 

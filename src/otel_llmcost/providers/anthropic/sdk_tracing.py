@@ -13,7 +13,7 @@ resolved tracer (the SDK's own gate) whether the SDK will make a span:
 * it will, and the client records message content on its spans (the SDK's content mode): the SDK's span
   is kept and annotated. Its usage recorder is wrapped where it is called, just before the SDK ends its span:
   there our call ends (metrics, once) and its cost attributes go onto the SDK's span. A stream the SDK
-  records (its ``StreamedMessage``) is handed to the caller untouched: its end (read, closed, dropped,
+  records (``sdk_internals.STREAMED_MESSAGE``) is handed to the caller untouched: its end (read, closed, dropped,
   failed: exactly once) ends our call too.
 * it will not (tracing off, no tracer provider anywhere, anthropic < 1.14): our own CLIENT span, and our
   stream proxy (``streams.py``) ends it; nothing here takes part.
@@ -57,12 +57,12 @@ class Pending:
         self.done = False
         """The SDK's usage hook already ended the call."""
         self.observed = False
-        """The SDK records this call's stream itself (its StreamedMessage), and ends our call with its span."""
+        """The SDK records this call's stream itself (its stream recorder), and ends our call with its span."""
         self.batch_id = batch_id
 
 
 class _Ending:
-    """A streamed call whose SDK span is ending (``StreamedMessage.end``): how, and whether we ended the call."""
+    """A streamed call whose SDK span is ending (its stream recorder's end): how, and whether we ended the call."""
 
     __slots__ = ("call", "done", "error", "how")
 
@@ -96,7 +96,7 @@ _SET_BY_SDK = (
 
 # The SDK span whose call is being finished by the usage hook, for the listener that annotates it.
 _ANNOTATING: ContextVar[_Annotation | None] = ContextVar("otel_llmcost_anthropic_annotating", default=None)
-# The SDK's recorders of streams (StreamedMessage) -> our call, until the SDK ends the stream's span.
+# The SDK's recorders of streams (``sdk_internals.STREAMED_MESSAGE``) -> our call, until the SDK ends the stream's span.
 _STREAM_CALLS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
 # ... and by their SDK span, for the time to the first chunk.
 _STREAM_SPANS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
@@ -283,7 +283,8 @@ def sdk_span_listener(runtime: Runtime) -> Listener:
 
 
 def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``set_usage_sums`` / ``set_response`` as called for a non-streamed Message, inside the SDK request."""
+    """The SDK's usage recorder (``sdk_internals.USAGE_RECORDERS``) as called for a non-streamed Message, inside
+    the SDK request."""
     result = wrapped(*args, **kwargs)
     pending = current()  # the call whose SDK request is running in this context
     if isinstance(pending, Pending) and pending.traced and not pending.done:
@@ -298,8 +299,8 @@ def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
 
 
 def _streaming_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``set_usage_sums`` / ``set_response`` as called when a streamed Message ends (read, closed, dropped,
-    failed), from ``StreamedMessage.end`` just before the SDK ends its span."""
+    """The SDK's usage recorder (``sdk_internals.USAGE_RECORDERS``) as called when a streamed Message ends
+    (read, closed, dropped, failed), from its stream recorder's end just before the SDK ends its span."""
     result = wrapped(*args, **kwargs)
     ending = _ENDING.get()
     if ending is not None and not ending.done:
@@ -316,9 +317,9 @@ def _as_raised(error: BaseException | None) -> BaseException | None:
     """The error the caller gets for ``error``, a failure the SDK's body observer saw while reading a stream.
 
     The observer sees the transport's own error (``httpx2.RemoteProtocolError`` for a dropped connection), but
-    anthropic releases that read bodies through ``iter_response_bytes`` (2.17+) raise it to the caller wrapped,
-    as ``APITimeoutError`` or ``APIConnectionError``: ``error.type`` must name what the caller got. Older
-    releases raise the transport's error itself, and get it unchanged here."""
+    anthropic releases that read bodies through ``sdk_internals.ITER_RESPONSE_BYTES`` (2.17+) raise it to the
+    caller wrapped, as ``APITimeoutError`` or ``APIConnectionError``: ``error.type`` must name what the caller
+    got. Older releases raise the transport's error itself, and get it unchanged here."""
     if error is None or not sdk_internals.wraps_transport_errors():
         return error
     exceptions = sdk_internals.sdk_exceptions()
@@ -343,7 +344,8 @@ def _as_raised(error: BaseException | None) -> BaseException | None:
 
 
 def _streamed_message_end(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``StreamedMessage.end(how, error)``: the SDK ends a stream's span exactly once; our call ends with it."""
+    """The stream recorder's end (``sdk_internals.STREAMED_MESSAGE_END``): the SDK ends a stream's span exactly
+    once; our call ends with it."""
     call = _STREAM_CALLS.pop(instance, None) if _STREAM_CALLS else None
     if call is None:
         return wrapped(*args, **kwargs)
@@ -365,7 +367,7 @@ def _streamed_message_end(wrapped: Any, instance: Any, args: tuple[Any, ...], kw
 
 
 def _first_chunk_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``set_time_to_first_chunk(span, ...)``: the SDK saw the first content of a stream it records."""
+    """``sdk_internals.SET_TIME_TO_FIRST_CHUNK``: the SDK saw the first content of a stream it records."""
     result = wrapped(*args, **kwargs)
     if _STREAM_SPANS:
         span = sdk_internals.span_arg(args, kwargs)
@@ -376,8 +378,9 @@ def _first_chunk_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs
 
 
 def _streamed_message_init(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``StreamedMessage(span, ...)``: made inside the SDK request of a stream the SDK records on its span.
-    When its end and usage recorder are ours too, the call ends with that span and needs no stream proxy."""
+    """The SDK's stream recorder (``sdk_internals.STREAMED_MESSAGE_INIT``): made inside the SDK request of a
+    stream the SDK records on its span. When its end and usage recorder are ours too, the call ends with that
+    span and needs no stream proxy."""
     result = wrapped(*args, **kwargs)
     pending = current()  # the call whose SDK request is running in this context
     if isinstance(pending, Pending) and pending.traced:
@@ -393,7 +396,7 @@ def _streamed_message_init(wrapped: Any, instance: Any, args: tuple[Any, ...], k
 
 
 def _recorder_hooked(recorder: type) -> bool:
-    """Both ``StreamedMessage.end`` and the usage recorder it calls are wrapped (by us) in this SDK version."""
+    """Both the stream recorder's end and the usage recorder it calls are wrapped (by us) in this SDK version."""
     if not isinstance(sdk_internals.recorder_end(recorder), wrapt.FunctionWrapper):
         return False
     return isinstance(sdk_internals.usage_recorder(recorder.__module__), wrapt.FunctionWrapper)
@@ -401,7 +404,7 @@ def _recorder_hooked(recorder: type) -> bool:
 
 
 
-# The SDK's span start and finish, its usage recorders (set_usage_sums in 2.6+, set_response in 1.14-2.5)
+# The SDK's span start and finish, its usage recorders (one name per SDK release)
 # patched where they are called (each module imports them by name), and its recorder of streamed Messages:
 # (module, attribute path, wrapper); the ones missing from an SDK version are skipped.
 HOOKS: tuple[tuple[str, str, Wrapper], ...] = (

@@ -162,14 +162,20 @@ def test_suppressed_calls_go_through_untouched(captured: Captured) -> None:
     assert not captured.spans()
 
 
+def _break(monkeypatch: pytest.MonkeyPatch, name: str, broken: Any) -> None:
+    """Replace one of our functions with ``broken`` in every module of the adapter that calls it."""
+    for module in (adapter, adapter.usage, adapter.endpoints, adapter.methods, adapter.sdk_tracing):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, broken)
+
+
 def test_our_failures_never_reach_the_caller(captured: Captured, monkeypatch: pytest.MonkeyPatch) -> None:
     # Fault injection: make our own result handling raise; the SDK's result must still come back intact.
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bug in otel-llmcost")
 
-    monkeypatch.setattr(adapter, "message_result", broken)
-    monkeypatch.setattr(adapter, "message_usage", broken)
-    monkeypatch.setattr(adapter, "client_endpoint", broken)
+    for name in ("message_result", "message_usage", "client_endpoint"):
+        _break(monkeypatch, name, broken)
     client = FakeAnthropic(tokens=TOKENS).client(**OFF)
     message = client.messages.create(**REQUEST)
     assert message.usage.output_tokens == 500
@@ -187,7 +193,7 @@ def test_our_failures_in_the_sdk_hook_never_reach_the_caller(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bug in otel-llmcost")
 
-    monkeypatch.setattr(adapter, "message_result", broken)
+    _break(monkeypatch, "message_result", broken)
     with configured("sdk_on") as setup:
         client = FakeAnthropic(tokens=TOKENS).client()
         assert client.messages.create(**REQUEST).usage.output_tokens == 500

@@ -1,0 +1,61 @@
+"""The Anthropic SDK adapter: which methods to wrap, how to live beside the SDK's own spans, what usage means.
+
+One module per job, so that each says what it holds and what it must not know:
+
+* ``usage``: Anthropic's usage normalized into our Usage and Response, and the stream summary. Pure: no SDK
+  import, no calls or spans.
+* ``endpoints``: which provider and server a client talks to (first party, Bedrock, Vertex, mapped, local).
+* ``methods``: which methods are wrapped (``METHODS``, ``HOOKS``, ``wrappers``), ``AnthropicMethod``, raw
+  responses, stream managers and batch results.
+* ``sdk_tracing``: living beside the SDK's own spans (anthropic >= 1.14): replacing or annotating them.
+* ``sdk_internals``: the quarantine. Every private of the SDK we rely on (private modules and attributes, the
+  name-mangled stream manager request, metaclass hooks, private argument orders), named once and checked
+  against the installed SDK by ``tests/test_anthropic_sdk_internals.py``. Nothing else names one.
+
+This package keeps the surface the instrumentor's post-import hook and the tests use: ``wrappers``,
+``sdk_span_listener``, ``METHODS``, ``HOOKS`` and the usage functions. Importing it imports no SDK.
+"""
+from __future__ import annotations
+
+from . import endpoints, methods, sdk_internals, sdk_tracing, usage
+from .endpoints import Endpoint, client_endpoint, client_provider
+from .methods import HOOKS, METHODS, SDK, AnthropicMethod, BatchResultsSummary, method_wrapper, stream_wrapper, wrappers
+from .sdk_tracing import replaces_sdk_span, sdk_span_listener, sdk_traces
+from .usage import (
+    OPERATION_BATCH_RESULTS,
+    OPERATION_CHAT,
+    OPERATION_COUNT_TOKENS,
+    MessageStreamSummary,
+    message_attributes,
+    message_result,
+    message_usage,
+)
+
+__all__ = [
+    "HOOKS",
+    "METHODS",
+    "OPERATION_BATCH_RESULTS",
+    "OPERATION_CHAT",
+    "OPERATION_COUNT_TOKENS",
+    "SDK",
+    "AnthropicMethod",
+    "BatchResultsSummary",
+    "Endpoint",
+    "MessageStreamSummary",
+    "client_endpoint",
+    "client_provider",
+    "endpoints",
+    "message_attributes",
+    "message_result",
+    "message_usage",
+    "method_wrapper",
+    "methods",
+    "replaces_sdk_span",
+    "sdk_internals",
+    "sdk_span_listener",
+    "sdk_traces",
+    "sdk_tracing",
+    "stream_wrapper",
+    "usage",
+    "wrappers",
+]

@@ -15,6 +15,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from otel_llmcost import names
+from otel_llmcost.config import ENV_PREFIX, OPTIONS
+
 TESTS = Path(__file__).parent
 
 PRELUDE = """
@@ -49,10 +52,13 @@ report = {}
 """
 
 
-def run(body: str) -> dict[str, Any]:
-    """Run PRELUDE + body in a fresh interpreter; the dict it leaves in ``report``."""
+def run(body: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run PRELUDE + body in a fresh interpreter (environment ``env``, default this one's); the dict it leaves
+    in ``report``."""
     script = PRELUDE.replace("TESTS", repr(str(TESTS))) + textwrap.dedent(body) + "\nprint(json.dumps(report))\n"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -74,6 +80,37 @@ def test_instrument_imports_no_sdk_and_an_sdk_imported_later_is_patched_before_i
     assert report["patched"] is True
     assert list(report["costs"]) == ["chat gpt-4o"] and report["costs"]["chat gpt-4o"] > 0
     assert report["after_openai"] == ["openai"]  # patching openai imported no other SDK, nor the price data
+
+
+def _unconfigured() -> dict[str, str]:
+    """This environment without any variable of otel-llmcost: a process configured by defaults alone."""
+    ours = {option.env for option in OPTIONS.values() if option.env}
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX) and k not in ours}
+
+
+def test_instrument_with_nothing_to_validate_does_not_import_pydantic() -> None:
+    """pydantic (~70 ms with the settings model) is imported only when an argument or a variable gives a value:
+    a process that never calls an LLM and sets nothing does not pay for it."""
+    report = run("""
+        instrument()
+        report["pydantic"] = "pydantic" in sys.modules
+        report["max_models"] = instrumentor.runtime.settings.max_models
+    """, env=_unconfigured())
+    assert report == {"pydantic": False, "max_models": 100}
+
+
+def test_a_variable_to_validate_still_raises_the_same_error() -> None:
+    report = run("""
+        from otel_llmcost import ConfigError
+        try:
+            instrument()
+        except ConfigError as error:
+            report["error"] = str(error)
+    """, env={**_unconfigured(), names.ENV_MAX_MODELS: "abc"})
+    assert report == {
+        "error": f"{names.ENV_MAX_MODELS}='abc' is not a whole number. "
+        f"Fix: e.g. {names.ENV_MAX_MODELS}=100 or instrument(max_models=100)."
+    }
 
 
 def test_sdk_imported_before_instrument_is_patched_too() -> None:

@@ -1,12 +1,13 @@
 """Settings: ``instrument()`` keyword arguments win over environment variables, which win over defaults.
 
-One pydantic model, one field per option. Each field carries its environment variable and an example that
-validates (``Option``), and one validator that takes both the environment's string form and the natural Python
+One frozen dataclass, one field per option. Each field carries its environment variable, an example that
+validates and one validator (``Option``) that takes both the environment's string form and the natural Python
 form: ``capture_content="false"``, ``capture_content=False`` and ``...CAPTURE_MESSAGE_CONTENT=false`` all mean off,
 ``provider_hosts="gw:8443=openai"`` and ``provider_hosts={"gw:8443": "openai"}`` the same mapping. Anything else is
 a ``ConfigError`` naming the option (argument and variable), the value and a fix, never a pydantic error: a value
-that is accepted is a value that works. Read once at ``instrument()`` (pydantic is imported there anyway, by
-genai-prices); no SDK is imported here.
+that is accepted is a value that works. Read once at ``instrument()``; no SDK is imported here, nor pydantic:
+the validation runs on a pydantic model built from these fields (``settings_model``), imported only when an
+argument or a variable gives a value, so that a process configured by defaults alone does not pay for it.
 
 ``unknown_variables`` finds ``OTEL_LLMCOST_*`` variables that are no setting (a typo silently ignored would be a
 setting that lies): ``instrument()`` logs them as warnings and ``otel-llmcost check`` fails on them.
@@ -14,17 +15,14 @@ setting that lies): ``instrument()`` logs them as warnings and ``otel-llmcost ch
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, cast
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from typing import Any, cast
 
 from . import names
 from .errors import ConfigError
@@ -49,6 +47,8 @@ class Option:
     """The variable's value in a fix, e.g. ``100``; None when there is no variable."""
     python: str
     """The keyword argument's value in a fix, as Python source, e.g. ``{'prod-chat': 'gpt-4o'}``."""
+    check: Callable[[object], Any]
+    """The validator: the string form or the Python form in, the field's value out; raises ``_Invalid``."""
 
 
 class _Invalid(ValueError):
@@ -259,115 +259,102 @@ def _clock(value: object) -> Callable[[], float] | None:
     return cast("Callable[[], float] | None", value)
 
 
-# --- the model ----------------------------------------------------------------------------------------------
-class Settings(BaseModel):
+# --- the options ---------------------------------------------------------------------------------------------
+_OPTION = "otel_llmcost.option"  # the key of a field's Option in its dataclass metadata
+
+
+def _option(check: Callable[[object], Any], env: str | None, example: str | None, python: str) -> dict[str, Option]:
+    """The metadata of a field of ``Settings``: its validator, variable and examples."""
+    return {_OPTION: Option(env, example, python, check)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
     """Everything the instrumentation can be told; see the README's configuration table. Immutable.
 
-    Build it with ``Settings.load()``, which turns every validation failure into one ``ConfigError``.
+    Build it with ``Settings.load()``, which turns every validation failure into one ``ConfigError``. This
+    class is the one list of options: each field's type, default and ``Option`` (variable, examples,
+    validator). It is a plain dataclass so that a process with nothing to validate (no argument, no variable:
+    the usual case under ``opentelemetry-instrument``) gets its defaults without importing pydantic; when there
+    is something to validate, ``settings_model`` builds a pydantic model from these fields.
     """
 
-    # defer_build: the validators are compiled at the first load() (instrument()), not at import.
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True, defer_build=True)
-
-    capture_content: Annotated[
-        bool, BeforeValidator(_capture), Option(names.ENV_CAPTURE_CONTENT, "true", "True")
-    ] = False
-    content_max_length: Annotated[
-        int, BeforeValidator(_whole_number), Option(names.ENV_CONTENT_MAX_LENGTH, "8192", "8192")
-    ] = 8192
-    price_file: Annotated[
-        str | None,
-        BeforeValidator(_path),
-        Option(names.ENV_PRICE_FILE, "/etc/otel-llmcost/prices.yaml", "'/etc/otel-llmcost/prices.yaml'"),
-    ] = None
-    inject_stream_usage: Annotated[
-        bool, BeforeValidator(_flag), Option(names.ENV_INJECT_STREAM_USAGE, "true", "True")
-    ] = False
-    request_cost_buckets: Annotated[
-        tuple[float, ...],
-        BeforeValidator(_buckets),
-        Option(names.ENV_REQUEST_COST_BUCKETS, "0.01,0.1,1,10", "[0.01, 0.1, 1, 10]"),
-    ] = names.REQUEST_COST_BUCKETS
-    max_models: Annotated[int, BeforeValidator(_whole_number), Option(names.ENV_MAX_MODELS, "100", "100")] = 100
-    model_aliases: Annotated[
-        dict[str, str],
-        BeforeValidator(_pairs),
-        Option(names.ENV_MODEL_ALIASES, "prod-chat=gpt-4o", "{'prod-chat': 'gpt-4o'}"),
-    ] = {}  # pydantic copies a mutable default for each instance
-    provider_hosts: Annotated[
-        dict[str, str],
-        BeforeValidator(_hosts),
-        Option(names.ENV_PROVIDER_HOSTS, "gateway.internal:8443=openai", "{'gateway.internal:8443': 'openai'}"),
-    ] = {}
+    capture_content: bool = field(default=False, metadata=_option(_capture, names.ENV_CAPTURE_CONTENT, "true", "True"))
+    content_max_length: int = field(
+        default=8192, metadata=_option(_whole_number, names.ENV_CONTENT_MAX_LENGTH, "8192", "8192")
+    )
+    price_file: str | None = field(
+        default=None,
+        metadata=_option(
+            _path, names.ENV_PRICE_FILE, "/etc/otel-llmcost/prices.yaml", "'/etc/otel-llmcost/prices.yaml'",
+        ),
+    )
+    inject_stream_usage: bool = field(
+        default=False, metadata=_option(_flag, names.ENV_INJECT_STREAM_USAGE, "true", "True")
+    )
+    request_cost_buckets: tuple[float, ...] = field(
+        default=names.REQUEST_COST_BUCKETS,
+        metadata=_option(_buckets, names.ENV_REQUEST_COST_BUCKETS, "0.01,0.1,1,10", "[0.01, 0.1, 1, 10]"),
+    )
+    max_models: int = field(default=100, metadata=_option(_whole_number, names.ENV_MAX_MODELS, "100", "100"))
+    model_aliases: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_option(_pairs, names.ENV_MODEL_ALIASES, "prod-chat=gpt-4o", "{'prod-chat': 'gpt-4o'}"),
+    )
+    provider_hosts: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_option(
+            _hosts, names.ENV_PROVIDER_HOSTS, "gateway.internal:8443=openai", "{'gateway.internal:8443': 'openai'}",
+        ),
+    )
     """host or host:port -> gen_ai.provider.name, for gateways and proxies in front of a provider."""
-    hardware_usd_per_gpu_hour: Annotated[
-        Decimal | None, BeforeValidator(_usd), Option(names.ENV_HARDWARE_USD_PER_GPU_HOUR, "2.50", "2.50")
-    ] = None
+    hardware_usd_per_gpu_hour: Decimal | None = field(
+        default=None, metadata=_option(_usd, names.ENV_HARDWARE_USD_PER_GPU_HOUR, "2.50", "2.50")
+    )
     """Internal cost of self-hosted models per hour of server time (Ollama's total_duration)."""
-    hardware_usd_per_mtok: Annotated[
-        Decimal | None, BeforeValidator(_usd), Option(names.ENV_HARDWARE_USD_PER_MTOK, "0.10", "0.10")
-    ] = None
+    hardware_usd_per_mtok: Decimal | None = field(
+        default=None, metadata=_option(_usd, names.ENV_HARDWARE_USD_PER_MTOK, "0.10", "0.10")
+    )
     """Internal cost of self-hosted models per million tokens (input + output)."""
-    metric_attributes: Annotated[
-        tuple[str, ...],
-        BeforeValidator(_attribute_keys),
-        Option(names.ENV_METRIC_ATTRIBUTES, "feature,team", "['feature', 'team']"),
-    ] = (names.LLMCOST_FEATURE, names.LLMCOST_TEAM)
+    metric_attributes: tuple[str, ...] = field(
+        default=(names.LLMCOST_FEATURE, names.LLMCOST_TEAM),
+        metadata=_option(_attribute_keys, names.ENV_METRIC_ATTRIBUTES, "feature,team", "['feature', 'team']"),
+    )
     """Attribution keys allowed on metrics (every key reaches the span)."""
-    max_attribute_values: Annotated[
-        int, BeforeValidator(_whole_number), Option(names.ENV_MAX_ATTRIBUTE_VALUES, "100", "100")
-    ] = 100
+    max_attribute_values: int = field(
+        default=100, metadata=_option(_whole_number, names.ENV_MAX_ATTRIBUTE_VALUES, "100", "100")
+    )
     """Distinct values per attribution key on metrics per process, "other" included."""
-    budgets: Annotated[
-        tuple[Any, ...], BeforeValidator(_budgets), Option(None, None, "[Budget('daily', limit=50)]")
-    ] = ()
+    budgets: tuple[Any, ...] = field(default=(), metadata=_option(_budgets, None, None, "[Budget('daily', limit=50)]"))
     """Budgets declared in code (``otel_llmcost.Budget``), added to those of the budget file."""
-    budget_file: Annotated[
-        str | None,
-        BeforeValidator(_path),
-        Option(names.ENV_BUDGET_FILE, "/etc/otel-llmcost/budgets.yaml", "'/etc/otel-llmcost/budgets.yaml'"),
-    ] = None
-    budget_store: Annotated[
-        str,
-        BeforeValidator(_store),
-        Option(names.ENV_BUDGET_STORE, "redis://localhost:6379/0", "'redis://localhost:6379/0'"),
-    ] = "memory"
-    budget_store_failure: Annotated[
-        str, BeforeValidator(_failure_rule), Option(names.ENV_BUDGET_STORE_FAILURE, "closed", "'closed'")
-    ] = "open"
+    budget_file: str | None = field(
+        default=None,
+        metadata=_option(
+            _path, names.ENV_BUDGET_FILE, "/etc/otel-llmcost/budgets.yaml", "'/etc/otel-llmcost/budgets.yaml'",
+        ),
+    )
+    budget_store: str = field(
+        default="memory",
+        metadata=_option(_store, names.ENV_BUDGET_STORE, "redis://localhost:6379/0", "'redis://localhost:6379/0'"),
+    )
+    budget_store_failure: str = field(
+        default="open", metadata=_option(_failure_rule, names.ENV_BUDGET_STORE_FAILURE, "closed", "'closed'")
+    )
     """What a call does when the budget store cannot answer: "open" (go ahead, warn, count) or "closed" (refuse)."""
-    budget_store_timeout: Annotated[
-        float, BeforeValidator(_seconds), Option(names.ENV_BUDGET_STORE_TIMEOUT, "0.5", "0.5")
-    ] = 0.5
-    budget_default_max_tokens: Annotated[
-        int, BeforeValidator(_whole_number), Option(names.ENV_BUDGET_DEFAULT_MAX_TOKENS, "4096", "4096")
-    ] = 4096
+    budget_store_timeout: float = field(
+        default=0.5, metadata=_option(_seconds, names.ENV_BUDGET_STORE_TIMEOUT, "0.5", "0.5")
+    )
+    budget_default_max_tokens: int = field(
+        default=4096, metadata=_option(_whole_number, names.ENV_BUDGET_DEFAULT_MAX_TOKENS, "4096", "4096")
+    )
     """Output tokens a block budget reserves for a call that sets no max_tokens."""
-    budget_reservation_ttl: Annotated[
-        float, BeforeValidator(_seconds), Option(names.ENV_BUDGET_RESERVATION_TTL, "600", "600")
-    ] = 600.0
+    budget_reservation_ttl: float = field(
+        default=600.0, metadata=_option(_seconds, names.ENV_BUDGET_RESERVATION_TTL, "600", "600")
+    )
     """Seconds after which a reservation of a call that never settled (its process died) is charged to its
     period at its worst case, never released."""
-    budget_clock: Annotated[
-        Callable[[], float] | None, BeforeValidator(_clock), Option(None, None, "time.time")
-    ] = None
+    budget_clock: Callable[[], float] | None = field(default=None, metadata=_option(_clock, None, None, "time.time"))
     """Unix time source of budget periods (tests and simulations); None is time.time."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"Settings are read once at instrument() and cannot change; {name} was not set")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"Settings are read once at instrument() and cannot change; {name} was not deleted")
-
-    @model_validator(mode="after")
-    def _one_hardware_rate(self) -> Settings:
-        if self.hardware_usd_per_gpu_hour is not None and self.hardware_usd_per_mtok is not None:
-            raise _Invalid(
-                f"both {names.ENV_HARDWARE_USD_PER_GPU_HOUR} (hardware_usd_per_gpu_hour) and "
-                f"{names.ENV_HARDWARE_USD_PER_MTOK} (hardware_usd_per_mtok) are set. "
-                "Fix: set one hardware rate, per GPU-hour or per million tokens."
-            )
-        return self
 
     @classmethod
     def load(
@@ -380,6 +367,9 @@ class Settings(BaseModel):
         """Settings from ``instrument()``'s keyword arguments (``overrides``; None means not given) over ``env``
         (default ``os.environ``) over defaults. Raises ``ConfigError``; logs a warning per unknown
         ``OTEL_LLMCOST_*`` variable unless ``warn_unknown`` is False (``otel-llmcost check`` reports them itself).
+
+        With no value given (the usual process under ``opentelemetry-instrument``) the defaults are returned
+        without importing pydantic: that import and the model's build would cost every process ~70 ms.
         """
         env = os.environ if env is None else env
         given = {key: value for key, value in (overrides or {}).items() if value is not None}
@@ -391,25 +381,50 @@ class Settings(BaseModel):
             )
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        for field, option in OPTIONS.items():
-            if field in given:
-                values[field] = given[field]
-                sources[field] = field
+        for name, option in OPTIONS.items():
+            if name in given:
+                values[name] = given[name]
+                sources[name] = name
             elif option.env is not None and env.get(option.env, "").strip():
-                values[field] = env[option.env]
-                sources[field] = option.env
+                values[name] = env[option.env]
+                sources[name] = option.env
         if warn_unknown:
             for message in unknown_variables(env):
                 logger.warning("otel-llmcost: %s", message)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise _config_error(exc, sources) from None
+        if not values:
+            return cls()
+        from .settings_model import validate  # pydantic: only when there is something to validate
+
+        settings = cls(**validate(values, sources))
+        _one_hardware_rate(settings)
+        return settings
 
 
-OPTIONS: dict[str, Option] = {
-    field: next(m for m in info.metadata if isinstance(m, Option)) for field, info in Settings.model_fields.items()
-}
+def _refuse_set(self: Settings, name: str, value: object) -> None:
+    raise AttributeError(f"Settings are read once at instrument() and cannot change; {name} was not set")
+
+
+def _refuse_delete(self: Settings, name: str) -> None:
+    raise AttributeError(f"Settings are read once at instrument() and cannot change; {name} was not deleted")
+
+
+# A frozen dataclass refuses a __setattr__ of its own in the class body; set after, its __init__ (which uses
+# object.__setattr__) is unaffected, and the refusal says why.
+setattr(Settings, "__setattr__", _refuse_set)  # noqa: B010
+setattr(Settings, "__delattr__", _refuse_delete)  # noqa: B010
+
+
+def _one_hardware_rate(settings: Settings) -> None:
+    """The rule across options, checked once every option is valid: its message is whole."""
+    if settings.hardware_usd_per_gpu_hour is not None and settings.hardware_usd_per_mtok is not None:
+        raise ConfigError(
+            f"both {names.ENV_HARDWARE_USD_PER_GPU_HOUR} (hardware_usd_per_gpu_hour) and "
+            f"{names.ENV_HARDWARE_USD_PER_MTOK} (hardware_usd_per_mtok) are set. "
+            "Fix: set one hardware rate, per GPU-hour or per million tokens."
+        )
+
+
+OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fields(Settings)}
 """Every option (field name, which is also its ``instrument()`` keyword) with its variable and examples."""
 
 
@@ -422,29 +437,6 @@ def fix(field: str) -> str:
     return f"Fix: e.g. {option.env}={option.example} or {in_code}."
 
 
-def _config_error(exc: ValidationError, sources: Mapping[str, str]) -> ConfigError:
-    """One line for the user: the first bad option in full, any others by name (pydantic's text never shows)."""
-    messages: list[str] = []
-    others: list[str] = []
-    for error in exc.errors():
-        cause = error.get("ctx", {}).get("error")
-        problem = cause.problem if isinstance(cause, _Invalid) else str(error["msg"])
-        field = str(error["loc"][0]) if error["loc"] else None
-        if field is None:  # a rule across options (checked once every option is valid): its message is whole
-            messages.append(problem)
-            others.append(problem)
-        elif field not in OPTIONS:
-            messages.append(f"unknown option {field!r}{_did_you_mean(field, list(OPTIONS))}")
-            others.append(field)
-        else:
-            shown = sources.get(field, field)
-            messages.append(f"{shown}={error['input']!r} {problem}. {fix(field)}")
-            others.append(shown)
-    if len(messages) > 1:
-        return ConfigError(f"{messages[0]} Also invalid: {', '.join(others[1:])}.")
-    return ConfigError(messages[0])
-
-
 # --- unknown variables ----------------------------------------------------------------------------------
 def _variables() -> dict[str, str]:
     """The part of each variable's name one would misspell (after OTEL_LLMCOST_) -> the variable."""
@@ -455,6 +447,8 @@ def _variables() -> dict[str, str]:
 
 
 def _did_you_mean(name: str, candidates: list[str]) -> str:
+    import difflib  # only for a name that is wrong
+
     close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
 
@@ -467,6 +461,8 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     for name in sorted(env):
         if not name.upper().startswith(ENV_PREFIX) or name in known.values():
             continue
+        import difflib  # only for a variable that is wrong
+
         close = difflib.get_close_matches(name.upper().removeprefix(ENV_PREFIX), list(known), n=1)
         hint = f"; did you mean {known[close[0]]}?" if close else " (the README's configuration table lists them)"
         messages.append(f"{name} is not a setting of otel-llmcost and is ignored{hint}")

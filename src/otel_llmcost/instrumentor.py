@@ -290,10 +290,14 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
     """Settings, prices, telemetry and budgets; raises ``ConfigError`` before anything is applied."""
     from .calls import Runtime
     from .config import Settings
-    from .pricing import HardwareRate, PriceBook, PriceOverrides
+    from .pricing import HardwareRate, PriceBook
 
     settings = Settings.load(options)
-    overrides = PriceOverrides.load(settings.price_file) if settings.price_file else None
+    overrides = None
+    if settings.price_file:
+        from .pricing.overrides import PriceOverrides
+
+        overrides = PriceOverrides.load(settings.price_file)
     hardware = HardwareRate(settings.hardware_usd_per_gpu_hour, settings.hardware_usd_per_mtok)
     # The price data is loaded by the first call that needs a price (PriceBook does it when asked).
     prices = PriceBook(overrides, settings.model_aliases, hardware)

@@ -14,13 +14,15 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import names
 from ..usage import Usage
 from .hardware import HardwareRate
-from .overrides import PriceOverrides
 from .rates import Cost, Price, Rates, cost_of, zero_cost
+
+if TYPE_CHECKING:  # a price file's reader is imported only by a process that has one
+    from .overrides import PriceOverrides
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +82,10 @@ class PriceBook:
         aliases: Mapping[str, str] | None = None,
         hardware: HardwareRate | None = None,
     ) -> None:
-        self._overrides = overrides or PriceOverrides.empty()
+        self._overrides = overrides  # None: no price file
         self._hardware = hardware
-        self._aliases = {k.lower(): v for k, v in {**self._overrides.aliases, **(aliases or {})}.items()}
+        from_file = overrides.aliases if overrides is not None else {}
+        self._aliases = {k.lower(): v for k, v in {**from_file, **(aliases or {})}.items()}
         self._cache: dict[tuple[str, str, str | None, str | None, bool], tuple[float, Rates | None]] = {}
         self._warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -101,7 +104,9 @@ class PriceBook:
         if local:
             # A local server costs $0 in API spend, unless the user's price file prices the model
             # (an internal rate for their own hardware): the user's prices always win.
-            override = self._overrides.rates(provider, model, price_context(usage)) if model else None
+            override = None
+            if model and self._overrides is not None:
+                override = self._overrides.rates(provider, model, price_context(usage))
             if override is not None:
                 cost = cost_of(usage, override)
             else:
@@ -131,7 +136,7 @@ class PriceBook:
     def _resolve(self, provider: str, model: str, usage: Usage) -> Rates | None:
         priced_model = self._aliases.get(model.lower(), model)
         context = price_context(usage)
-        rates = self._overrides.rates(provider, priced_model, context)
+        rates = self._overrides.rates(provider, priced_model, context) if self._overrides is not None else None
         if rates is not None:
             return rates
         try:

@@ -11,15 +11,21 @@ reader (``spend``). Costs are stored as decimal text so sums stay exact.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from . import names
-from .reporting import NONE, REFUSED_ERRORS, SpendRow
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from .reporting import SpendRow
+
+# The reader's imports (sqlite3, reporting) are made when a ledger is read: an app whose budgets keep spend in
+# memory imports this module (through the enforcer) and never needs them.
 
 TABLE: Final = "llm_calls"
 
@@ -157,6 +163,8 @@ class _DecimalSum:
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open a ledger read-only (never created); LedgerError when it is missing, not SQLite, or has no calls table."""
+    import sqlite3
+
     path = Path(path)
     if not path.is_file():
         raise LedgerError(f"no ledger file at {str(path)!r}")
@@ -179,6 +187,10 @@ def spend(path: str | Path, dimension: str, start: float, end: float) -> list[Sp
     exact as one call. Calls a budget refused are rows too (their error.type says so, no cost): counted as
     refused, apart from the calls that were sent and failed.
     """
+    import sqlite3
+
+    from .reporting import NONE, REFUSED_ERRORS, SpendRow
+
     column = BY_COLUMN[dimension]
     refused = ", ".join("?" for _ in REFUSED_ERRORS)
     conn = connect(path)

@@ -2,7 +2,7 @@
 # The tests, on a bare Debian machine with python3 (3.10+): installs the servers the tests drive
 # (scripts/test-deps.sh), then runs every stage, each in a virtualenv of its own, even when an earlier one
 # fails; prints a summary line per stage and exits non-zero if any stage failed.
-#   lint               ruff and mypy
+#   lint               ruff, mypy and the layer contract (lint-imports, pyproject's [tool.importlinter])
 #   newest SDKs        the whole suite with the newest openai / anthropic / google-genai / ollama
 #   coexistence        beside OpenTelemetry's and OpenLLMetry's OpenAI instrumentations (pins of their own)
 #   anthropic 1.14     the Anthropic tests on its first release that traces itself
@@ -30,7 +30,7 @@ stage() {  # stage NAME COMMAND...: runs it, records how it went
   [ $status = 0 ] || failed=1
 }
 
-lint() { .venv-test/bin/ruff check src tests benchmarks && .venv-test/bin/mypy; }
+lint() { .venv-test/bin/ruff check src tests benchmarks && .venv-test/bin/mypy && .venv-test/bin/lint-imports; }
 newest() {
   .venv-test/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)' &&
   .venv-test/bin/python -m pytest

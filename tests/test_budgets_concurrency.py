@@ -20,7 +20,8 @@ from openai_payloads import FakeOpenAI
 from otel_llmcost import Budget, BudgetExceededError, ledger, names
 from otel_llmcost.budgets import on_budget_threshold, remove_budget_threshold_callback
 from otel_llmcost.budgets.periods import parse_period
-from otel_llmcost.budgets.store import Line, SpendStore, open_store, to_pico, to_usd
+from otel_llmcost.budgets.store import Line, SpendStore, to_pico, to_usd
+from otel_llmcost.budgets.stores import open_store
 
 LIMIT = Decimal(1)
 # Every call reserves WORST: 49 of them fit in $1 (49 x 0.02026 = 0.99274), a 50th never does.

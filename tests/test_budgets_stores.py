@@ -17,7 +17,8 @@ from conftest import free_port
 from openai_payloads import FakeOpenAI
 from otel_llmcost import Budget, BudgetUnavailableError, names
 from otel_llmcost.budgets.periods import parse_period
-from otel_llmcost.budgets.store import Line, StoreError, open_store, to_pico, to_usd
+from otel_llmcost.budgets.store import Line, StoreError, to_pico, to_usd
+from otel_llmcost.budgets.stores import open_store
 
 
 def test_redis_keys_expire_after_their_period(redis_server: Any, tmp_path: Path) -> None:

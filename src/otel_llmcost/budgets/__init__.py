@@ -1,8 +1,9 @@
 """Budgets: USD limits per period for a scope of calls, warned about or enforced before a call is sent.
 
 ``model`` (what a budget is), ``periods`` (calendar day/month in a time zone, rolling hours), ``loader``
-(the YAML file), ``store`` / ``sqlite_store`` / ``redis_store`` (where spend lives), ``estimate`` (a
-call's worst case), ``enforcer`` (admit before sending, settle after). ``build`` wires them from settings.
+(the YAML file), ``store`` (the interface), ``memory_store`` / ``sqlite_store`` / ``redis_store`` (where
+spend lives), ``stores`` (the one a URL names), ``estimate`` (a call's worst case), ``enforcer`` (admit
+before sending, settle after). ``build`` wires them from settings.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from .. import names
 from ..errors import ConfigError
 from .enforcer import BudgetEnforcer, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
 from .model import Budget
-from .store import SpendStore, StoreError, open_store
+from .store import SpendStore, StoreError
+from .stores import open_store
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -12,7 +12,6 @@ refuse) and trip a breaker, so an unreachable store costs one timeout, not one p
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from .. import names
+from .. import ledger, names
 from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
 from ..guard import internal_error
 from ..metrics import Instruments
@@ -330,33 +329,28 @@ class BudgetEnforcer:
     @staticmethod
     def _row(call: Call, outcome: Outcome, now: float) -> dict[str, Any]:
         request, response, usage, cost = call.request, outcome.response, outcome.usage, outcome.cost
-        attribution = request.attribution
         context = call.span.get_span_context()
         if not context.is_valid:
             context = trace.get_current_span().get_span_context()
-        return {
-            "ts": now,
-            "provider": request.provider,
-            "operation": request.operation,
-            "model": request.model,
-            "response_model": response.model if response is not None else None,
-            "input_tokens": usage.input_tokens if usage is not None else None,
-            "output_tokens": usage.output_tokens if usage is not None else None,
-            "cache_read_tokens": usage.cache_read_tokens if usage is not None else None,
-            "cache_write_tokens": usage.cache_write_tokens if usage is not None else None,
-            "reasoning_tokens": usage.reasoning_tokens if usage is not None else None,
-            "cost_usd": format(cost.exact, "f") if cost is not None else None,
-            "price_source": cost.source if cost is not None else (names.PRICE_SOURCE_UNKNOWN if usage else None),
-            "batch": 1 if usage is not None and usage.batch else 0,
-            "feature": attribution.get(names.LLMCOST_FEATURE),
-            "team": attribution.get(names.LLMCOST_TEAM),
-            "user_id": attribution.get(names.USER_ID),
-            "attributes": json.dumps(dict(attribution), sort_keys=True, ensure_ascii=False) if attribution else None,
-            "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
-            "span_id": format(context.span_id, "016x") if context.is_valid else None,
-            "request_id": response.response_id if response is not None else None,
-            "error_type": type(outcome.error).__qualname__ if outcome.error is not None else None,
-        }
+        return ledger.row(
+            ts=now,
+            provider=request.provider,
+            operation=request.operation,
+            model=request.model,
+            response_model=response.model if response is not None else None,
+            tokens=(
+                usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                usage.reasoning_tokens,
+            ) if usage is not None else None,
+            cost=cost.exact if cost is not None else None,
+            price_source=cost.source if cost is not None else None,
+            batch=usage is not None and usage.batch,
+            attribution=request.attribution,
+            trace_id=context.trace_id if context.is_valid else None,
+            span_id=context.span_id if context.is_valid else None,
+            request_id=response.response_id if response is not None else None,
+            error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
+        )  # fmt: skip
 
 
 def _percent(fraction: Decimal) -> str:

@@ -1,4 +1,5 @@
-"""The SQLite store: one file (WAL) shared by every process on a host, surviving restarts; also the spend ledger.
+"""The SQLite store: one file (WAL) shared by every process on a host, surviving restarts; also the spend ledger
+(``ledger`` makes and writes its table).
 
 Each operation is one ``BEGIN IMMEDIATE`` transaction (the write lock is taken first, so a check and the
 reservation it allows cannot interleave with another process's), bounded by the busy timeout. ``settle``
@@ -58,9 +59,6 @@ CREATE TABLE IF NOT EXISTS budget_marks (
 ) WITHOUT ROWID;
 """
 
-_INSERT_ROW = (
-    f"INSERT INTO {ledger.TABLE} ({', '.join(ledger.COLUMNS)}) VALUES ({', '.join('?' for _ in ledger.COLUMNS)})"
-)
 _HOST = socket.gethostname()
 _CLEAN_EVERY = 1000  # settlements between deletions of expired buckets and marks
 
@@ -81,8 +79,9 @@ class SQLiteStore(SpendStore):
         self._settled = 0
         try:
             with self._transaction() as conn:
-                for statement in _statements(SCHEMA + ledger.SCHEMA):
+                for statement in ledger.statements(SCHEMA):
                     conn.execute(statement)
+                ledger.create(conn)
                 columns = {name for (_, name, *_) in conn.execute("PRAGMA table_info(budget_reservations)")}
                 for column, kind in (("bucket", "INTEGER"), ("keep", "REAL")):  # a file made by 0.1.0 before them
                     if column not in columns:
@@ -164,7 +163,7 @@ class SQLiteStore(SpendStore):
                     )
                 totals.append(_settled(conn, line))
             if row is not None:
-                conn.execute(_INSERT_ROW, tuple(row.get(column) for column in ledger.COLUMNS))
+                ledger.write(conn, row)
             self._settled += 1
             if self._settled % _CLEAN_EVERY == 0:
                 conn.execute("DELETE FROM budget_spend WHERE expires < ?", (now,))
@@ -262,8 +261,3 @@ def _alive(pid: int) -> bool:
         return True  # exists, owned by someone else
     return True
 
-
-def _statements(script: str) -> list[str]:
-    """The statements of a schema script (no string literals contain ';'), comments removed."""
-    lines = [line.split("--", 1)[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

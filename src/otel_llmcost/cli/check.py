@@ -258,7 +258,7 @@ def check_exporters(inputs: Inputs) -> list[Finding]:
 def check_budgets(inputs: Inputs) -> list[Finding]:
     """The budget file parses and the spend store answers, as instrument() will need them at start-up."""
     from ..budgets.loader import load_budgets
-    from ..budgets.store import open_store
+    from ..budgets.stores import open_store
 
     settings = inputs.loaded
     if isinstance(settings, ConfigError):

@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share, sqlite_ledger
+from .. import ledger
+from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share
 from . import output
 from .params import DURATION, MOMENT, describe, http_url
 
@@ -90,8 +91,8 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
     if path is not None:
         origin = f"sqlite:{path}"
         try:
-            rows = sqlite_ledger.spend(path, by, end - since, end)
-        except sqlite_ledger.LedgerError as exc:
+            rows = ledger.spend(path, by, end - since, end)
+        except ledger.LedgerError as exc:
             raise click.BadParameter(str(exc), param_hint="--from") from None
     else:
         assert prometheus is not None

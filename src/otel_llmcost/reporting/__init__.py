@@ -1,6 +1,7 @@
 """Spend reports: one row per model, feature, team, user or provider, from spans, the SQLite ledger or Prometheus.
 
-Every source answers with the same ``SpendRow`` so the command line prints them alike. Money stays Decimal
+Every source answers with the same ``SpendRow`` so the command line prints them alike (the SQLite ledger's
+reader lives with its schema and writer in ``otel_llmcost.ledger``). Money stays Decimal
 (exact sums from the ledger's decimal text; span and Prometheus floats through their shortest repr).
 Knows attribute, column and label names; nothing about SDKs or the terminal.
 """

@@ -393,9 +393,16 @@ class Settings:
                 logger.warning("otel-llmcost: %s", message)
         if not values:
             return cls()
-        from .settings_model import validate  # pydantic: only when there is something to validate
+        from pydantic import ValidationError  # pydantic: only when there is something to validate
 
-        settings = cls(**validate(values, sources))
+        from .settings_model import validate
+
+        checks = tuple((name, option.check) for name, option in OPTIONS.items())
+        try:
+            validated = validate(cls, checks, values)
+        except ValidationError as exc:
+            raise _config_error(exc, sources) from None
+        settings = cls(**validated)
         _one_hardware_rate(settings)
         return settings
 
@@ -467,3 +474,27 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
         hint = f"; did you mean {known[close[0]]}?" if close else " (the README's configuration table lists them)"
         messages.append(f"{name} is not a setting of otel-llmcost and is ignored{hint}")
     return messages
+
+
+def _config_error(exc: Any, sources: Mapping[str, str]) -> ConfigError:
+    """One line for the user from pydantic's ``ValidationError``: the first bad option in full, any others by
+    name (pydantic's text never shows)."""
+    messages: list[str] = []
+    others: list[str] = []
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        problem = cause.problem if isinstance(cause, _Invalid) else str(error["msg"])
+        field = str(error["loc"][0]) if error["loc"] else None
+        if field is None:  # a rule across options: its message is whole
+            messages.append(problem)
+            others.append(problem)
+        elif field not in OPTIONS:
+            messages.append(f"unknown option {field!r}{_did_you_mean(field, list(OPTIONS))}")
+            others.append(field)
+        else:
+            shown = sources.get(field, field)
+            messages.append(f"{shown}={error['input']!r} {problem}. {fix(field)}")
+            others.append(shown)
+    if len(messages) > 1:
+        return ConfigError(f"{messages[0]} Also invalid: {', '.join(others[1:])}.")
+    return ConfigError(messages[0])

@@ -7,6 +7,8 @@
 #   coexistence        beside OpenTelemetry's and OpenLLMetry's OpenAI instrumentations (pins of their own)
 #   anthropic 1.14     the Anthropic tests on its first release that traces itself
 #   oldest SDKs        the OpenAI and Anthropic tests on openai 1.40 and anthropic 0.77 (httpx)
+#   conformance        the official OpenTelemetry OpenAI instrumentation's own test suite against ours
+#                      (scripts/conformance.sh; its known differences listed with reasons, strict)
 # Timings, CPU ratios and the 100k-call leak run are not here: benchmarks/timed_tests.sh runs them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +56,7 @@ fi
 stage coexistence coexist
 stage "anthropic 1.14" anthropic114
 stage "oldest SDKs" oldest
+stage conformance bash scripts/conformance.sh
 
 echo; echo "== summary"
 printf '%s\n' "${summary[@]}"

@@ -32,7 +32,7 @@ from ..metrics import Instruments
 from ..pricing import PriceBook
 from .estimate import worst_case
 from .model import Budget
-from .periods import RollingPeriod
+from .periods import RollingPeriod, Window
 from .store import UNLIMITED, Line, SpendStore, StoreError, member_key, to_pico, to_usd
 
 if TYPE_CHECKING:
@@ -276,7 +276,7 @@ class BudgetEnforcer:
             if self._marked.get(key, 0.0) > now:
                 continue
             # a member crossing the lowest threshold joins its budget's count (the members_over_threshold gauge)
-            group = budget.name if line.member_of is not None and threshold == marks[0][0] else None
+            group = _group(budget, line.window) if line.member_of is not None and threshold == marks[0][0] else None
             try:
                 first = self._mark_once(f"{line.budget}:{threshold}:{line.window.mark}", line, now, group)
             except StoreError:
@@ -385,12 +385,12 @@ class BudgetEnforcer:
         if not self._members:
             return []
         now = self._clock()
-        groups = [b.name for b in self._members]
+        groups = [_group(b, b.period.window(now)) for b in self._members]
         try:
             counts = self._call_store("read", lambda: self.store.count_marks(groups, now))
         except StoreError:
             return []
-        return list(zip(groups, (int(c) for c in counts), strict=True))
+        return [(b.name, int(c)) for b, c in zip(self._members, counts, strict=True)]
 
     def close(self) -> None:
         try:
@@ -424,6 +424,11 @@ class BudgetEnforcer:
             request_id=response.response_id if response is not None else None,
             error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
         )  # fmt: skip
+
+
+def _group(budget: Budget, window: Window) -> str:
+    """Where a per-member budget counts its members over its lowest threshold in one period (the gauge's value)."""
+    return f"{budget.name}:{window.mark}"
 
 
 def _percent(fraction: Decimal) -> str:

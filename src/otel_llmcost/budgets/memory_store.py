@@ -103,10 +103,11 @@ class MemoryStore(SpendStore):
         if excess <= 0:
             return
         pending = self._pending
+        current = {line.budget for line in lines}
         for key in list(islice(members, excess + 64)):  # oldest first; those with calls in flight are skipped
             if excess <= 0:
                 break
-            if key in pending:
+            if key in pending or key in current:
                 continue  # a member with a call in flight stays: its reservation must be settled against it
             group, buckets = members.pop(key)
             for bucket in buckets:
@@ -125,6 +126,7 @@ class MemoryStore(SpendStore):
     ) -> Refusal | None:
         with self._lock:
             self._purge(now)
+            self._touch(lines)  # a member refused is in use too: forgetting it would hand it its limit again
             for index, line in enumerate(lines):
                 settled = self._settled(line)
                 pending = self._pending.get(line.budget, 0)
@@ -134,7 +136,6 @@ class MemoryStore(SpendStore):
             self._held[reservation] = (amount, expires, held)
             for line in lines:
                 self._pending[line.budget] = self._pending.get(line.budget, 0) + amount
-            self._touch(lines)
         return None
 
     def settle(

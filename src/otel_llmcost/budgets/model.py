@@ -118,6 +118,21 @@ class Budget:
             return bool(value)
         return value == self.scope_value
 
+    @property
+    def scope_word(self) -> str | None:
+        """The scope key as a budget file writes it (``user``, ``team``, ``feature``, ``model``), or None."""
+        return next((word for word, key in SCOPE_KEYS.items() if key == self.scope_key), None)
+
+    def describe(self) -> str:
+        """One line for people: ``daily $50 per day (block)``; ``per-user $5 per user per day, alice $20 (block)``."""
+        if not self.per_member:
+            return f"{self.name} ${self.limit} per {self.period.text} ({self.action})"
+        shown = [f"{member} ${limit}" for member, limit in list(self.overrides.items())[:3]]
+        if len(self.overrides) > 3:
+            shown.append(f"{len(self.overrides) - 3} more overrides")
+        overrides = "".join(f", {text}" for text in shown)
+        return f"{self.name} ${self.limit} per {self.scope_word} per {self.period.text}{overrides} ({self.action})"
+
     def limit_for(self, member: str | None) -> Decimal:
         """The limit of one member (its override, else ``limit``); ``limit`` for a budget that has no members."""
         if member is None:

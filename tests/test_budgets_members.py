@@ -5,7 +5,9 @@ refusals that name the member, bounded state, and gauges with one series per bud
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,8 @@ def test_each_member_has_its_own_limit_and_overrides(
         client.chat.completions.create(**REQUEST)
     error = raised.value
     assert error.member == (names.USER_ID, "bob") and error.spend == 2 * COST and error.limit == TWO
+    copy = pickle.loads(pickle.dumps(error))  # crosses process pools (multiprocessing, Celery) intact
+    assert copy.member == error.member and str(copy) == str(error)
     # Thresholds: once per member per period, of each one's own limit (2 calls are 79.96% of TWO, 4 are 88.8% of
     # FOUR: past 50%, not 100%).
     seen = sorted((c.member or "", str(c.threshold), c.limit) for c in crossings)
@@ -287,6 +291,4 @@ def test_members_never_overshoot_across_processes(kind: str, tmp_path: Path, red
 
 
 def _now() -> float:
-    import time
-
     return time.time()

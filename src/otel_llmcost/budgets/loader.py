@@ -229,7 +229,8 @@ def _overrides(where: _Where, node: yaml.Node, scope: dict[str, Any], name: str)
         member = _scalar(where, key_node, "an override's member")
         if isinstance(member, bool) or not isinstance(member, (str, int)) or member in ("", WILDCARD):
             raise where.error(
-                key_node, f"override member {member!r} is not a value of the scope key. Fix: e.g. overrides: {{alice: 20}}."
+                key_node,
+                f"override member {member!r} is not a value of the scope key. Fix: e.g. overrides: {{alice: 20}}.",
             )
         member = str(member)
         if member in found:

@@ -160,7 +160,8 @@ def _overrides(
         )
     if not isinstance(values, Mapping):
         raise ConfigError(
-            f"budget {name!r}: overrides {values!r} must map member values to limits. Fix: e.g. overrides: {{alice: 20}}."
+            f"budget {name!r}: overrides {values!r} must map member values to limits. "
+            "Fix: e.g. overrides: {alice: 20}."
         )
     found: dict[str, Decimal] = {}
     for member, limit in values.items():

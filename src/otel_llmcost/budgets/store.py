@@ -18,8 +18,8 @@ charged reservation (a call that outlived its expiry) takes the charge back and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any

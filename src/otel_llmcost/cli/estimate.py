@@ -217,7 +217,8 @@ def _fits_text(fits: dict[str, Any]) -> str:
         return "any number of calls" if n is None else output.plural(n, "such call")
 
     each = f" per {fits['per']}" if fits["per"] else ""
-    text = f"Budget {fits['budget']} (${fits['limit_usd']}{each} per {fits['period']}) holds {calls(fits['calls'])}{each}"
+    text = f"Budget {fits['budget']} (${fits['limit_usd']}{each} per {fits['period']})"
+    text += f" holds {calls(fits['calls'])}{each}"
     if fits["overrides"]:
         text += " (" + ", ".join(f"{member}: {calls(n)}" for member, n in fits["overrides"].items()) + ")"
     return text + "."

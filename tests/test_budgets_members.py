@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import pickle
 import sqlite3
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -253,6 +254,35 @@ def test_memory_store_keeps_a_member_with_a_call_in_flight() -> None:
 
 
 # --- concurrency: 4 processes x 8 threads, two members ------------------------------------------------------
+def test_memory_threads_never_overshoot_any_member(instrument_with: Any) -> None:
+    limit = Decimal("0.5")
+    admitted = int(limit // WORST)
+    instrument_with(budgets=[Budget("per-team", limit=limit, team="*", overrides={"t2": 1}, action="block")])
+    client = FakeOpenAI(tokens=TOKENS).client(max_retries=0)
+    answered: dict[str, int] = {"t0": 0, "t1": 0, "t2": 0}
+    lock = threading.Lock()
+    start = threading.Barrier(24)
+
+    def run(team: str) -> None:
+        start.wait()
+        for _ in range(8):
+            with attributes(team=team):
+                try:
+                    client.chat.completions.create(**REQUEST)
+                except BudgetExceededError as error:
+                    assert error.member == (names.LLMCOST_TEAM, team)
+                    continue
+            with lock:
+                answered[team] += 1
+
+    threads = [threading.Thread(target=run, args=(f"t{i % 3}",)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answered == {"t0": admitted, "t1": admitted, "t2": int(1 // WORST)}  # 64 attempts each, never more
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_members_never_overshoot_across_processes(kind: str, tmp_path: Path, redis_server: Any) -> None:
     limit = Decimal(1)

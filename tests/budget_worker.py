@@ -9,12 +9,15 @@ every request the provider receives appends a line to it (what the provider bill
 the first child holds its requests until ``die_after`` of them have reached the provider (billed, never
 answered), then SIGKILLs itself, other calls of its threads perhaps in flight too. The other children start
 only then (a pipe, no sleeps): they find the dead process's reservations whatever the scheduling.
+With ``members`` (a number), the budget is per member (``user="*"``, ``limit`` each) and thread i calls as user
+``u<i % members>``; crossings are then printed as "<member>:<threshold>".
 kill: makes ``settle`` calls (printing "settled" after each), then starts one more whose request never returns
 (printing "in-flight" while it is being sent), and waits there to be killed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,16 +36,23 @@ from otel_llmcost import (  # noqa: E402
     BudgetError,
     BudgetExceededError,
     LLMCostInstrumentor,
+    attributes,
     on_budget_threshold,
 )
 from otel_llmcost.pricing import PriceBook  # noqa: E402
 
 
 def instrument(config: dict[str, Any]) -> None:
+    scope = {"user": "*"} if config.get("members") else {}
     LLMCostInstrumentor().instrument(
         budgets=[
             Budget(
-                "shared", limit=config["limit"], period=config.get("period", "day"), action="block", thresholds=[0.8]
+                "shared",
+                limit=config["limit"],
+                period=config.get("period", "day"),
+                action="block",
+                thresholds=[0.8],
+                **scope,
             )
         ],
         budget_store=config["store"],
@@ -59,7 +69,11 @@ def hammer(config: dict[str, Any], index: int = 0, go: tuple[int, int] | None = 
         os.read(go[0], 1)  # wait until the first child has died
     instrument(config)
     crossings: list[str] = []
-    on_budget_threshold(lambda crossing: crossings.append(str(crossing.threshold)))
+    on_budget_threshold(
+        lambda crossing: crossings.append(
+            str(crossing.threshold) if crossing.member is None else f"{crossing.member}:{crossing.threshold}"
+        )
+    )
     billing = os.open(config["billing"], os.O_WRONLY | os.O_APPEND | os.O_CREAT) if config.get("billing") else None
     received = [0]
     bill_lock = threading.Lock()
@@ -82,13 +96,15 @@ def hammer(config: dict[str, Any], index: int = 0, go: tuple[int, int] | None = 
     client = api.client(max_retries=0)
     lock = threading.Lock()
     counts = {"answered": 0, "exceeded": 0, "unavailable": 0}
+    by_member: dict[str, int] = {}
     start = threading.Barrier(config["threads"])
 
-    def run() -> None:
+    def run(member: str | None) -> None:
         start.wait()
         for _ in range(config["attempts"]):
             try:
-                client.chat.completions.create(**REQUEST)
+                with attributes(user_id=member) if member is not None else contextlib.nullcontext():
+                    client.chat.completions.create(**REQUEST)
                 outcome = "answered"
             except BudgetExceededError:
                 outcome = "exceeded"
@@ -96,13 +112,23 @@ def hammer(config: dict[str, Any], index: int = 0, go: tuple[int, int] | None = 
                 outcome = "unavailable"
             with lock:
                 counts[outcome] += 1
+                if outcome == "answered" and member is not None:
+                    by_member[member] = by_member.get(member, 0) + 1
 
-    threads = [threading.Thread(target=run) for _ in range(config["threads"])]
+    members = config.get("members")
+    threads = [
+        threading.Thread(target=run, args=(f"u{i % members}" if members else None,)) for i in range(config["threads"])
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(json.dumps({"pid": os.getpid(), "sent": len(api.requests), **counts, "crossings": crossings}), flush=True)
+    print(
+        json.dumps(
+            {"pid": os.getpid(), "sent": len(api.requests), **counts, "crossings": crossings, "members": by_member}
+        ),
+        flush=True,
+    )
 
 
 def fork_hammers(config: dict[str, Any]) -> int:

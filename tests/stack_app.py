@@ -126,6 +126,12 @@ budgets:
     period: day
     scope: {feature: over-budget}
     action: block
+  - name: e2e-per-user
+    limit: 1000
+    period: day
+    scope: {user: "*"}
+    thresholds: [0.000001]
+    action: warn
 """
 
 

@@ -150,6 +150,16 @@ def test_budget_file_and_store_are_checked(tmp_path: Path) -> None:
     two.write_text("budgets:\n  - {name: a, limit: 5, period: 24h}\n  - {name: b, limit: 9, period: month}\n")
     out = lines(check(OTEL_LLMCOST_BUDGET_FILE=str(two)))
     assert any(line.endswith("2 budgets: a $5 per 24h (warn), b $9 per month (warn)") for line in out), out
+    members = tmp_path / "members.yaml"
+    members.write_text(
+        'budgets:\n  - {name: per-user, limit: 5, scope: {user: "*"}, overrides: {alice: 20, bob: 1}, action: block}\n'
+        "  - {name: per-team, limit: 50, period: month, scope: {team: '*'}}\n"
+    )
+    out = [" ".join(line.split()) for line in lines(check(OTEL_LLMCOST_BUDGET_FILE=str(members)))]
+    assert any(
+        line.endswith("2 budgets: per-user $5 per user per day, alice $20, bob $1 (block), per-team $50 per team per "
+                      "month (warn)") for line in out
+    ), out
 
     bad = tmp_path / "bad-budgets.yaml"
     bad.write_text("budgets:\n  - {name: daily-total, limit: lots, period: day}\n")

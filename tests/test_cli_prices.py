@@ -169,6 +169,30 @@ def test_estimate_batch_without_a_batch_price_says_so_and_what_rate_it_used() ->
     assert (default["context"], default["note"]) == ("standard", None)
 
 
+def test_estimate_says_how_many_calls_each_budget_holds_per_member(tmp_path: Path) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "budgets:\n"
+        '  - {name: per-user, limit: 5, scope: {user: "*"}, overrides: {alice: 20}, action: block}\n'
+        "  - {name: daily, limit: 50}\n"
+    )
+    args = ("-m", "gpt-4o", "-i", "2000", "-o", "500", "--budget-file", str(budgets))  # $0.01 a call
+    doc = estimate(*args)
+    assert doc["budgets"] == [
+        {"budget": "per-user", "limit_usd": "5", "period": "day", "per": "user", "calls": 500,
+         "overrides": {"alice": 2000}},
+        {"budget": "daily", "limit_usd": "50", "period": "day", "per": None, "calls": 5000, "overrides": {}},
+    ]  # fmt: skip
+    table = invoke("estimate", *args).stdout
+    assert "Budget per-user ($5 per user per day) holds 500 such calls per user (alice: 2,000 such calls)." in table
+    assert "Budget daily ($50 per day) holds 5,000 such calls." in table
+    assert "budgets" not in estimate("-m", "gpt-4o", "-i", "2000", "-o", "500")  # asked for only
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('budgets:\n  - {name: b, limit: 5, scope: {team: "*"}, overrides: {x: 0}}\n')
+    message = one_line_error(invoke("estimate", "-m", "gpt-4o", "-i", "1", "-o", "1", "--budget-file", str(bad)))
+    assert f"{bad}:2: override 'x': limit 0 must be more than $0" in message
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

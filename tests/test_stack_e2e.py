@@ -58,7 +58,7 @@ evaluation_interval: 10s
 """
 # Metrics only a build with budgets (the `budgets` branch) emits; their panels are checked once present.
 BUDGET_ONLY = (promql.BUDGET_SPEND, promql.BUDGET_LIMIT, promql.BUDGET_REMAINING, promql.BUDGET_CROSSINGS,
-               promql.BUDGET_BLOCKED, promql.ATTRIBUTION_FOLDED)
+               promql.BUDGET_BLOCKED, promql.ATTRIBUTION_FOLDED, promql.BUDGET_MEMBERS_OVER)
 
 
 class App:

@@ -377,7 +377,7 @@ def test_health_panel_reads_zero_without_error_series_and_the_errors_when_there_
     """A healthy process exports no instrumentation-error series: the panel must read 0, not "No data"."""
     from processes import free_port, poll, prometheus_query, running_prometheus
 
-    errors, folded = _health_queries()
+    errors, folded, evicted = _health_queries()
     (tmp_path / "empty").mkdir()
     (tmp_path / "errors").mkdir()
     with running_prometheus(tmp_path / "empty", f"127.0.0.1:{free_port()}") as prometheus:  # nothing to scrape
@@ -385,6 +385,7 @@ def test_health_panel_reads_zero_without_error_series_and_the_errors_when_there_
             ({promql.STAGE: "any"}, "0")
         ]
         assert [(s["metric"], s["value"][1]) for s in prometheus_query(prometheus, folded)] == [({}, "0")]
+        assert [(s["metric"], s["value"][1]) for s in prometheus_query(prometheus, evicted)] == [({}, "0")]
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -27,6 +27,7 @@ class BudgetExceededError(BudgetError):
         reserved: Decimal = Decimal(0),
         requested: Decimal = Decimal(0),
         rolling_hours: int | None = None,
+        member: tuple[str, str] | None = None,
     ) -> None:
         self.budget = budget
         self.spend = spend
@@ -40,28 +41,36 @@ class BudgetExceededError(BudgetError):
         """The refused call's worst-case cost."""
         self.rolling_hours = rolling_hours
         """N for a rolling window of the last N hours (it never resets: spend leaves it as it ages); else None."""
+        self.member = member
+        """For a per-member (wildcard) budget: (attribute, value) of the member refused, e.g. ("user.id", "alice");
+        spend, limit and reserved are then that member's."""
         in_flight = f" (+${_usd(reserved)} held by calls in flight)" if reserved else ""
         if rolling_hours is None:
             when = f"the budget resets at {resets_at.isoformat()}"
         else:  # no reset time to give: room comes back call by call, as each call's spend ages out
             when = f"spend over the last {rolling_hours} h is counted; room frees up as older calls leave the window"
+        who = f" for {member[0]}={member[1]!r}" if member is not None else ""
         super().__init__(
-            f"budget {budget!r} has spent ${_usd(spend)}{in_flight} of its ${_usd(limit)} limit; this call could cost "
-            f"up to ${_usd(requested)}; {when}"
+            f"budget {budget!r}{who} has spent ${_usd(spend)}{in_flight} of its ${_usd(limit)} limit; "
+            f"this call could cost up to ${_usd(requested)}; {when}"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
         return (
             _exceeded,
-            (self.budget, self.spend, self.limit, self.resets_at, self.reserved, self.requested, self.rolling_hours),
+            (
+                self.budget, self.spend, self.limit, self.resets_at, self.reserved, self.requested,
+                self.rolling_hours, self.member,
+            ),
         )
 
 
 def _exceeded(*args: object) -> BudgetExceededError:
-    budget, spend, limit, resets_at, reserved, requested, *rolling = args
+    budget, spend, limit, resets_at, reserved, requested, *rest = args
     return BudgetExceededError(
         budget, spend, limit, resets_at, reserved=reserved, requested=requested,  # type: ignore[arg-type]
-        rolling_hours=rolling[0] if rolling else None,  # type: ignore[arg-type]
+        rolling_hours=rest[0] if rest else None,  # type: ignore[arg-type]
+        member=rest[1] if len(rest) > 1 else None,  # type: ignore[arg-type]
     )  # fmt: skip
 
 

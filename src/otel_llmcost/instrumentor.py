@@ -266,6 +266,7 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 if self.runtime.budgets is not None:
                     if self._gauges is not None:
                         self._gauges.source = None
+                        self._gauges.members = None
                     self.runtime.budgets.close()
             for owner, attribute in reversed(getattr(self, "_patched", [])):
                 patching.unwrap(owner, attribute)
@@ -310,6 +311,7 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
     runtime = Runtime(settings, prices, telemetry)
     runtime.budgets = enforcer
     instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
+    instruments.budget_gauges.members = enforcer.members_over if enforcer is not None else None
     return runtime, instruments
 
 

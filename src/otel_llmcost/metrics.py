@@ -128,12 +128,16 @@ class BudgetGauges:
     """
 
     def __init__(self) -> None:
-        self.source: Callable[[], Sequence[tuple[str, Amount, Amount]]] | None = None
+        self.source: Callable[[], Sequence[tuple[str, Amount, Amount | None]]] | None = None
+        """(budget, spend, limit) per budget; limit None for a per-member budget (each member has its own):
+        its spend is the members' total, and it has no limit or remaining series."""
+        self.members: Callable[[], Sequence[tuple[str, int]]] | None = None
+        """(budget, members over its lowest threshold) per per-member budget."""
         self._lock = threading.Lock()
         self._read_at = -1.0
-        self._rows: Sequence[tuple[str, Amount, Amount]] = []
+        self._rows: Sequence[tuple[str, Amount, Amount | None]] = []
 
-    def _read(self) -> Sequence[tuple[str, Amount, Amount]]:
+    def _read(self) -> Sequence[tuple[str, Amount, Amount | None]]:
         source = self.source
         if source is None:
             return []
@@ -148,10 +152,19 @@ class BudgetGauges:
         return [
             Observation(float(pick(_exact(spend), _exact(limit))), {names.LLMCOST_BUDGET_NAME: name})
             for name, spend, limit in self._read()
+            if limit is not None
         ]
 
     def spend(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return self._observe(lambda spend, limit: spend)
+        return [
+            Observation(float(_exact(spend)), {names.LLMCOST_BUDGET_NAME: name}) for name, spend, _ in self._read()
+        ]
+
+    def members_over(self, _options: CallbackOptions) -> Iterable[Observation]:
+        source = self.members
+        if source is None:
+            return []
+        return [Observation(count, {names.LLMCOST_BUDGET_NAME: name}) for name, count in source()]
 
     def limit(self, _options: CallbackOptions) -> Iterable[Observation]:
         return self._observe(lambda spend, limit: limit)
@@ -213,6 +226,7 @@ class Instruments:
         self.budget_crossings = CounterTable()
         self.budget_blocked = CounterTable()
         self.budget_store_errors = CounterTable()
+        self.budget_members_evicted = CounterTable()
         self.budget_gauges = BudgetGauges()
         for name, unit, table, description in (
             (names.METRIC_COST, names.UNIT_USD, self.cost, "USD spent, by cost component."),
@@ -251,6 +265,12 @@ class Instruments:
                 self.budget_store_errors,
                 "Budget store operations that failed or were skipped while it was unreachable, by llmcost.stage.",
             ),
+            (
+                names.METRIC_BUDGET_MEMBERS_EVICTED,
+                names.UNIT_MEMBER,
+                self.budget_members_evicted,
+                "Members of per-member budgets the memory store forgot past its cap (they start again from $0).",
+            ),
         ):
             meter.create_observable_counter(
                 name, callbacks=[table.observe], unit=unit, description=f"{description} {BORN_AT_ZERO}"
@@ -262,3 +282,9 @@ class Instruments:
             (names.METRIC_BUDGET_REMAINING, gauges.remaining, "USD left in the budget's period (never below 0)."),
         ):
             meter.create_observable_gauge(name, callbacks=[callback], unit=names.UNIT_USD, description=description)
+        meter.create_observable_gauge(
+            names.METRIC_BUDGET_MEMBERS_OVER_THRESHOLD,
+            callbacks=[gauges.members_over],
+            unit=names.UNIT_MEMBER,
+            description="Members of a per-member budget whose spend reached its lowest threshold this period.",
+        )

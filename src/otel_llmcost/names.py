@@ -135,6 +135,10 @@ METRIC_BUDGET_THRESHOLD_CROSSINGS: Final = "llmcost.budget.threshold_crossings"
 METRIC_BUDGET_BLOCKED: Final = "llmcost.budget.blocked"
 # Budget store failures (unreachable, timed out), by llmcost.stage (reserve, settle, read, mark).
 METRIC_BUDGET_STORE_ERRORS: Final = "llmcost.budget.store_errors"
+# Per-member (wildcard) budgets, by llmcost.budget.name only (never a series per member): members whose spend
+# reached the budget's lowest threshold this period (gauge), and members the memory store forgot past its cap.
+METRIC_BUDGET_MEMBERS_OVER_THRESHOLD: Final = "llmcost.budget.members_over_threshold"
+METRIC_BUDGET_MEMBERS_EVICTED: Final = "llmcost.budget.members_evicted"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
@@ -142,6 +146,7 @@ UNIT_USD: Final = "USD"
 UNIT_REQUEST: Final = "{request}"
 UNIT_ERROR: Final = "{error}"
 UNIT_VALUE: Final = "{value}"
+UNIT_MEMBER: Final = "{member}"
 UNIT_EVENT: Final = "{event}"
 
 # Bucket boundaries given by the GenAI semantic conventions.

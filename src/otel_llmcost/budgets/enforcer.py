@@ -32,8 +32,8 @@ from ..metrics import Instruments
 from ..pricing import PriceBook
 from .estimate import worst_case
 from .model import Budget
-from .periods import RollingPeriod
-from .store import Line, SpendStore, StoreError, to_pico, to_usd
+from .periods import RollingPeriod, Window
+from .store import UNLIMITED, Line, SpendStore, StoreError, member_key, to_pico, to_usd
 
 if TYPE_CHECKING:
     from ..calls import Call
@@ -59,6 +59,8 @@ class ThresholdCrossing:
     action: str
     resets_at: datetime
     """When the calendar period ends; for a rolling window (which never resets), its next step."""
+    member: str | None = None
+    """For a per-member (wildcard) budget: the member whose spend crossed (spend and limit are then its own)."""
 
 
 ThresholdCallback = Callable[[ThresholdCrossing], None]
@@ -121,6 +123,45 @@ class BudgetEnforcer:
         self._marked: dict[tuple[str, Decimal, str], float] = {}
         self._down_until = 0.0
         self._lock = threading.Lock()
+        self._members = tuple(b for b in self.budgets if b.per_member)
+        store.on_evict = self._evicted  # the memory store forgets members past its cap: counted by budget
+
+    # --- lines: which spend a call counts against -------------------------------------------------
+    def _lines(
+        self, budgets: Sequence[Budget], model: str | None, attribution: Any, now: float
+    ) -> tuple[list[Line], list[tuple[Budget, str | None]]]:
+        """The store lines of a call's budgets, and the (budget, member) of each line.
+
+        A budget has one line; a per-member budget two: the member's (its own limit) and the members' total
+        (no limit: it only adds up, for the gauges). The total's member is ``None``.
+        """
+        lines: list[Line] = []
+        owners: list[tuple[Budget, str | None]] = []
+        for budget in budgets:
+            window = budget.period.window(now)
+            if budget.per_member:
+                member = budget.value(model, attribution) or ""
+                lines.append(self._member_line(budget, member, window))
+                owners.append((budget, member))
+                lines.append(Line(budget.name, UNLIMITED, window))
+            else:
+                lines.append(Line(budget.name, self._limits[budget.name], window))
+            owners.append((budget, None))
+        return lines, owners
+
+    def _member_line(self, budget: Budget, member: str, window: Any) -> Line:
+        """A member's line: its own key and limit (an override, or the budget's limit)."""
+        limit = self._limits[budget.name] if member not in budget.overrides else to_pico(budget.overrides[member])
+        return Line(member_key(budget.name, member), limit, window, budget.name)
+
+    def _thresholds_of(self, budget: Budget, line: Line) -> list[tuple[Decimal, int]]:
+        """(threshold, spend in picodollars at which it fires) of a line: a member's own limit for a member's."""
+        if line.member_of is None:
+            return self._marks[budget.name]
+        return [(t, to_pico(t * to_usd(line.limit), round_up=True)) for t in budget.thresholds]
+
+    def _evicted(self, budget: str) -> None:
+        self._m.budget_members_evicted.add(((names.LLMCOST_BUDGET_NAME, budget),), 1)
 
     # --- before the call is sent ------------------------------------------------------------------
     def admit(self, call: Call) -> None:
@@ -143,7 +184,7 @@ class BudgetEnforcer:
         now = self._clock()
         estimate = worst_case(self._prices, request, self._default_max_tokens)
         amount = to_pico(estimate, round_up=True) if estimate is not None else 0
-        lines = [Line(b.name, self._limits[b.name], b.period.window(now)) for b in blocking]
+        lines, owners = self._lines(blocking, request.model, request.attribution, now)
         reservation = uuid.uuid4().hex
         try:
             refusal = self._call_store("reserve", lambda: self.store.reserve(
@@ -160,16 +201,18 @@ class BudgetEnforcer:
         if refusal is None:
             ticket.reservation = reservation
             return None
-        budget = blocking[refusal.index]
-        window = lines[refusal.index].window
+        budget, member = owners[refusal.index]
+        line = lines[refusal.index]
+        window = line.window
         error = BudgetExceededError(
             budget.name,
             to_usd(refusal.settled),
-            budget.limit,
+            to_usd(line.limit),
             datetime.fromtimestamp(window.resets, window.zone),
             reserved=to_usd(refusal.pending),
             requested=to_usd(amount),
             rolling_hours=budget.period.hours if isinstance(budget.period, RollingPeriod) else None,
+            member=(budget.scope_key or "", member) if member is not None else None,
         )
         return self._refuse(call, budget, error)
 
@@ -209,8 +252,7 @@ class BudgetEnforcer:
         now = self._clock()
         cost = outcome.cost
         amount = to_pico(cost.exact) if cost is not None else 0
-        budgets = ticket.budgets
-        lines = [Line(b.name, self._limits[b.name], b.period.window(now)) for b in budgets]
+        lines, owners = self._lines(ticket.budgets, request.model, request.attribution, now)
         row = self._row(call, outcome, now) if self._ledger else None
         try:
             totals = self._call_store(
@@ -219,18 +261,24 @@ class BudgetEnforcer:
         except StoreError:
             return
         if amount:
-            for budget, line, total in zip(budgets, lines, totals, strict=True):
-                self._thresholds(call, budget, line, total, now)
+            for (budget, member), line, total in zip(owners, lines, totals, strict=True):
+                if line.limit != UNLIMITED:  # a members' total has no threshold
+                    self._thresholds(call, budget, line, total, now, member)
 
-    def _thresholds(self, call: Call, budget: Budget, line: Line, total: int, now: float) -> None:
-        for threshold, at in self._marks[budget.name]:
+    def _thresholds(
+        self, call: Call, budget: Budget, line: Line, total: int, now: float, member: str | None = None
+    ) -> None:
+        marks = self._thresholds_of(budget, line)
+        for threshold, at in marks:
             if total < at:
                 return
-            key = (budget.name, threshold, line.window.mark)
+            key = (line.budget, threshold, line.window.mark)
             if self._marked.get(key, 0.0) > now:
                 continue
+            # a member crossing the lowest threshold joins its budget's count (the members_over_threshold gauge)
+            group = _group(budget, line.window) if line.member_of is not None and threshold == marks[0][0] else None
             try:
-                first = self._mark_once(f"{budget.name}:{threshold}:{line.window.mark}", line, now)
+                first = self._mark_once(f"{line.budget}:{threshold}:{line.window.mark}", line, now, group)
             except StoreError:
                 return
             with self._lock:
@@ -238,20 +286,27 @@ class BudgetEnforcer:
                     self._marked.clear()
                 self._marked[key] = line.window.mark_expires
             if first:
-                self._fire(call, budget, threshold, total, line)
+                self._fire(call, budget, threshold, total, line, member)
 
-    def _mark_once(self, mark: str, line: Line, now: float) -> bool:
-        return bool(self._call_store("mark", lambda: self.store.mark_once(mark, line.window.mark_expires, now)))
+    def _mark_once(self, mark: str, line: Line, now: float, group: str | None = None) -> bool:
+        expires = line.window.mark_expires
+        return bool(self._call_store("mark", lambda: self.store.mark_once(mark, expires, now, group)))
 
-    def _fire(self, call: Call, budget: Budget, threshold: Decimal, total: int, line: Line) -> None:
+    def _fire(
+        self, call: Call, budget: Budget, threshold: Decimal, total: int, line: Line, member: str | None = None
+    ) -> None:
         spend = to_usd(total)
+        limit = to_usd(line.limit)
         resets = datetime.fromtimestamp(line.window.resets, line.window.zone)
-        crossing = ThresholdCrossing(budget.name, threshold, spend, budget.limit, budget.scope, budget.action, resets)
+        scope = budget.scope if member is None else f"{budget.scope_key}={member}"
+        crossing = ThresholdCrossing(
+            budget.name, threshold, spend, limit, scope, budget.action, resets, member
+        )  # fmt: skip
         attributes: dict[str, str | float] = {
             names.LLMCOST_BUDGET_NAME: budget.name,
             names.LLMCOST_BUDGET_THRESHOLD: float(threshold),
             names.LLMCOST_BUDGET_SPEND_USD: float(spend),
-            names.LLMCOST_BUDGET_LIMIT_USD: float(budget.limit),
+            names.LLMCOST_BUDGET_LIMIT_USD: float(limit),
         }
         span = call.span
         if span.is_recording():
@@ -266,7 +321,7 @@ class BudgetEnforcer:
             when = f"resets at {resets.isoformat()}"
         logger.warning(
             "otel-llmcost: budget %r (%s, scope %s) reached %s%% of its $%s limit: $%s spent; %s",
-            budget.name, budget.action, budget.scope, _percent(threshold), budget.limit, spend, when,
+            budget.name, budget.action, scope, _percent(threshold), limit, spend, when,
             extra=attributes,
         )  # fmt: skip
         for callback in list(_callbacks):
@@ -307,8 +362,11 @@ class BudgetEnforcer:
         )  # fmt: skip
 
     # --- state -------------------------------------------------------------------------------------
-    def state(self) -> list[tuple[str, Decimal, Decimal]]:
-        """(budget, spend USD, limit USD) of every budget now, for the gauges; empty when the store fails."""
+    def state(self) -> list[tuple[str, Decimal, Decimal | None]]:
+        """(budget, spend USD, limit USD) of every budget now, for the gauges; empty when the store fails.
+
+        A per-member budget reports its members' total and no limit (each member has its own).
+        """
         if not self.budgets:
             return []
         now = self._clock()
@@ -317,7 +375,22 @@ class BudgetEnforcer:
             spends = self._call_store("read", lambda: self.store.spend(lines, now))
         except StoreError:
             return []
-        return [(b.name, to_usd(s), b.limit) for b, (s, _) in zip(self.budgets, spends, strict=True)]
+        return [
+            (b.name, to_usd(s), None if b.per_member else b.limit)
+            for b, (s, _) in zip(self.budgets, spends, strict=True)
+        ]
+
+    def members_over(self) -> list[tuple[str, int]]:
+        """(budget, members whose spend reached its lowest threshold this period) of every per-member budget."""
+        if not self._members:
+            return []
+        now = self._clock()
+        groups = [_group(b, b.period.window(now)) for b in self._members]
+        try:
+            counts = self._call_store("read", lambda: self.store.count_marks(groups, now))
+        except StoreError:
+            return []
+        return [(b.name, int(c)) for b, c in zip(self._members, counts, strict=True)]
 
     def close(self) -> None:
         try:
@@ -351,6 +424,11 @@ class BudgetEnforcer:
             request_id=response.response_id if response is not None else None,
             error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
         )  # fmt: skip
+
+
+def _group(budget: Budget, window: Window) -> str:
+    """Where a per-member budget counts its members over its lowest threshold in one period (the gauge's value)."""
+    return f"{budget.name}:{window.mark}"
 
 
 def _percent(fraction: Decimal) -> str:

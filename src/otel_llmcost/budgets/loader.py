@@ -11,23 +11,27 @@ a budget file that declares nothing is far more often a bad deploy than an inten
         period: day               # day | month (calendar, in timezone) | 24h (rolling N hours)
         timezone: Europe/Paris    # default UTC
         scope: all                # or {feature: summarize} / {team: ...} / {user: ...} / {model: gpt-4o}
+                                  # or {user: "*"}: every user their own limit (also team, feature, model)
+        overrides: {alice: 20}    # wildcard scopes only: members with another limit
         thresholds: [0.5, 80%]    # default [0.8]; reaching the limit always fires too
         action: block             # warn (default) | block
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import ConfigError
-from .model import ACTIONS, SCOPE_KEYS, Budget, _thresholds, _usd
+from .model import ACTIONS, SCOPE_KEYS, WILDCARD, Budget, _thresholds, _usd
 from .periods import parse_period
 
-FIELDS = ("name", "limit", "period", "timezone", "scope", "thresholds", "action")
+FIELDS = ("name", "limit", "period", "timezone", "scope", "overrides", "thresholds", "action")
 _SCALARS = yaml.constructor.SafeConstructor()
+_BARE_WILDCARD = re.compile(r":\s*\*\s*($|[,}\]#])")
 
 
 class _Where:
@@ -64,7 +68,11 @@ def load_budgets(path: str | Path) -> list[Budget]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"budget file {path}{line}: not valid YAML ({exc.problem or exc.context}).") from None
+        lines = text.splitlines()
+        hint = ""
+        if mark is not None and mark.line < len(lines) and _BARE_WILDCARD.search(lines[mark.line]):
+            hint = " Fix: quote the wildcard (YAML reads a bare * as an alias): scope: {user: \"*\"}."
+        raise ConfigError(f"budget file {path}{line}: not valid YAML ({exc.problem or exc.context}).{hint}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"budget file {path}: not valid YAML ({exc}).") from None
     if root is None or (isinstance(root, yaml.ScalarNode) and _scalar(where, root, "the file") is None):
@@ -143,7 +151,7 @@ def _budget(where: _Where, item: yaml.Node) -> Budget:
                 found.append(value)
             fields[key] = (value_node, found)
             continue
-        fields[key] = (value_node, value_node if key == "scope" else _scalar(where, value_node, key))
+        fields[key] = (value_node, value_node if key in ("scope", "overrides") else _scalar(where, value_node, key))
     for required in ("name", "limit"):
         if required not in fields:
             raise where.error(item, f"a budget needs '{required}:'.")
@@ -173,6 +181,8 @@ def _budget(where: _Where, item: yaml.Node) -> Budget:
     scope: dict[str, Any] = {}
     if "scope" in fields:
         scope = _scope(where, fields["scope"][0])
+    if "overrides" in fields:
+        scope["overrides"] = _overrides(where, fields["overrides"][0], scope, str(name))
     thresholds = values.get("thresholds", [0.8])
     try:
         return Budget(
@@ -203,6 +213,39 @@ def _scope(where: _Where, node: yaml.Node) -> dict[str, Any]:
     if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
         raise where.error(value_node, f"scope {key} needs a value, e.g. {{{key}: search}}.")
     return {key: str(value)}
+
+
+def _overrides(where: _Where, node: yaml.Node, scope: dict[str, Any], name: str) -> dict[str, Any]:
+    """``overrides: {alice: 20, bob: 5}``: each member and limit checked on its own line."""
+    if not scope or next(iter(scope.values())) != WILDCARD:
+        raise where.error(
+            node, "overrides need a wildcard scope (one limit per member). Fix: scope: {user: \"*\"} (or team, "
+            "feature, model), or remove overrides."
+        )
+    if not isinstance(node, yaml.MappingNode):
+        raise where.error(node, "overrides must map members to limits. Fix: e.g. overrides: {alice: 20, bob: 5}.")
+    found: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        member = _scalar(where, key_node, "an override's member")
+        if isinstance(member, bool) or not isinstance(member, (str, int)) or member in ("", WILDCARD):
+            raise where.error(
+                key_node,
+                f"override member {member!r} is not a value of the scope key. Fix: e.g. overrides: {{alice: 20}}.",
+            )
+        member = str(member)
+        if member in found:
+            raise where.error(key_node, f"override member {member!r} is given twice. Fix: keep one.")
+        limit = _scalar(where, value_node, "an override's limit")
+        try:
+            amount = _usd(limit, f"override {member!r}: limit")
+        except ConfigError as exc:
+            raise where.error(value_node, str(exc)) from None
+        if amount <= 0:
+            raise where.error(
+                value_node, f"override {member!r}: limit {limit!r} must be more than $0. Fix: e.g. {member}: 20."
+            )
+        found[member] = limit
+    return found
 
 
 def _raise(reason: str) -> None:

@@ -1,14 +1,16 @@
 """The Redis store: spend shared by a fleet. Reserve and settle are Lua scripts, so each is atomic on the server.
 
-Keys (all under one hash tag, ``{otel_llmcost}`` or ``?prefix=NAME`` from the URL, so a cluster keeps them in
-one slot): ``spend:<budget>:<bucket>`` (picodollars; expire when their window has passed), ``pending:<budget>``
-(held by calls in flight), a hash and a sorted set of the reservations themselves (each expires at its own
-time: the reservation of a process that died mid-call is charged to the bucket it was made in when its TTL
-ends, see ``store``), ``reservation:charged:<id>`` (what such a charge added, so a call that outlived its
-reservation and settles late replaces it; kept as long as the bucket), and ``mark:...`` (threshold marks,
-expiring after their period). Expiries are sent as times to live computed from the
-caller's clock, so a server whose clock differs keeps keys exactly as long. Every command is bounded by
-the socket timeouts, and the client never retries: an unreachable server costs at most one timeout,
+Keys (all under one hash tag, ``{otel_llmcost}`` or ``?prefix=NAME`` from the URL, so a cluster keeps them in one
+slot): ``spend:<budget>:<bucket>`` (picodollars; expire when their window has passed), ``pending:<budget>`` (held
+by calls in flight; deleted when nothing is), a hash and a sorted set of the reservations themselves (each expires
+at its own time: the reservation of a process that died mid-call is charged to the bucket it was made in when its
+TTL ends, see ``store``), ``reservation:charged:<id>`` (what such a charge added, so a call that outlived its
+reservation and settles late replaces it; kept as long as the bucket), ``mark:...`` (threshold marks, expiring
+after their period) and ``marks:<budget>`` (a wildcard budget's members over a threshold: a sorted set by expiry,
+pruned when added to). A wildcard budget's member ``m`` is the budget ``<budget>#m`` in these keys (see
+``store.member_key``): one spend key per member per bucket, expiring like any other. Expiries are sent as times to
+live computed from the caller's clock, so a server whose clock differs keeps keys exactly as long. Every command
+is bounded by the socket timeouts, and the client never retries: an unreachable server costs at most one timeout,
 then the failure rule applies.
 """
 
@@ -43,7 +45,9 @@ local function release(hash, zset, id)
   redis.call('ZREM', zset, id)
   if not payload then return nil end
   local amount, lines = parse(payload)
-  for _, line in ipairs(lines) do redis.call('DECRBY', line[1], amount) end
+  for _, line in ipairs(lines) do
+    if redis.call('DECRBY', line[1], amount) <= 0 then redis.call('DEL', line[1]) end
+  end
   redis.call('HDEL', hash, id)
   return amount, lines
 end
@@ -147,6 +151,18 @@ return out
 """
 
 
+# KEYS: the mark, the group's sorted set ('' for none). ARGV: seconds to keep, when it expires (caller's clock), now.
+MARK = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if KEYS[2] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[2], KEYS[1])
+  if redis.call('TTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+end
+return 1
+"""
+
+
 class RedisStore(SpendStore):
     def __init__(self, url: str, timeout: float) -> None:
         try:
@@ -182,6 +198,7 @@ class RedisStore(SpendStore):
         self._reserve = self._client.register_script(RESERVE)
         self._settle = self._client.register_script(SETTLE)
         self._spend = self._client.register_script(SPEND)
+        self._mark = self._client.register_script(MARK)
 
     def key(self, kind: str, *parts: object) -> str:
         return ":".join((self._tag, kind, *(str(p) for p in parts)))
@@ -230,9 +247,21 @@ class RedisStore(SpendStore):
         values = self._run(self._spend, keys, args)
         return [(int(values[i]), int(values[i + 1])) for i in range(0, len(values), 2)]
 
-    def mark_once(self, key: str, expires: float, now: float) -> bool:
+    def mark_once(self, key: str, expires: float, now: float, group: str | None = None) -> bool:
+        if group is None:
+            try:
+                return bool(self._client.set(self.key("mark", key), "1", nx=True, ex=_seconds(expires - now)))
+            except self._errors as exc:
+                raise StoreError(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
+        keys = [self.key("mark", key), self.key("marks", group)]
+        return bool(int(self._run(self._mark, keys, [_seconds(expires - now), repr(expires), repr(now)])))
+
+    def count_marks(self, groups: Sequence[str], now: float) -> list[int]:
         try:
-            return bool(self._client.set(self.key("mark", key), "1", nx=True, ex=_seconds(expires - now)))
+            with self._client.pipeline(transaction=False) as pipe:
+                for group in groups:
+                    pipe.zcount(self.key("marks", group), f"({now!r}", "+inf")
+                return [int(n) for n in pipe.execute()]
         except self._errors as exc:
             raise StoreError(f"redis {self.url}: {type(exc).__name__}: {exc}") from exc
 

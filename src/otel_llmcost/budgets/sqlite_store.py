@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS budget_marks (
     mark TEXT PRIMARY KEY,
     expires REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budget_mark_groups (
+    grp TEXT NOT NULL,                -- a wildcard budget: its members over a threshold, counted for a gauge
+    mark TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (grp, mark)
+) WITHOUT ROWID;
 """
 
 _HOST = socket.gethostname()
@@ -169,6 +175,7 @@ class SQLiteStore(SpendStore):
                 conn.execute("DELETE FROM budget_spend WHERE expires < ?", (now,))
                 conn.execute("DELETE FROM budget_marks WHERE expires < ?", (now,))
                 conn.execute("DELETE FROM budget_charged WHERE expires < ?", (now,))
+                conn.execute("DELETE FROM budget_mark_groups WHERE expires < ?", (now,))
         return totals
 
     def spend(self, lines: Sequence[Line], now: float) -> list[tuple[int, int]]:
@@ -180,11 +187,26 @@ class SQLiteStore(SpendStore):
         with self._transaction() as conn:
             conn.execute("SELECT 1 FROM budget_spend LIMIT 1").fetchall()
 
-    def mark_once(self, key: str, expires: float, now: float) -> bool:
+    def mark_once(self, key: str, expires: float, now: float, group: str | None = None) -> bool:
         with self._transaction() as conn:
             conn.execute("DELETE FROM budget_marks WHERE mark = ? AND expires <= ?", (key, now))
             cursor = conn.execute("INSERT OR IGNORE INTO budget_marks (mark, expires) VALUES (?, ?)", (key, expires))
-            return cursor.rowcount == 1
+            first = cursor.rowcount == 1
+            if first and group is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO budget_mark_groups (grp, mark, expires) VALUES (?, ?, ?)",
+                    (group, key, expires),
+                )
+            return first
+
+    def count_marks(self, groups: Sequence[str], now: float) -> list[int]:
+        with self._transaction() as conn:
+            return [
+                int(conn.execute(
+                    "SELECT COUNT(*) FROM budget_mark_groups WHERE grp = ? AND expires > ?", (group, now)
+                ).fetchone()[0])
+                for group in groups
+            ]  # fmt: skip
 
     def close(self) -> None:
         with self._lock:

@@ -18,14 +18,21 @@ charged reservation (a call that outlived its expiry) takes the charge back and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
+from urllib.parse import quote
 
 from .periods import Window
 
 PICO = Decimal(10) ** 12
+UNLIMITED = 2**63 - 1
+"""The limit of a line that only adds up (a wildcard budget's members' total): never refuses."""
+MEMBER_SEPARATOR = "#"
+"""Between a wildcard budget's name and a member in a line's key (a budget name never contains it)."""
+_LONGEST_MEMBER = 100
 
 
 def to_pico(usd: Decimal, *, round_up: bool = False) -> int:
@@ -43,11 +50,29 @@ class StoreError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One budget as a store operation sees it: name, limit in picodollars, its window now."""
+    """One budget as a store operation sees it: name, limit in picodollars, its window now.
+
+    For a wildcard budget, one line per member (``budget`` is ``member_key(name, member)``, ``member_of`` the
+    budget's name: the memory store keeps those in an LRU) and one line of the members' total (the budget's
+    name, limit ``UNLIMITED``).
+    """
 
     budget: str
     limit: int
     window: Window
+    member_of: str | None = None
+
+
+def member_key(budget: str, member: str) -> str:
+    """The key a member of a wildcard budget's spend is kept under: ``daily-per-user#alice``.
+
+    The member is percent-encoded (no ``|`` or ``:`` reaches a Redis key or payload), and a long one (baggage
+    can carry anything) is replaced by its SHA-256, so every key stays short; distinct members never share one.
+    """
+    encoded = quote(member, safe="@._-")
+    if len(encoded) > _LONGEST_MEMBER:
+        encoded = "sha256:" + hashlib.sha256(member.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{budget}{MEMBER_SEPARATOR}{encoded}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +90,9 @@ class SpendStore:
     url: str = ""
     keeps_ledger = False
     """True when ``settle`` also writes the call's ledger row (the SQLite store)."""
+    on_evict: Callable[[str], None] | None = None
+    """Called with a wildcard budget's name each time a store that keeps a bounded set of members (the memory
+    store) forgets one of them."""
 
     def reserve(
         self, reservation: str, lines: Sequence[Line], amount: int, now: float, expires: float, owner: int = 0
@@ -92,8 +120,16 @@ class SpendStore:
     def probe(self) -> None:
         """One round trip to the store; ``StoreError`` (within the timeout) when it does not answer."""
 
-    def mark_once(self, key: str, expires: float, now: float) -> bool:
-        """True for the first caller to mark ``key`` (until it expires), in any process sharing the store."""
+    def mark_once(self, key: str, expires: float, now: float, group: str | None = None) -> bool:
+        """True for the first caller to mark ``key`` (until it expires), in any process sharing the store.
+
+        With ``group``, the first caller also adds ``key`` to that group until it expires (``count_marks``):
+        how a wildcard budget counts its members over a threshold without a series per member.
+        """
+        raise NotImplementedError
+
+    def count_marks(self, groups: Sequence[str], now: float) -> list[int]:
+        """How many unexpired marks each group holds now."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -272,7 +272,7 @@ def check_budgets(inputs: Inputs) -> list[Finding]:
             budgets = load_budgets(budget_file)
         except ConfigError as exc:
             return [Finding("fail", "budgets", str(exc))]
-        listed = ", ".join(f"{b.name} ${b.limit} per {b.period.text} ({b.action})" for b in budgets)
+        listed = ", ".join(b.describe() for b in budgets)
         findings.append(Finding("ok", "budgets", f"{budget_file}: {plural(len(budgets), 'budget')}: {listed}"))
     from ..budgets.redis_store import redacted
 

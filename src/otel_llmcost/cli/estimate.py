@@ -61,6 +61,8 @@ def _line(label: str, count: int, price: Price, total_input: int) -> dict[str, A
 @click.option("--calls", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="Multiply by this many identical calls.")
 @click.option("--price-file", metavar="PATH", help=PRICE_FILE_HELP)
+@click.option("--budget-file", metavar="PATH",
+              help="Also say how many such calls each budget of this file holds (per member for wildcard scopes).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def estimate(
     model: str,
@@ -75,6 +77,7 @@ def estimate(
     service_tier: str | None,
     calls: int,
     price_file: str | None,
+    budget_file: str | None,
     fmt: str,
 ) -> None:
     """The USD cost of a call with these token counts.
@@ -82,7 +85,9 @@ def estimate(
     \b
     otel-llmcost estimate -m gpt-4o -i 10000 -o 400 --cache-read 8000
     otel-llmcost estimate -m claude-sonnet-4-5 -i 250000 -o 2000 --cache-write-1h 50000 --calls 1000
+    otel-llmcost estimate -m gpt-4o -i 2000 -o 500 --budget-file budgets.yaml
     """
+    budgets = _budgets(budget_file)
     if cache_read + cache_write + cache_write_1h > input_tokens:
         raise click.UsageError(
             f"--cache-read + --cache-write + --cache-write-1h ({cache_read + cache_write + cache_write_1h:,}) exceed "
@@ -151,6 +156,8 @@ def estimate(
             "cost_usd": format(per_call * calls, "f"),
             "saved_usd": format(saved * calls, "f"),
         }
+        if budget_file is not None:
+            document["budgets"] = [_fits(budget, per_call) for budget in budgets]
         click.echo(json.dumps(document, indent=2))
         return
     out = output.console()
@@ -172,3 +179,46 @@ def estimate(
             out.print(f"Saved by {kind}: {output.usd(amount)} per call.")
     if calls > 1:
         out.print(f"[bold]{output.plural(calls, 'call')}: {output.usd(per_call * calls)}[/bold]")
+    for budget in budgets:
+        out.print(_fits_text(_fits(budget, per_call)), highlight=False)
+
+
+def _budgets(path: str | None) -> list[Any]:
+    """The budgets of ``--budget-file`` (checked like instrument() checks them), or none."""
+    if path is None:
+        return []
+    from ..budgets.loader import load_budgets
+    from ..errors import ConfigError
+
+    try:
+        return load_budgets(path)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--budget-file") from None
+
+
+def _fits(budget: Any, per_call: Decimal) -> dict[str, Any]:
+    """How many calls of this cost a budget holds in a period: per member (and per override) for a wildcard one."""
+
+    def count(limit: Decimal) -> int | None:
+        return int(limit // per_call) if per_call else None  # a free call: no limit to reach
+
+    return {
+        "budget": budget.name,
+        "limit_usd": format(budget.limit, "f"),
+        "period": budget.period.text,
+        "per": budget.scope_word if budget.per_member else None,
+        "calls": count(budget.limit),
+        "overrides": {member: count(limit) for member, limit in budget.overrides.items()},
+    }
+
+
+def _fits_text(fits: dict[str, Any]) -> str:
+    def calls(n: int | None) -> str:
+        return "any number of calls" if n is None else output.plural(n, "such call")
+
+    each = f" per {fits['per']}" if fits["per"] else ""
+    text = f"Budget {fits['budget']} (${fits['limit_usd']}{each} per {fits['period']})"
+    text += f" holds {calls(fits['calls'])}{each}"
+    if fits["overrides"]:
+        text += " (" + ", ".join(f"{member}: {calls(n)}" for member, n in fits["overrides"].items()) + ")"
+    return text + "."

@@ -154,8 +154,11 @@ def panels(config: StackConfig) -> list[Panel]:
               (Target(promql.total(promql.selector(promql.BUDGET_CROSSINGS.name, service_only), rng,
                                    [promql.BUDGET]), f"{{{{{promql.BUDGET}}}}} warnings", instant=True),
                Target(promql.total(promql.selector(promql.BUDGET_BLOCKED.name, service_only), rng,
-                                   [promql.BUDGET]), f"{{{{{promql.BUDGET}}}}} blocked", instant=True)),
-              "short", (12, 44, 12, 8), "Thresholds crossed and calls refused by block budgets in the range.", 0),
+                                   [promql.BUDGET]), f"{{{{{promql.BUDGET}}}}} blocked", instant=True),
+               Target(f"max by ({promql.BUDGET}) ({promql.selector(promql.BUDGET_MEMBERS_OVER.name, service_only)})",
+                      f"{{{{{promql.BUDGET}}}}} members over threshold", instant=True)),
+              "short", (12, 44, 12, 8), "Thresholds crossed and calls refused by block budgets in the range; for "
+              "per-member budgets (user: \"*\"), how many members reached the lowest threshold this period.", 0),
         Panel("Unpriced calls by model", "table",
               (Target(promql.total(unpriced, rng, [promql.SERVICE, promql.PROVIDER, model]), instant=True,
                       table=True),),
@@ -169,9 +172,13 @@ def panels(config: StackConfig) -> list[Panel]:
                       f"internal errors: {{{{{promql.STAGE}}}}}", instant=True),
                Target(promql.or_zero(promql.total(promql.selector(promql.ATTRIBUTION_FOLDED.name, service_only),
                                                   rng)),
-                      "attribution values folded into other", instant=True)),
-              "short", (12, 52, 12, 8), "Failures inside the instrumentation (never raised to your code) and "
-              "attribution values over the per-key cap; 0 when there are none.", 0),
+                      "attribution values folded into other", instant=True),
+               Target(promql.or_zero(promql.total(promql.selector(promql.BUDGET_MEMBERS_EVICTED.name, service_only),
+                                                  rng)),
+                      "budget members forgotten (memory store)", instant=True)),
+              "short", (12, 52, 12, 8), "Failures inside the instrumentation (never raised to your code), "
+              "attribution values over the per-key cap, and members of per-member budgets the memory store forgot "
+              "past its cap; 0 when there are none.", 0),
     ]
     return out
 

@@ -341,6 +341,9 @@ def demo(
             if interrupted:
                 out.print("\nInterrupted: reporting the calls made so far.")
             report(out, run.records(), run.metric_total(), per_call=duration is None)
+            from ..demo import reconcile_demo  # the bill, read back through the SDKs' admin clients
+
+            reconcile_demo.show(out, run.records(), time.time())
             if run.metrics_url and not interrupted:
                 out.print(f"\nServing {run.metrics_url} until Ctrl-C.", highlight=False)
                 stop.event.wait()

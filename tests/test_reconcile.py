@@ -26,8 +26,18 @@ from otel_llmcost.config import ReconcileSettings
 from otel_llmcost.demo.billing_fake import BillingFake, Charge
 from otel_llmcost.reconcile import exporter, service
 from otel_llmcost.reconcile.compare import (
-    ALL_MODELS, CREDIT_LINE, DIFFERS, EXPLAINED, MATCH, NOT_BILLED, OPEN, OPEN_DAY, UNEXPLAINED, UNINSTRUMENTED,
-    UNPRICED_CALLS, UNPRICED_DIMENSION,
+    ALL_MODELS,
+    CREDIT_LINE,
+    DIFFERS,
+    EXPLAINED,
+    MATCH,
+    NOT_BILLED,
+    OPEN,
+    OPEN_DAY,
+    UNEXPLAINED,
+    UNINSTRUMENTED,
+    UNPRICED_CALLS,
+    UNPRICED_DIMENSION,
 )
 
 TODAY = datetime.now(timezone.utc).date()
@@ -293,8 +303,8 @@ def test_exporter_serves_billed_computed_and_drift(fake: BillingFake, tmp_path: 
             text = response.read().decode()
     finally:
         server.shutdown()
-    billed = (f'{exporter.COST}{{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",llmcost_cost_source="billed",'
-              f'llmcost_day="{D1}",llmcost_day_closed="true"}} 2.0')
+    billed = (f'{exporter.COST}{{gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o",'
+              f'llmcost_cost_source="billed",llmcost_day="{D1}",llmcost_day_closed="true"}} 2.0')
     assert billed in text
     assert f'{exporter.DRIFT}{{gen_ai_provider_name="openai",llmcost_day="{D1}"}} -0.25' in text
     assert f'{exporter.DRIFT}{{gen_ai_provider_name="anthropic",llmcost_day="{D1}"}} 0.0' in text

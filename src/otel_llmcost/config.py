@@ -562,7 +562,9 @@ class ReconcileSettings:
     """Seconds after a UTC day ends before its bill counts as closed (late usage is still being added)."""
 
     @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> ReconcileSettings:
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> ReconcileSettings:
         """Options (``overrides``; None means not given) over ``env`` (default ``os.environ``) over defaults.
         Raises ``ConfigError`` naming the option and the fix, never a key's value."""
         env = os.environ if env is None else env
@@ -588,8 +590,10 @@ class ReconcileSettings:
         return cls(**validated)
 
     def __repr__(self) -> str:  # the keys never reach a log line through a repr
-        shown = {f.name: ("<set>" if RECONCILE_OPTIONS[f.name].secret and getattr(self, f.name) else getattr(self, f.name))
-                 for f in fields(self)}
+        shown = {
+            f.name: "<set>" if RECONCILE_OPTIONS[f.name].secret and getattr(self, f.name) else getattr(self, f.name)
+            for f in fields(self)
+        }
         return f"ReconcileSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 

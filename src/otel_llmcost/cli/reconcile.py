@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from decimal import Decimal
 from typing import Any
 
 import click
@@ -104,6 +103,7 @@ def reconcile(since: float, until: float | None, source: str | None, prometheus:
     """
     from ..config import ReconcileSettings
     from ..reconcile import service
+    from ..reconcile.billing import day_of
 
     origin = _source(source, prometheus)
     for url, option in ((openai_url, "--openai-url"), (anthropic_url, "--anthropic-url")):
@@ -130,7 +130,7 @@ def reconcile(since: float, until: float | None, source: str | None, prometheus:
     lines = [line for line in result.lines if not days_only or line.model == ALL_MODELS]
     rows = [_row(line) for line in lines]
     title = (f"Billed against computed spend, last {describe(since)} (UTC days "
-             f"{service.billing.day_of(result.start)} to {service.billing.day_of(result.end - 1)}), "
+             f"{day_of(result.start)} to {day_of(result.end - 1)}), "
              f"{', '.join(result.providers)} against {origin}")
     meta = {"since": describe(since), "start": result.start, "end": result.end, "source": origin,
             "providers": list(result.providers), "tolerance": format(settings.tolerance, "f")}
@@ -155,6 +155,12 @@ def reconcile(since: float, until: float | None, source: str | None, prometheus:
     _why(out, [line for line in lines if line.explanations and line.model != ALL_MODELS])
 
 
+def show(out: Any, title: str, lines: list[Line]) -> None:
+    """A comparison as a table with its explanations in words (the demo prints one too)."""
+    output.show(out, output.table(title, COLUMNS, [_row(line) for line in lines]))
+    _why(out, [line for line in lines if line.explanations and line.model != ALL_MODELS])
+
+
 def _why(out: Any, lines: list[Line]) -> None:
     """Below the table: every explanation in words, model by model."""
     if not lines:
@@ -165,7 +171,3 @@ def _why(out: Any, lines: list[Line]) -> None:
             style = _STYLE.get(line.status, "")
             out.print(f"  {line.provider} {line.day} {line.model}: {e.cause} {output.usd(e.amount)} - {e.text}",
                       style=style, highlight=False, soft_wrap=True)
-
-
-def _total_billed(lines: list[Line]) -> Decimal:
-    return sum((line.billed for line in lines if line.model == ALL_MODELS), Decimal(0))

@@ -61,7 +61,7 @@ class BillingFake:
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 status, headers, body = fake.answer(self.path, self.headers.get("authorization", ""))
                 data = body.encode()
                 self.send_response(status)
@@ -147,6 +147,7 @@ class BillingFake:
         buckets = []
         for bucket_start in days[first:first + limit]:
             mine = [c for c in self.charges if c.provider == "openai" and _start(c.day) == bucket_start]
+            results: list[dict[str, Any]]
             if costs:
                 results = [{"object": "organization.costs.result",
                             "amount": {"value": float(c.usd), "currency": "usd"},

@@ -16,7 +16,7 @@ from typing import Any
 from .. import names
 from ..reconcile import Computed, model_key
 from ..reconcile.billing import READERS
-from ..reconcile.compare import ALL_MODELS, compare
+from ..reconcile.compare import compare
 from ..reporting.calls import CallRecord
 from .billing_fake import BillingFake, Charge
 
@@ -59,16 +59,3 @@ def reconcile(records: list[CallRecord], now: float) -> list[Any]:
             finally:
                 client.close()
     return compare(bills, computed, now, 0.0, Decimal("0.01"))
-
-
-def show(out: Any, records: list[CallRecord], now: float) -> None:
-    """Print the comparison and its explanations under the demo's report."""
-    from ..cli import output
-    from ..cli.reconcile import COLUMNS, _row, _why
-
-    lines = reconcile(records, now)
-    out.print()
-    output.show(out, output.table(
-        "Reconciliation: the demo's spend against (fake) provider bills, as `otel-llmcost reconcile` shows it",
-        COLUMNS, [_row(line) for line in lines]))
-    _why(out, [line for line in lines if line.explanations and line.model != ALL_MODELS])

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Final
 
@@ -139,7 +139,8 @@ def _line(
     explain = line.explanations.append
     if not closed:
         if line.difference:
-            explain(Explanation(OPEN_DAY, line.difference, f"{provider} has not closed {day} yet: its bill still grows"))
+            explain(Explanation(OPEN_DAY, line.difference,
+                                f"{provider} has not closed {day} yet: its bill still grows"))
         return _settle(line, tolerance)
     if costs.get(CREDIT):
         explain(Explanation(CREDIT_LINE, -costs[CREDIT], f"credit on the bill: {', '.join(sorted(items[CREDIT]))}"))
@@ -201,7 +202,3 @@ def _total(provider: str, day: str, closed: bool, models: list[Line], tolerance:
         if cause in by_cause:
             total.explanations.append(Explanation(cause, by_cause[cause], ", ".join(sorted(texts[cause]))))
     return _settle(total, tolerance)
-
-
-def today(now: float) -> date:
-    return datetime.fromtimestamp(now, tz=timezone.utc).date()

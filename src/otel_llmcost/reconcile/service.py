@@ -35,7 +35,9 @@ def providers_with_keys(settings: ReconcileSettings, wanted: tuple[str, ...] = (
         missing = [p for p in wanted if not keys.get(p)]
         if missing:
             variables = " and ".join(billing.READERS[p][0] for p in missing)
-            raise ReconcileError(f"no admin key for {', '.join(missing)}: set {variables} (an admin key, not an API key)")
+            raise ReconcileError(
+                f"no admin key for {', '.join(missing)}: set {variables} (an admin key, not an API key)"
+            )
         return {p: keys[p] for p in wanted if keys[p]}  # type: ignore[misc]
     found = {p: k for p, k in keys.items() if k}
     if not found:

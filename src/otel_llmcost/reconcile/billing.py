@@ -199,6 +199,24 @@ def anthropic_bill(client: Any, start: int, end: int, secret: str) -> Bill:
 
 
 # --- clients ---------------------------------------------------------------------------------------------
+def unsupported(provider: str) -> str | None:
+    """Why the installed SDK of ``provider`` cannot read its reports (too old, missing), or None when it can."""
+    try:
+        if provider == "openai":
+            import openai
+
+            found = hasattr(openai.OpenAI, "admin")
+            need = "openai>=3.60"
+        else:
+            from anthropic.resources.beta.organization.analytics import analytics
+
+            found = hasattr(analytics.Analytics, "cost") and hasattr(analytics.Analytics, "usage")
+            need = "anthropic>=2.17"
+    except ImportError:
+        found, need = False, "openai>=3.60" if provider == "openai" else "anthropic>=2.17"
+    return None if found else f"reading {provider}'s reports needs {need} (pip install 'otel-llmcost[reconcile]')"
+
+
 def openai_client(key: str, base_url: str | None = None, timeout: float = 30.0) -> Any:
     import openai
 

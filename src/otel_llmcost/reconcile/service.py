@@ -60,6 +60,10 @@ def run(
     keys = providers_with_keys(settings, wanted)
     start, end = window(since, until)
     bills = []
+    for provider in keys:
+        reason = billing.unsupported(provider)
+        if reason is not None:
+            raise ReconcileError(reason)
     for provider, key in keys.items():
         _, make_client, read = billing.READERS[provider]
         client = make_client(key, (base_urls or {}).get(provider))

@@ -2,7 +2,8 @@
 
 ``read`` takes the ``--from`` text, so a new ledger backend is one more scheme here: ``sqlite:PATH`` reads the
 embedded ledger (exact decimal sums); ``prometheus:URL`` (the ``--prometheus`` option) asks Prometheus for the
-``increase()`` of the cost, token, request and unpriced counters over each day, the numbers the dashboards show.
+growth of the cost, token, request and unpriced counters over each day, computed as the dashboards compute it
+(exact for our born-at-zero counters: ``max - min`` over the day unless a series reset, then ``increase()``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _sqlite(path: str, start: int, end: int) -> list[Computed]:
 def _prometheus(url: str, start: int, end: int) -> list[Computed]:
     """One instant query per series and day, at the day's end (or now, for today), over the day."""
     from ..reporting import prometheus_api, prometheus_label
+    from ..stack import promql
 
     provider = prometheus_label(names.GEN_AI_PROVIDER_NAME)
     model = prometheus_label(names.GEN_AI_REQUEST_MODEL)
@@ -76,7 +78,7 @@ def _prometheus(url: str, start: int, end: int) -> list[Computed]:
 
         def growth(series: str, matchers: str = "", span: str = span) -> str:
             selector = f"{series}{{{matchers}}}" if matchers else series
-            return f"sum by ({provider}, {model}) (increase({selector}[{span}]))"
+            return promql.total(selector, span, [provider, model])
 
         queries = {
             "cost": growth(prometheus_api.COST_SERIES),

@@ -317,3 +317,28 @@ def test_settings_repr_hides_keys() -> None:
     settings = ReconcileSettings.load(env={"OPENAI_ADMIN_KEY": "sk-admin-topsecret"})
     assert "topsecret" not in repr(settings) and settings.openai_admin_key == "sk-admin-topsecret"
     assert service.window(86400, 10 * 86400 + 5) == (9 * 86400, 11 * 86400)
+
+
+def test_keys_reach_no_log_span_or_metric_and_nothing_is_recorded_as_spend(
+    fake: BillingFake, tmp_path: Path, captured: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reconciling inside an instrumented process (SDK debug logs on): the admin keys appear nowhere, and the
+    report reads are no LLM calls (no cost, no tokens)."""
+    caplog.set_level(logging.DEBUG)
+    fake.add(Charge("openai", D1, "gpt-4o", "input", Decimal("1"), 10, 10, 1),
+             Charge("anthropic", D1, "claude-haiku-4-5", "tokens", Decimal("1"), 10, 10, 1))
+    fake.fail(429)
+    settings = ReconcileSettings(openai_admin_key=fake.keys["openai"], anthropic_admin_key=fake.keys["anthropic"])
+    result = service.run(settings, ledger_file(tmp_path / "l.db", []), 7 * 86400, time.time(), time.time(), (),
+                         {"openai": fake.openai_url, "anthropic": fake.anthropic_url})
+    assert {line.provider for line in result.lines} == {"openai", "anthropic"}
+    texts = [caplog.text, repr(settings), repr(result)]
+    for span in captured.spans():
+        texts += [span.name, repr(dict(span.attributes or {})), repr([dict(e.attributes or {}) for e in span.events])]
+    for resource_metrics in captured.metrics().resource_metrics:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                texts += [repr(dict(p.attributes or {})) for p in metric.data.data_points]
+    for key in fake.keys.values():
+        assert not any(key in text for text in texts), key
+    assert captured.total("llmcost.cost") == 0 and captured.total("llmcost.tokens") == 0

@@ -342,3 +342,56 @@ def test_keys_reach_no_log_span_or_metric_and_nothing_is_recorded_as_spend(
     for key in fake.keys.values():
         assert not any(key in text for text in texts), key
     assert captured.total("llmcost.cost") == 0 and captured.total("llmcost.tokens") == 0
+
+
+def test_serve_polls_on_schedule_and_keeps_the_last_numbers_when_a_poll_fails(fake: BillingFake, tmp_path: Path,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    from stack_servers import free_port, poll
+
+    fake.add(Charge("openai", D1, "gpt-4o", "input", Decimal("2.00"), 1, 1, 1))
+    settings = ReconcileSettings(openai_admin_key=fake.keys["openai"], interval=0.05)
+    served = exporter.Exporter(settings, ledger_file(tmp_path / "l.db", []), 7 * 86400, (),
+                               {"openai": fake.openai_url})
+    port, stop = free_port(), threading.Event()
+    thread = threading.Thread(target=exporter.serve, args=(served, "127.0.0.1", port, stop), daemon=True)
+    thread.start()
+    try:
+        poll(lambda: len([p for p, _ in fake.requests if p.endswith("/costs")]) >= 3, "a few scheduled polls")
+        fake.fail(503, times=1000)
+        poll(lambda: served.failures >= 2, "failed polls")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        assert f'{exporter.DRIFT}{{gen_ai_provider_name="openai",llmcost_day="{D1}"}} -1.0' in text  # kept
+        assert "poll failed, keeping the last numbers: openai answered HTTP 503" in caplog.text
+        assert fake.keys["openai"] not in caplog.text
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def test_serve_with_a_refused_key_exits_2_before_serving(fake: BillingFake, tmp_path: Path) -> None:
+    result = run(fake, ledger_file(tmp_path / "l.db", []), "--serve", "--port", "0", providers=("openai",),
+                 extra_env={"OPENAI_ADMIN_KEY": "sk-admin-wrong-wrong-wrong-0000"})
+    _one_line_error(result, "401", "OPENAI_ADMIN_KEY")
+
+
+def test_the_demo_reconciles_its_traffic_and_explains_the_planted_difference() -> None:
+    import subprocess
+    import sys
+
+    from otel_llmcost.demo import reconcile_demo
+
+    done = subprocess.run([sys.executable, "-c", "from otel_llmcost.cli.main import main; main()", "demo"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    output = done.stdout
+    assert "Reconciliation: the demo's spend against (fake) provider bills" in output
+    planted = f"-${reconcile_demo.UNINSTRUMENTED_USD:.6f}"
+    why = output.split("Why they differ:", 1)[1]
+    assert f"openai {(TODAY - timedelta(days=1)).isoformat()} {reconcile_demo.UNINSTRUMENTED_MODEL}: uninstrumented " \
+           f"{planted}" in why
+    assert len([line for line in why.splitlines() if line.strip()]) == 1  # the only difference: the rest matches
+    assert "differs" not in output.split("Reconciliation:", 1)[1]

@@ -118,7 +118,7 @@ def reconcile(since: float, until: float | None, source: str | None, prometheus:
         from ..reconcile import exporter
 
         try:
-            exporter.serve(settings, origin, since, wanted, urls, host, port)
+            exporter.serve(exporter.Exporter(settings, origin, since, wanted, urls), host, port)
         except ReconcileError as exc:
             raise ReconcileFailed(str(exc)) from None
         return

@@ -88,9 +88,9 @@ def _prometheus(url: str, start: int, end: int) -> list[Computed]:
             "output": growth(prometheus_api.TOKEN_SERIES, f'{token_type}="output"'),
         }
         values: dict[str, dict[tuple[str, str], float]] = {}
-        for name, promql in queries.items():
+        for name, expr in queries.items():
             try:
-                samples = prometheus_api.query(url, promql, at)
+                samples = prometheus_api.query(url, expr, at)
             except prometheus_api.PrometheusError as exc:
                 raise ReconcileError(str(exc)) from None
             for sample in samples:

@@ -95,21 +95,18 @@ def start(exporter: Exporter, host: str, port: int) -> tuple[Any, Any]:
     return server, registry
 
 
-def serve(
-    settings: ReconcileSettings, source: str, since: float, wanted: tuple[str, ...],
-    base_urls: Mapping[str, str | None], host: str, port: int, stop: threading.Event | None = None,
-) -> None:
-    """Poll now (a failure here, such as a refused key, ends the command), serve, and poll every interval."""
+def serve(exporter: Exporter, host: str, port: int, stop: threading.Event | None = None) -> None:
+    """Poll now (a failure here, such as a refused key, ends the command), serve, and poll every interval
+    until ``stop`` is set (or Ctrl-C)."""
     import click
 
-    exporter = Exporter(settings, source, since, wanted, base_urls)
     exporter.poll()
     server, _ = start(exporter, host, port)
     click.echo(f"Serving the reconciliation on http://{host}:{server.server_port}/metrics, "
-               f"polling every {settings.interval:g}s (Ctrl-C stops).", err=True)
+               f"polling every {exporter.settings.interval:g}s (Ctrl-C stops).", err=True)
     stop = stop or threading.Event()
     try:
-        while not stop.wait(settings.interval):
+        while not stop.wait(exporter.settings.interval):
             try:
                 exporter.poll()
             except ReconcileError as exc:

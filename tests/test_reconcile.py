@@ -395,3 +395,12 @@ def test_the_demo_reconciles_its_traffic_and_explains_the_planted_difference() -
            f"{planted}" in why
     assert len([line for line in why.splitlines() if line.strip()]) == 1  # the only difference: the rest matches
     assert "differs" not in output.split("Reconciliation:", 1)[1]
+
+
+def test_unreachable_prometheus_is_one_line(fake: BillingFake) -> None:
+    result = CliRunner().invoke(
+        cli, ["reconcile", "--prometheus", "http://127.0.0.1:9", "--provider", "openai",
+              "--openai-url", fake.openai_url],
+        env={"OPENAI_ADMIN_KEY": fake.keys["openai"]},
+    )
+    _one_line_error(result, "cannot query Prometheus at http://127.0.0.1:9")

@@ -258,7 +258,7 @@ def report(out: Console, records: list[CallRecord], metric_total: Decimal | None
 def _reconciliation(out: Console, records: list[CallRecord]) -> None:
     """The demo's traffic against fake provider bills with a planted difference, as ``reconcile`` explains it."""
     from ..demo import reconcile_demo
-    from ..reconcile import billing
+    from ..reconcile import ReconcileError, billing
     from .reconcile import show
 
     out.print()
@@ -266,8 +266,13 @@ def _reconciliation(out: Console, records: list[CallRecord]) -> None:
     if reasons:
         out.print(f"Reconciliation against (fake) provider bills skipped: {'; '.join(reasons)}.", style="dim")
         return
+    try:
+        lines = reconcile_demo.reconcile(records, time.time())
+    except ReconcileError as exc:
+        out.print(f"Reconciliation against (fake) provider bills failed: {exc}", style="dim")
+        return
     show(out, "Reconciliation: the demo's spend against (fake) provider bills, as `otel-llmcost reconcile` shows it",
-         reconcile_demo.reconcile(records, time.time()))
+         lines)
 
 
 def _exporters(

@@ -115,7 +115,12 @@ def reconcile(since: float, until: float | None, source: str | None, prometheus:
         raise ReconcileFailed(str(exc)) from None
     urls = {"openai": openai_url, "anthropic": anthropic_url}
     if serve:
+        import importlib.util
+
         from ..reconcile import exporter
+
+        if importlib.util.find_spec("prometheus_client") is None:
+            raise ReconcileFailed("--serve needs prometheus-client: pip install 'otel-llmcost[reconcile]'")
 
         try:
             exporter.serve(exporter.Exporter(settings, origin, since, wanted, urls), host, port)

@@ -27,6 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
+from otel_llmcost.config import ReconcileSettings
+from otel_llmcost.demo.billing_fake import BillingFake, Charge
+from otel_llmcost.reconcile import exporter
 from otel_llmcost.stack import alerts, dashboards, parse, promql, render
 from stack_app import PRICES, SERVICE, UNPRICED_MODEL, Call, budgets_available, wave
 from stack_servers import (
@@ -56,6 +59,9 @@ expensive_request_usd: 0.5
 event_window: 10m
 evaluation_interval: 10s
 """
+# `otel-llmcost reconcile --serve` beside the stack: the bill has the app's spend plus an uninstrumented app's.
+PLANTED = Decimal("0.25")
+UNINSTRUMENTED = "gpt-4.1-nano"
 # Metrics only a build with budgets (the `budgets` branch) emits; their panels are checked once present.
 BUDGET_ONLY = (promql.BUDGET_SPEND, promql.BUDGET_LIMIT, promql.BUDGET_REMAINING, promql.BUDGET_CROSSINGS,
                promql.BUDGET_BLOCKED, promql.ATTRIBUTION_FOLDED, promql.BUDGET_MEMBERS_OVER)
@@ -115,6 +121,7 @@ class Run:
     rendered: dict[str, str]
     workdir: Path
     skipped: list[str] = field(default_factory=list)
+    bill: dict[str, Decimal] = field(default_factory=dict)  # provider -> billed USD (the planted spend included)
 
     @property
     def total(self) -> float:
@@ -175,13 +182,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         models = [{"model": model, "match": "prefix", **spec} for model, spec in PRICES.items()]
         prices.write_text(yaml.safe_dump({"models": models}))
         ports = (free_port(), free_port())
+        reconcile_port = free_port()
         with alertmanager(workdir / "alertmanager.yml", workdir) as am_url:
             prom_config = {
                 "global": {"scrape_interval": f"{SCRAPE}s", "evaluation_interval": f"{SCRAPE}s"},
                 "rule_files": [str(workdir / "rules.yaml")],
                 "alerting": {"alertmanagers": [{"static_configs": [{"targets": [am_url.split("//")[1]]}]}]},
                 "scrape_configs": [
-                    {"job_name": SERVICE, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}
+                    {"job_name": SERVICE, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]},
+                    {"job_name": "otel-llmcost-reconcile",
+                     "static_configs": [{"targets": [f"127.0.0.1:{reconcile_port}"]}]},
                 ],
             }
             (workdir / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
@@ -196,10 +206,44 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 second = App(ports[1], prices, "gpt-4o-mini", workdir / "app-b.log")
                 try:
                     calls += _drive(prom, second, "gpt-4o-mini")
+                    bill, server = _reconcile(prom, calls, reconcile_port)
+                    # A scrape of the app after the reconciliation's: its gauges are there at the run's end too.
+                    after = time.time()
+                    poll(lambda: float(prom.query(f'max(timestamp({promql.COST.name}{{job="{SERVICE}"}}))')[0]
+                                       ["value"][1]) > after, "a scrape of the app after the reconciliation")
                     end = float(prom.query(f'max(timestamp({promql.COST.name}{{job="{SERVICE}"}}))')[0]["value"][1])
-                    yield Run(prom, am_url, webhook, start, end, calls, rendered, workdir)
+                    try:
+                        yield Run(prom, am_url, webhook, start, end, calls, rendered, workdir, bill=bill)
+                    finally:
+                        server.shutdown()
                 finally:
                     second.stop()
+
+
+def _reconcile(prom: Prometheus, calls: list[Call], port: int) -> tuple[dict[str, Decimal], Any]:
+    """Bill the run's spend (plus an uninstrumented app's) from fake provider reports, reconcile it against this
+    Prometheus as `otel-llmcost reconcile --serve` does, serve the gauges on ``port`` and wait for a scrape.
+    The exporter's clock is two days ahead, so today counts as a closed day."""
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    spend: dict[tuple[str, str], Decimal] = {}
+    for call in calls:
+        cost = call.cost()
+        if cost is not None:
+            spend[(call.provider, call.model)] = spend.get((call.provider, call.model), Decimal(0)) + cost
+    charges = [Charge(p, day, m, "input" if p == "openai" else "tokens", usd) for (p, m), usd in spend.items()]
+    charges.append(Charge("openai", day, UNINSTRUMENTED, "input", PLANTED))
+    bill: dict[str, Decimal] = {}
+    for charge in charges:
+        bill[charge.provider] = bill.get(charge.provider, Decimal(0)) + charge.usd
+    with BillingFake() as fake:
+        fake.add(*charges)
+        settings = ReconcileSettings(openai_admin_key=fake.keys["openai"], anthropic_admin_key=fake.keys["anthropic"])
+        served = exporter.Exporter(settings, f"prometheus:{prom.url}", 2 * 86400, (),
+                                   {"openai": fake.openai_url, "anthropic": fake.anthropic_url})
+        served.poll(now=time.time() + 2 * 86400)
+    server, _ = exporter.start(served, "127.0.0.1", port)
+    poll(lambda: prom.query(promql.RECONCILE_DRIFT.name), "Prometheus to scrape the reconciliation")
+    return bill, server
 
 
 def _notify(url: str) -> str:
@@ -417,3 +461,33 @@ def test_anomaly_stays_quiet_without_eight_days_of_history(run: Run) -> None:
                           and not r["lastEvaluation"].startswith("0001")], "an evaluation of the anomaly rule")
     assert all(r["health"] == "ok" and r["state"] == "inactive" for r in rules), rules
     assert all(r["health"] == "ok" for r in run.prom.rules()), [r for r in run.prom.rules() if r["health"] != "ok"]
+
+
+def test_reconciliation_panels_show_billed_computed_and_drift(run: Run) -> None:
+    config = parse(yaml.safe_load(LIMITS))
+    by_title = {p.title: p for p in dashboards.panels(config)}
+    table = by_title["Billed vs computed spend by closed day"]
+    billed, computed = (
+        {r["metric"][promql.PROVIDER]: Decimal(r["value"][1]) for r in run.prom.query(_grafana(t.expr, run))}
+        for t in table.targets
+    )
+    spent: dict[str, Decimal] = {}
+    for call in run.calls:
+        if call.cost() is not None:
+            spent[call.provider] = spent.get(call.provider, Decimal(0)) + (call.cost() or Decimal(0))
+    for provider, amount in run.bill.items():
+        assert math.isclose(billed[provider], amount, rel_tol=1e-9), (provider, billed, run.bill)
+        assert math.isclose(computed[provider], spent[provider], rel_tol=1e-9), (provider, computed, spent)
+    (drift,) = by_title["Drift from the bill by closed day"].targets
+    found = {r["metric"][promql.PROVIDER]: float(r["value"][1]) for r in run.prom.query(_grafana(drift.expr, run))}
+    assert math.isclose(found["openai"], float(-PLANTED / run.bill["openai"]), rel_tol=1e-6), found
+    assert math.isclose(found["anthropic"], 0.0, abs_tol=1e-9), found
+
+
+def test_bill_drift_alert_reaches_the_webhook(run: Run) -> None:
+    notified = poll(lambda: (n := _notified(run)) and alerts.BILL_DRIFT in n and n, "Slack message for the drift",
+                    timeout=40)
+    text = " ".join(notified[alerts.BILL_DRIFT])
+    percent = f"{float(PLANTED / run.bill['openai']) * 100:.1f}%"
+    assert "Computed spend of openai on" in text and f"differs from the provider's bill by {percent}" in text, text
+    assert "anthropic" not in text

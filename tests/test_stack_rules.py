@@ -255,3 +255,29 @@ def test_calendar_month_boundary_and_scrape_gap(tmp_path: Path) -> None:
     tests = _expr_tests(month, [("743h", 66), ("744h", 0), ("750h", 36)]) + _expr_tests(
         today, [("743h", 66), ("744h", 0), ("750h", 36)])
     run_exprs(tmp_path, "10m", series, tests)
+
+
+def test_bill_drift_alerts_for_a_closed_day_past_the_share(tmp_path: Path) -> None:
+    # Gauges of `otel-llmcost reconcile --serve`: one closed day of OpenAI 12% under its bill (fires), Anthropic
+    # 3% over (quiet, below 5%), and an OpenAI day 4.9% over (quiet). A later poll corrects the first day: resolved.
+    config = {"billing_drift": 0.05}
+    drift = promql.RECONCILE_DRIFT.name
+    job = 'job="otel-llmcost-reconcile", instance="host:9466"'
+
+    def series(provider: str, day: str) -> str:
+        return f'{drift}{{{job}, {promql.PROVIDER}="{provider}", {promql.DAY}="{day}"}}'
+
+    (rule,) = [a for a in alerts.alerts(parse(config)) if a.name == alerts.BILL_DRIFT]
+    labels = {promql.PROVIDER: "openai", promql.DAY: "2026-11-30", "severity": "warning"}
+    summary = (rule.summary.replace("{value}", "12.0").replace("{{provider}}", "openai")
+               .replace("{{day}}", "2026-11-30"))
+    assert summary.startswith("Computed spend of openai on 2026-11-30 (UTC, closed) differs from the provider's "
+                              "bill by 12.0% (limit 5%)")
+    expected = {"exp_labels": labels, "exp_annotations": {"summary": summary, "description": rule.description}}
+    promtool(tmp_path, config, "1m", [{
+        "interval": "1m",
+        "input_series": [{"series": series("openai", "2026-11-30"), "values": "-0.12x30 -0.01x30"},
+                         {"series": series("anthropic", "2026-11-30"), "values": "0.03x60"},
+                         {"series": series("openai", "2026-12-01"), "values": "0.049x60"}],
+        "alert_rule_test": [check(alerts.BILL_DRIFT, "10m", expected), check(alerts.BILL_DRIFT, "45m")],
+    }])

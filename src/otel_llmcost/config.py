@@ -49,6 +49,8 @@ class Option:
     """The keyword argument's value in a fix, as Python source, e.g. ``{'prod-chat': 'gpt-4o'}``."""
     check: Callable[[object], Any]
     """The validator: the string form or the Python form in, the field's value out; raises ``_Invalid``."""
+    secret: bool = False
+    """A credential: an error names the option but never shows its value."""
 
 
 class _Invalid(ValueError):
@@ -263,9 +265,11 @@ def _clock(value: object) -> Callable[[], float] | None:
 _OPTION = "otel_llmcost.option"  # the key of a field's Option in its dataclass metadata
 
 
-def _option(check: Callable[[object], Any], env: str | None, example: str | None, python: str) -> dict[str, Option]:
+def _option(
+    check: Callable[[object], Any], env: str | None, example: str | None, python: str, secret: bool = False
+) -> dict[str, Option]:
     """The metadata of a field of ``Settings``: its validator, variable and examples."""
-    return {_OPTION: Option(env, example, python, check)}
+    return {_OPTION: Option(env, example, python, check, secret)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -435,9 +439,11 @@ OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fiel
 """Every option (field name, which is also its ``instrument()`` keyword) with its variable and examples."""
 
 
-def fix(field: str) -> str:
+def fix(field: str, options: Mapping[str, Option] | None = None) -> str:
     """The "Fix: ..." sentence of an option: both ways to set it, each with a value that validates."""
-    option = OPTIONS[field]
+    option = (OPTIONS if options is None else options)[field]
+    if options is not None and options is not OPTIONS:  # not an instrument() option: the variable is the way
+        return f"Fix: e.g. {option.env}={option.example}." if option.env else "Fix: see the README."
     in_code = f"instrument({field}={option.python})"
     if option.env is None:
         return f"Fix: e.g. {in_code}."
@@ -448,6 +454,11 @@ def fix(field: str) -> str:
 def _variables() -> dict[str, str]:
     """The part of each variable's name one would misspell (after OTEL_LLMCOST_) -> the variable."""
     known = {option.env.removeprefix(ENV_PREFIX): option.env for option in OPTIONS.values() if option.env}
+    known.update(
+        (option.env.removeprefix(ENV_PREFIX), option.env)
+        for option in RECONCILE_OPTIONS.values()
+        if option.env and option.env.startswith(ENV_PREFIX)
+    )
     # The capture switch is OpenTelemetry's GenAI variable; OTEL_LLMCOST_CAPTURE_CONTENT is a likely guess.
     known["CAPTURE_CONTENT"] = known.pop(names.ENV_CAPTURE_CONTENT)
     return known
@@ -476,9 +487,10 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     return messages
 
 
-def _config_error(exc: Any, sources: Mapping[str, str]) -> ConfigError:
+def _config_error(exc: Any, sources: Mapping[str, str], options: Mapping[str, Option] | None = None) -> ConfigError:
     """One line for the user from pydantic's ``ValidationError``: the first bad option in full, any others by
-    name (pydantic's text never shows)."""
+    name (pydantic's text never shows; nor does the value of a secret option)."""
+    options = OPTIONS if options is None else options
     messages: list[str] = []
     others: list[str] = []
     for error in exc.errors():
@@ -488,13 +500,101 @@ def _config_error(exc: Any, sources: Mapping[str, str]) -> ConfigError:
         if field is None:  # a rule across options: its message is whole
             messages.append(problem)
             others.append(problem)
-        elif field not in OPTIONS:
-            messages.append(f"unknown option {field!r}{_did_you_mean(field, list(OPTIONS))}")
+        elif field not in options:
+            messages.append(f"unknown option {field!r}{_did_you_mean(field, list(options))}")
             others.append(field)
         else:
             shown = sources.get(field, field)
-            messages.append(f"{shown}={error['input']!r} {problem}. {fix(field)}")
+            value = "<hidden>" if options[field].secret else repr(error["input"])
+            messages.append(f"{shown}={value} {problem}. {fix(field, options)}")
             others.append(shown)
     if len(messages) > 1:
         return ConfigError(f"{messages[0]} Also invalid: {', '.join(others[1:])}.")
     return ConfigError(messages[0])
+
+
+# --- reconciliation (``otel-llmcost reconcile``) --------------------------------------------------------------
+def _secret(value: object) -> str | None:
+    """A credential: any non-empty text (never echoed back in an error)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("is not a key (text)")
+    return value.strip() or None
+
+
+def _share(value: object) -> Decimal:
+    """A share of the bill: 0.02 or 2% (exact), at least 0 and below 1 (100%)."""
+    text = str(value).strip() if isinstance(value, (str, int, float, Decimal)) and not isinstance(value, bool) else None
+    if text is None:
+        raise _Invalid("is not a share such as 0.02 or 2%")
+    percent = text.endswith("%")
+    try:
+        share = Decimal(text.removesuffix("%").strip())
+    except InvalidOperation:
+        raise _Invalid("is not a share such as 0.02 or 2%") from None
+    if percent:
+        share /= 100
+    if not share.is_finite() or not 0 <= share < 1:
+        raise _Invalid("must be a share from 0 up to (not including) 1, such as 0.02 or 2%")
+    return share
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconcileSettings:
+    """What ``otel-llmcost reconcile`` reads from the environment (and its options override): the providers' admin
+    keys and how it compares. Not an ``instrument()`` setting: an instrumented app never needs an admin key."""
+
+    openai_admin_key: str | None = field(
+        default=None, metadata=_option(_secret, names.ENV_OPENAI_ADMIN_KEY, "<admin key>", "'<admin key>'", True)
+    )
+    anthropic_admin_key: str | None = field(
+        default=None,
+        metadata=_option(_secret, names.ENV_ANTHROPIC_ADMIN_KEY, "<admin key>", "'<admin key>'", True),
+    )
+    tolerance: Decimal = field(
+        default=Decimal("0.01"), metadata=_option(_share, names.ENV_RECONCILE_TOLERANCE, "0.02", "'0.02'")
+    )
+    """A closed day (or model) whose unexplained difference is within this share of the bill matches."""
+    interval: float = field(default=3600.0, metadata=_option(_seconds, names.ENV_RECONCILE_INTERVAL, "3600", "3600"))
+    """Seconds between two polls of ``--serve`` (the reports change a few times a day; the limits are per minute)."""
+    settle: float = field(default=86400.0, metadata=_option(_seconds, names.ENV_RECONCILE_SETTLE, "86400", "86400"))
+    """Seconds after a UTC day ends before its bill counts as closed (late usage is still being added)."""
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> ReconcileSettings:
+        """Options (``overrides``; None means not given) over ``env`` (default ``os.environ``) over defaults.
+        Raises ``ConfigError`` naming the option and the fix, never a key's value."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, option in RECONCILE_OPTIONS.items():
+            given = (overrides or {}).get(name)
+            if given is not None:
+                values[name], sources[name] = given, f"--{name.replace('_', '-')}"
+            elif option.env is not None and env.get(option.env, "").strip():
+                values[name], sources[name] = env[option.env], option.env
+        if not values:
+            return cls()
+        from pydantic import ValidationError
+
+        from .settings_model import validate
+
+        checks = tuple((name, option.check) for name, option in RECONCILE_OPTIONS.items())
+        try:
+            validated = validate(cls, checks, values)
+        except ValidationError as exc:
+            raise _config_error(exc, sources, RECONCILE_OPTIONS) from None
+        return cls(**validated)
+
+    def __repr__(self) -> str:  # the keys never reach a log line through a repr
+        shown = {
+            f.name: "<set>" if RECONCILE_OPTIONS[f.name].secret and getattr(self, f.name) else getattr(self, f.name)
+            for f in fields(self)
+        }
+        return f"ReconcileSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+RECONCILE_OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fields(ReconcileSettings)}

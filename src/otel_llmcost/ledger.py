@@ -230,3 +230,36 @@ def spend(path: str | Path, dimension: str, start: float, end: float) -> list[Sp
     finally:
         conn.close()
     return sorted(rows, key=lambda r: (-r.cost, r.key))
+
+
+def daily(path: str | Path, start: float, end: float) -> list[dict[str, Any]]:
+    """Spend per UTC day, provider and model of calls that ended in [start, end), for reconciliation with a
+    provider's bill: the day as ``YYYY-MM-DD``, the model that answered (the requested one when the response
+    named none), calls, unpriced calls, tokens and the exact cost (Decimal). Refused calls (never sent) are left
+    out; failed calls are kept (a provider may bill them)."""
+    import sqlite3
+
+    from .reporting import REFUSED_ERRORS
+
+    refused = ", ".join("?" for _ in REFUSED_ERRORS)
+    conn = connect(path)
+    try:
+        cursor = conn.execute(
+            f"""
+            SELECT date(ts, 'unixepoch') AS day, provider, COALESCE(NULLIF(response_model, ''), model) AS mdl,
+                   COUNT(*), SUM(cost_usd IS NULL AND input_tokens IS NOT NULL),
+                   SUM(input_tokens), SUM(output_tokens), decimal_sum(cost_usd)
+            FROM {TABLE} WHERE ts >= ? AND ts < ? AND (error_type IS NULL OR error_type NOT IN ({refused}))
+            GROUP BY day, provider, mdl ORDER BY day, provider, mdl
+            """,
+            (start, end, *REFUSED_ERRORS),
+        )
+        return [
+            {"day": day, "provider": provider, "model": model, "calls": calls, "unpriced": unpriced or 0,
+             "input_tokens": input_tokens or 0, "output_tokens": output_tokens or 0, "cost": Decimal(cost)}
+            for day, provider, model, calls, unpriced, input_tokens, output_tokens, cost in cursor
+        ]
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot read {str(path)!r}: {exc}") from None
+    finally:
+        conn.close()

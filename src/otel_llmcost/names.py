@@ -102,6 +102,13 @@ PRICE_SOURCE_LOCAL: Final = "local"
 PRICE_SOURCE_UNKNOWN: Final = "unknown"
 
 # --- Metric attributes of our own -----------------------------------------------------------------
+# Reconciliation: where a spend figure comes from, the UTC day it covers (YYYY-MM-DD) and whether the provider
+# has closed that day (its report no longer changes).
+LLMCOST_COST_SOURCE: Final = "llmcost.cost.source"
+LLMCOST_DAY: Final = "llmcost.day"
+LLMCOST_DAY_CLOSED: Final = "llmcost.day.closed"
+COST_SOURCE_BILLED: Final = "billed"
+COST_SOURCE_COMPUTED: Final = "computed"
 LLMCOST_COST_COMPONENT: Final = "llmcost.cost.component"
 LLMCOST_SAVINGS_KIND: Final = "llmcost.savings.kind"
 LLMCOST_STAGE: Final = "llmcost.stage"
@@ -139,6 +146,13 @@ METRIC_BUDGET_STORE_ERRORS: Final = "llmcost.budget.store_errors"
 # reached the budget's lowest threshold this period (gauge), and members the memory store forgot past its cap.
 METRIC_BUDGET_MEMBERS_OVER_THRESHOLD: Final = "llmcost.budget.members_over_threshold"
 METRIC_BUDGET_MEMBERS_EVICTED: Final = "llmcost.budget.members_evicted"
+# Reconciliation (issue 17), gauges of ``otel-llmcost reconcile --serve``: spend per provider, UTC day and model,
+# as the provider billed it and as we computed it (llmcost.cost.source says which), and the drift of each
+# closed day, (computed - billed) / billed. Never emitted by the instrumentation itself.
+METRIC_RECONCILE_COST: Final = "llmcost.reconcile.cost"
+METRIC_RECONCILE_DRIFT: Final = "llmcost.reconcile.drift"
+METRIC_RECONCILE_UNEXPLAINED: Final = "llmcost.reconcile.unexplained"
+METRIC_RECONCILE_LAST_SUCCESS: Final = "llmcost.reconcile.last_success"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
@@ -148,6 +162,7 @@ UNIT_ERROR: Final = "{error}"
 UNIT_VALUE: Final = "{value}"
 UNIT_MEMBER: Final = "{member}"
 UNIT_EVENT: Final = "{event}"
+UNIT_RATIO: Final = "1"
 
 # Bucket boundaries given by the GenAI semantic conventions.
 TOKEN_USAGE_BUCKETS: Final = (
@@ -169,12 +184,14 @@ OVERFLOW_VALUE: Final = "other"
 def prometheus_name(metric: str, unit: str, kind: str) -> str:
     """The series name Prometheus stores for an OTel metric (dots to underscores, unit and type suffixes).
 
-    kind is "counter", "histogram" or "gauge". Units in braces add nothing, "s" adds "_seconds",
+    kind is "counter", "histogram" or "gauge". Units in braces add nothing, "s" adds "_seconds", "1" "_ratio",
     other units are kept as written; monotonic counters end in "_total".
     """
     name = metric.replace(".", "_")
     if unit == "s":
         name += "_seconds"
+    elif unit == "1":
+        name += "_ratio"
     elif unit and not unit.startswith("{"):
         name += "_" + unit
     if kind == "counter":
@@ -204,6 +221,13 @@ ENV_BUDGET_STORE_FAILURE: Final = "OTEL_LLMCOST_BUDGET_STORE_FAILURE"
 ENV_BUDGET_STORE_TIMEOUT: Final = "OTEL_LLMCOST_BUDGET_STORE_TIMEOUT"
 ENV_BUDGET_DEFAULT_MAX_TOKENS: Final = "OTEL_LLMCOST_BUDGET_DEFAULT_MAX_TOKENS"
 ENV_BUDGET_RESERVATION_TTL: Final = "OTEL_LLMCOST_BUDGET_RESERVATION_TTL"
+# Reconciliation (issue 17): the providers' admin keys (the SDKs' own variables; never a normal API key) and
+# our options of ``otel-llmcost reconcile``.
+ENV_OPENAI_ADMIN_KEY: Final = "OPENAI_ADMIN_KEY"
+ENV_ANTHROPIC_ADMIN_KEY: Final = "ANTHROPIC_ADMIN_KEY"
+ENV_RECONCILE_TOLERANCE: Final = "OTEL_LLMCOST_RECONCILE_TOLERANCE"
+ENV_RECONCILE_INTERVAL: Final = "OTEL_LLMCOST_RECONCILE_INTERVAL"
+ENV_RECONCILE_SETTLE: Final = "OTEL_LLMCOST_RECONCILE_SETTLE"
 # OpenTelemetry's own switches, honoured by instrument(): either one makes us patch nothing.
 ENV_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"

@@ -255,6 +255,26 @@ def report(out: Console, records: list[CallRecord], metric_total: Decimal | None
         out.print(f"The {names.METRIC_COST} metric {verdict}: {output.usd(metric_total, PLACES)}.")
 
 
+def _reconciliation(out: Console, records: list[CallRecord]) -> None:
+    """The demo's traffic against fake provider bills with a planted difference, as ``reconcile`` explains it."""
+    from ..demo import reconcile_demo
+    from ..reconcile import ReconcileError, billing
+    from .reconcile import show
+
+    out.print()
+    reasons = [reason for reason in map(billing.unsupported, ("openai", "anthropic")) if reason]
+    if reasons:
+        out.print(f"Reconciliation against (fake) provider bills skipped: {'; '.join(reasons)}.", style="dim")
+        return
+    try:
+        lines = reconcile_demo.reconcile(records, time.time())
+    except ReconcileError as exc:
+        out.print(f"Reconciliation against (fake) provider bills failed: {exc}", style="dim")
+        return
+    show(out, "Reconciliation: the demo's spend against (fake) provider bills, as `otel-llmcost reconcile` shows it",
+         lines)
+
+
 def _exporters(
     otlp: str | None, console: bool, metrics_port: int | None, metrics_addr: str, spans_file: IO[str] | None
 ) -> Exporters:
@@ -341,6 +361,7 @@ def demo(
             if interrupted:
                 out.print("\nInterrupted: reporting the calls made so far.")
             report(out, run.records(), run.metric_total(), per_call=duration is None)
+            _reconciliation(out, run.records())
             if run.metrics_url and not interrupted:
                 out.print(f"\nServing {run.metrics_url} until Ctrl-C.", highlight=False)
                 stop.event.wait()

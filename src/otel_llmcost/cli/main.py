@@ -14,6 +14,7 @@ from .check import check
 from .demo import demo
 from .estimate import estimate
 from .prices import prices
+from .reconcile import reconcile
 from .report import report
 from .stack import stack
 
@@ -79,6 +80,7 @@ cli.add_command(prices)
 cli.add_command(estimate)
 cli.add_command(report)
 cli.add_command(check)
+cli.add_command(reconcile)
 cli.add_command(stack)
 
 

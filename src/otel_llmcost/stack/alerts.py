@@ -33,6 +33,7 @@ EXPENSIVE = "LLMExpensiveRequest"
 ANOMALY = "LLMSpendAnomaly"
 UNPRICED = "LLMUnpricedCalls"
 BUDGET_BLOCKED = "LLMBudgetBlocked"
+BILL_DRIFT = "LLMBillDrift"
 INHIBITIONS = ((DAILY_OVER, DAILY_WARNING), (MONTHLY_OVER, MONTHLY_WARNING))
 SCOPE_LABEL = "llmcost_scope"
 # Recorded per scope in the Prometheus rule file, so the alert rules read as what they compare.
@@ -158,6 +159,7 @@ def alerts(config: StackConfig) -> list[Alert]:
     out.append(_expensive(config))
     out.append(_unpriced(config))
     out.append(_budget_blocked(config))
+    out.append(_bill_drift(config))
     return out
 
 
@@ -255,7 +257,29 @@ def _budget_blocked(config: StackConfig) -> Alert:
     )
 
 
-_LABELS = {"model": promql.MODEL, "provider": promql.PROVIDER, "service": promql.SERVICE, "budget": promql.BUDGET}
+def _bill_drift(config: StackConfig) -> Alert:
+    """A closed day whose computed spend is off the provider's bill by more than ``billing_drift``."""
+    group = ", ".join((promql.PROVIDER, promql.DAY))
+    limit = config.billing_drift * 100
+    return Alert(
+        name=BILL_DRIFT,
+        uid=_uid("bill-drift"),
+        severity="warning",
+        value=f"100 * max by ({group}) (abs({promql.RECONCILE_DRIFT.name}))",
+        op=">",
+        threshold=limit,
+        upper=None,
+        summary=f"Computed spend of {{{{provider}}}} on {{{{day}}}} (UTC, closed) differs from the provider's bill by "
+        f"{{value}}% (limit {_num(limit)}%).",
+        description="(computed - billed) / billed from otel-llmcost reconcile --serve. Run `otel-llmcost reconcile` "
+        "for that day: it explains each difference (uninstrumented apps, unpriced calls or dimensions, credits).",
+        labels={"severity": "warning"},
+        value_format="%.1f",
+    )
+
+
+_LABELS = {"model": promql.MODEL, "provider": promql.PROVIDER, "service": promql.SERVICE, "budget": promql.BUDGET,
+           "day": promql.DAY}
 
 
 def _prometheus_summary(alert: Alert) -> str:

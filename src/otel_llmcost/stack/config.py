@@ -89,13 +89,14 @@ class StackConfig:
     evaluation_interval: str = "1m"
     scrape_interval: str = "15s"
     retention: str = "45d"
+    billing_drift: Decimal = Decimal("0.05")
     alertmanager: Notify = field(default_factory=Notify)
 
 
 _TOP = frozenset(
     {
         "limits", "warning_ratio", "expensive_request_usd", "request_cost_buckets", "anomaly_factor",
-        "event_window", "evaluation_interval", "scrape_interval", "retention", "alertmanager",
+        "event_window", "evaluation_interval", "scrape_interval", "retention", "alertmanager", "billing_drift",
     }
 )
 _LIMIT_KEYS = frozenset({"name", "match", "daily_usd", "monthly_usd"})
@@ -225,6 +226,10 @@ def parse(data: object, source: str = "<config>") -> StackConfig:
         )
     factor = r.usd(top, "anomaly_factor", defaults.anomaly_factor)
     assert factor is not None
+    drift = r.usd(top, "billing_drift", defaults.billing_drift)
+    assert drift is not None
+    if not 0 < drift < 1:
+        raise r.fail(top, "billing_drift", f"{drift} is not a share between 0 and 1", "write a share such as 0.05")
     notify_raw = r.mapping(top.get("alertmanager") or {}, top, "alertmanager")
     r.known(notify_raw, frozenset(Notify.__dataclass_fields__), "alertmanager")
     for key, value in notify_raw.items():
@@ -240,6 +245,7 @@ def parse(data: object, source: str = "<config>") -> StackConfig:
         evaluation_interval=r.duration(top, "evaluation_interval", defaults.evaluation_interval, multiple_of=10),
         scrape_interval=r.duration(top, "scrape_interval", defaults.scrape_interval),
         retention=r.duration(top, "retention", defaults.retention),
+        billing_drift=drift,
         alertmanager=Notify(**notify_raw),
     )
 

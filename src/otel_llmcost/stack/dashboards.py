@@ -180,7 +180,38 @@ def panels(config: StackConfig) -> list[Panel]:
               "attribution values over the per-key cap, and members of per-member budgets the memory store forgot "
               "past its cap; 0 when there are none.", 0),
     ]
+    out += _reconciliation()
     return out
+
+
+def _reconciliation() -> list[Panel]:
+    """Computed against billed spend per closed UTC day, from ``otel-llmcost reconcile --serve``."""
+    closed = [*_filters("provider", "model"), f'{promql.DAY_CLOSED}="true"']
+    day = (promql.PROVIDER, promql.DAY)
+    group = ", ".join(day)
+
+    def spend(source: str) -> str:
+        series = promql.selector(promql.RECONCILE_COST.name, [*closed, f'{promql.COST_SOURCE}="{source}"'])
+        # max over the exporter's instances (one process or several report the same bill), summed over models
+        return f"sum by ({group}) (max by ({group}, {promql.MODEL}) ({series}))"
+
+    drift = promql.selector(promql.RECONCILE_DRIFT.name, _filters("provider"))
+    return [
+        Panel("Billed vs computed spend by closed day", "table",
+              (Target(spend("billed"), instant=True, table=True),
+               Target(spend("computed"), instant=True, table=True)),
+              USD, (0, 60, 12, 8), "What each provider billed for a closed UTC day, and what otel-llmcost computed "
+              "for it (otel-llmcost reconcile --serve).", 2,
+              transformations=({"id": "merge", "options": {}},
+                               {"id": "organize", "options": {"excludeByName": {"Time": True},
+                                                              "renameByName": {"Value #A": "billed",
+                                                                               "Value #B": "computed"}}})),
+        Panel("Drift from the bill by closed day", "bargauge",
+              (Target(f"max by ({group}) ({drift})", f"{{{{{promql.PROVIDER}}}}} {{{{{promql.DAY}}}}}",
+                      instant=True),),
+              "percentunit", (12, 60, 12, 8), "(computed - billed) / billed of each closed UTC day; "
+              "`otel-llmcost reconcile` explains the difference.", 1),
+    ]
 
 
 def _target(ref: str, target: Target) -> dict[str, Any]:

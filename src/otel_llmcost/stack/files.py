@@ -119,7 +119,13 @@ def _prometheus(config: StackConfig) -> dict[str, Any]:
                 "job_name": "otel-collector",
                 "honor_labels": True,
                 "static_configs": [{"targets": ["otel-collector:8889"]}],
-            }
+            },
+            {
+                # `otel-llmcost reconcile --serve` on the Docker host (billed against computed spend, drift).
+                "job_name": "otel-llmcost-reconcile",
+                "scrape_interval": "1m",
+                "static_configs": [{"targets": ["host.docker.internal:9466"]}],
+            },
         ],
     }
 
@@ -279,6 +285,7 @@ services:
       - ./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro
       - ./prometheus/rules:/etc/prometheus/rules:ro
       - prometheus-data:/prometheus
+    extra_hosts: ["host.docker.internal:host-gateway"]  # `otel-llmcost reconcile --serve` on the host
     ports:
       - "9090:9090"
 
@@ -355,6 +362,7 @@ event_window: 15m                # how long an expensive request, unpriced call 
 evaluation_interval: 1m          # alert rule groups (a multiple of 10s)
 scrape_interval: 15s             # Prometheus; keep it below OTEL_METRIC_EXPORT_INTERVAL (60s by default)
 retention: 45d                   # Prometheus: a calendar month plus the 8-day anomaly baseline
+billing_drift: 0.05              # a closed day's computed spend this share off the bill alerts (reconcile --serve)
 alertmanager:                    # receivers of prometheus/alertmanager.yml (Alertmanager reads no env vars)
   slack_webhook_url: https://hooks.slack.com/services/REPLACE/THIS/URL
   slack_channel: "#llm-cost"

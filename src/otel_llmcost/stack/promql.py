@@ -74,11 +74,16 @@ BUDGET_STORE_ERRORS = Series(names.METRIC_BUDGET_STORE_ERRORS, names.UNIT_ERROR,
 BUDGET_MEMBERS_OVER = Series(names.METRIC_BUDGET_MEMBERS_OVER_THRESHOLD, names.UNIT_MEMBER, "gauge")
 BUDGET_MEMBERS_EVICTED = Series(names.METRIC_BUDGET_MEMBERS_EVICTED, names.UNIT_MEMBER, "counter")
 HARDWARE_COST = Series(names.METRIC_HARDWARE_COST, names.UNIT_USD, "counter")
+# Served by `otel-llmcost reconcile --serve`, not by the instrumentation.
+RECONCILE_COST = Series(names.METRIC_RECONCILE_COST, names.UNIT_USD, "gauge")
+RECONCILE_DRIFT = Series(names.METRIC_RECONCILE_DRIFT, names.UNIT_RATIO, "gauge")
+RECONCILE_UNEXPLAINED = Series(names.METRIC_RECONCILE_UNEXPLAINED, names.UNIT_USD, "gauge")
 
 ALL_SERIES: tuple[Series, ...] = (
     COST, TOKENS, SAVINGS, REQUESTS, UNPRICED, REQUEST_COST, TOKEN_USAGE, DURATION, TIME_TO_FIRST_CHUNK,
     INSTRUMENTATION_ERRORS, ATTRIBUTION_FOLDED, BUDGET_SPEND, BUDGET_LIMIT, BUDGET_REMAINING,
     BUDGET_CROSSINGS, BUDGET_BLOCKED, BUDGET_STORE_ERRORS, BUDGET_MEMBERS_OVER, BUDGET_MEMBERS_EVICTED, HARDWARE_COST,
+    RECONCILE_COST, RECONCILE_DRIFT, RECONCILE_UNEXPLAINED,
 )
 
 # The service is the scrape job: the collector's prometheus exporter (scraped with honor_labels), Prometheus
@@ -95,6 +100,9 @@ SAVINGS_KIND = label(names.LLMCOST_SAVINGS_KIND)
 ERROR_TYPE = label(names.ERROR_TYPE)
 STAGE = label(names.LLMCOST_STAGE)
 BUDGET = label(names.LLMCOST_BUDGET_NAME)
+DAY = label(names.LLMCOST_DAY)
+DAY_CLOSED = label(names.LLMCOST_DAY_CLOSED)
+COST_SOURCE = label(names.LLMCOST_COST_SOURCE)
 
 # Dimensions a limit or a dashboard filter can select on: short name -> label.
 DIMENSIONS: Mapping[str, str] = {

@@ -20,7 +20,7 @@ import pytest
 
 from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes, only_span
 from otel_llmcost import Budget, ConfigError, names
-from otel_llmcost.config import OPTIONS, Settings, fix
+from otel_llmcost.config import DIGEST_OPTIONS, OPTIONS, Settings, fix
 from otel_llmcost.pricing import PriceBook, PriceOverrides
 from otel_llmcost.usage import Usage
 
@@ -86,7 +86,9 @@ def env_of(option: str) -> str:
 def test_the_table_covers_every_option_and_every_variable_of_names() -> None:
     assert [case.option for case in CASES] == list(OPTIONS)
     variables = {v for k, v in vars(names).items() if k.startswith("ENV_") and v.startswith("OTEL_LLMCOST_")}
-    assert {option.env for option in OPTIONS.values() if option.env} == variables | {names.ENV_CAPTURE_CONTENT}
+    digest = {option.env for option in DIGEST_OPTIONS.values()}  # the digest's (tests/test_digest.py)
+    assert not digest & {option.env for option in OPTIONS.values()}
+    assert {option.env for option in OPTIONS.values() if option.env} | digest == variables | {names.ENV_CAPTURE_CONTENT}
     assert {case.option for case in WITH_ENV} == {o for o, option in OPTIONS.items() if option.env}
 
 

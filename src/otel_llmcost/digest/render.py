@@ -1,7 +1,7 @@
 """A digest as words: plain text (e-mail, ``--dry-run``), HTML (e-mail) and Slack Block Kit.
 
 The three are made from the same ``Section`` list, so they cannot say different numbers. Amounts are shown
-to the cent from $1 up, to 4 decimals below (Decimal, rounded half-even); an unpriced group says "unpriced",
+to the cent from $0.01 up, to 6 decimals below (Decimal, rounded half-even); an unpriced group says "unpriced",
 never $0. Slack's limits (50 blocks a message, 3,000 characters a section text, 150 a header) are kept here
 and checked by ``check_blocks`` before anything is sent.
 """
@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..reporting import SpendRow, share
-from .build import TOP, BudgetLine, Digest, change
+from .build import CENT, TOP, BudgetLine, Digest, change
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -24,11 +24,11 @@ TITLES = {"model": "By model", "provider": "By provider", "feature": "By feature
 
 
 def usd(amount: Decimal | None) -> str:
-    """``$1,234.57``, ``$0.0203``; ``unpriced`` for an unknown amount."""
+    """``$1,234.57``, ``$0.08``, ``$0.000150`` (below a cent: 6 places); ``unpriced`` for an unknown amount."""
     if amount is None:
         return "unpriced"
     sign = "-" if amount < 0 else ""
-    places = 2 if abs(amount) >= 1 or amount == 0 else 4
+    places = 2 if abs(amount) >= CENT or amount == 0 else 6
     return f"{sign}${abs(amount):,.{places}f}"
 
 

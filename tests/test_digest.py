@@ -490,3 +490,103 @@ def test_block_kit_limits_hold_for_a_long_digest(tmp_path: Path) -> None:
     assert block_kit_problems(payload) == []
     assert made.total.cost == sum((Decimal("0.01") + i for i in range(300)), Decimal(0))
     assert "290 more" in slack_text(payload)  # the top 10 shown, the rest summed on one line
+
+
+# --- from Prometheus --------------------------------------------------------------------------------------
+def test_prometheus_digest_equals_the_counters(tmp_path: Path) -> None:
+    """A real Prometheus with eight days of our counters, backfilled by promtool (blocks in its data folder).
+
+    Each day's calls come from a process of their own (an instance label), born at 0 that day, as our counters
+    are (a new series is reported at 0 first): ``increase()`` over a day, at the day's end, is then exact.
+    """
+    import shutil
+    import subprocess
+    from datetime import datetime, timedelta, timezone
+
+    from processes import running_prometheus
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed (Debian package 'prometheus'; scripts/test-deps.sh installs it)"
+    today = datetime.now(timezone.utc).date()
+    digest_day = today - timedelta(days=2)  # closed, and well inside the default 15 days of retention
+    first = digest_day - timedelta(days=7)
+    end = datetime.combine(digest_day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc).timestamp()
+    step = 300
+    per_day: dict[str, list[tuple[str, str, str, int]]] = {}  # day -> (model, feature, cost, calls)
+    lines = ["# TYPE llmcost_cost_USD counter", "# TYPE llmcost_requests counter"]
+    cost_lines: list[str] = []
+    request_lines: list[str] = []
+    expected_by: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for offset in range(8):
+        day = first + timedelta(days=offset)
+        born = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc).timestamp() + 12 * 3600
+        calls = [("gpt-4o", "chat", "0.02025", 1)]
+        if day == digest_day:
+            calls = [("gpt-4o", "chat", "0.0405", 2), ("claude-sonnet-4-6", "search", "0.75", 3)]
+        per_day[day.isoformat()] = calls
+        for index, (model, feature, cost, count) in enumerate(calls):
+            labels = (f'gen_ai_request_model="{model}",gen_ai_provider_name="openai",llmcost_feature="{feature}",'
+                      f'llmcost_team="t",instance="{day}-{index}"')
+            moments = [born + i * step for i in range(int((end - born) // step) + 1)]
+            for moment in moments:
+                grown = moment > born
+                cost_lines.append(f"llmcost_cost_USD_total{{{labels}}} {cost if grown else 0} {moment:.0f}")
+                request_lines.append(f"llmcost_requests_total{{{labels}}} {count if grown else 0} {moment:.0f}")
+            if day == digest_day:
+                expected_by["model"][model] += Decimal(cost)
+                expected_by["feature"][feature] += Decimal(cost)
+    gauge = ["# TYPE llmcost_budget_spend_USD gauge",
+             f'llmcost_budget_spend_USD{{llmcost_budget_name="all-monthly"}} 0.5 {end - 600:.0f}',
+             f'llmcost_budget_spend_USD{{llmcost_budget_name="all-monthly"}} 0.8 {end - 300:.0f}',
+             f'llmcost_budget_spend_USD{{llmcost_budget_name="all-monthly"}} 0 {end:.0f}']  # the next period
+    (tmp_path / "series.om").write_text("\n".join([*lines[:1], *cost_lines, *lines[1:], *request_lines, *gauge,
+                                                   "# EOF"]) + "\n")
+    (tmp_path / "tsdb").mkdir()
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp_path / "series.om"),
+                    str(tmp_path / "tsdb")], check=True, capture_output=True)
+    (tmp_path / "budgets.yaml").write_text("budgets:\n  - name: all-monthly\n    limit: 2\n    period: month\n"
+                                           "  - name: not-exported\n    limit: 1\n")
+    total = sum(expected_by["model"].values(), Decimal(0))
+    with running_prometheus(tmp_path, "127.0.0.1:9") as prometheus:
+        result = run("--prometheus", prometheus, "--date", digest_day.isoformat(), "--budgets",
+                     str(tmp_path / "budgets.yaml"), "--dry-run")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert f"Total {cents(total)} in 5 calls." in text
+    assert f"Previous day: {cents(Decimal('0.02025'))}" in text
+    assert f"Average of the 7 days before: {cents(Decimal('0.02025'))}" in text
+    for dimension, sums in expected_by.items():
+        for key, amount in sums.items():
+            assert any(key in line and cents(amount) in line for line in text.splitlines()), (dimension, key)
+    assert "not available from http://127.0.0.1:" in text  # Prometheus keeps no single call
+    assert "all-monthly (all, month): $0.80 of $2.00 (40.0%)" in text
+    assert "not-exported (all, day): limit $1.00; spend unknown" in text
+    assert "ANOMALY: more than 2x the average" in text
+
+
+def test_bare_slack_uses_the_webhook_setting(ledger_copy: Path, webhook: Webhook) -> None:
+    result = run(*digest_args(ledger_copy, "--to", "slack"), env={names.ENV_SLACK_WEBHOOK_URL: webhook.url})
+    assert result.exit_code == 0, result.output
+    assert len(webhook.payloads) == 1 and "SECRETPATH" not in result.output
+
+
+def test_the_compose_service_runs_a_valid_digest_command() -> None:
+    """The stack's llmcost-digest service: opt-in, every OTEL_LLMCOST_* it sets is a digest setting (no unknown
+    variable warnings), and it asks the stack's Prometheus for the day and the week."""
+    import shlex
+
+    import yaml
+
+    from otel_llmcost.config import DIGEST_OPTIONS
+    from otel_llmcost.stack import render
+
+    compose = yaml.safe_load(render()["docker-compose.yaml"])
+    service = compose["services"]["llmcost-digest"]
+    assert service["profiles"] == ["digest"] and "digest-state" in compose["volumes"]
+    settings = {option.env for option in DIGEST_OPTIONS.values()}
+    assert {k for k in service["environment"] if k.startswith("OTEL_LLMCOST_")} <= settings
+    [line] = [line.strip() for line in service["command"][0].splitlines() if "otel-llmcost digest" in line]
+    words = shlex.split(line.replace("$$", "$"))
+    assert words[:2] == ["otel-llmcost", "digest"]
+    assert "--prometheus" in words and words[words.index("--prometheus") + 1] == "http://prometheus:9090"
+    assert words[words.index("--period") + 1] == "$period" and "day week" in service["command"][0]

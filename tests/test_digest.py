@@ -427,6 +427,8 @@ def test_failing_smtp_is_one_error_and_not_marked(ledger_copy: Path, mailbox: Ma
     sent = run(*args, env=mailbox.env())  # the mail goes out; Slack is not sent twice
     assert sent.exit_code == 0, sent.output
     assert len(mailbox.messages) == 1 and len(webhook.payloads) == 1
+    assert "already sent to slack:127.0.0.1; not sent again." in sent.stdout
+    assert "Sent the digest of Wednesday 2026-11-25 to email:finops@example.com." in sent.stdout
 
 
 def test_week_digest(ledger_copy: Path) -> None:

@@ -5,7 +5,9 @@ A team without a metrics backend can still answer "what did we spend yesterday, 
 the writer and the reader cannot drift apart: the schema, the row a finished call becomes (``row``, from
 plain values: the enforcer knows calls, this module does not), the writer (``create`` and ``write``, run
 by the SQLite store inside its own transactions, so a call's spend and its row commit together) and the
-reader (``spend``). Costs are stored as decimal text so sums stay exact.
+reader (``spend``: sums by a dimension, in total or over a budget's scope; ``costliest``: the most expensive calls,
+for the digest). Costs are stored as decimal text so sums stay exact; the reader's SQL is plain (CASE, CAST,
+GROUP BY) so that another database can run it.
 """
 
 from __future__ import annotations

@@ -160,6 +160,9 @@ def digest(period: str, source: str | None, prometheus: str | None, to: tuple[st
                     f"{', '.join(d.shown for d in destinations)} (recorded in {state.path}); nothing sent. "
                     "--force sends it again.")
                 return
+            for destination in destinations:
+                if destination not in pending:
+                    out(f"The digest of {closed.label} was already sent to {destination.shown}; not sent again.")
             try:
                 made = digest_build.build(source_impl, closed, budgets, anomaly_factor=factor,
                                           trace_url_template=settings.trace_url_template)

@@ -594,3 +594,67 @@ def test_the_compose_service_runs_a_valid_digest_command() -> None:
     assert words[:2] == ["otel-llmcost", "digest"]
     assert "--prometheus" in words and words[words.index("--prometheus") + 1] == "http://prometheus:9090"
     assert words[words.index("--period") + 1] == "$period" and "day week" in service["command"][0]
+
+
+def write_ledger(path: Path, calls: list[tuple[str, str, dict[str, str]]]) -> Path:
+    """A ledger written by ledger.py's own writer: (ISO time, cost, attribution) per call."""
+    from datetime import datetime, timezone
+
+    conn = sqlite3.connect(path)
+    ledger.create(conn)
+    for index, (when, cost, attributes) in enumerate(calls):
+        moment = datetime.fromisoformat(when).replace(tzinfo=timezone.utc).timestamp()
+        ledger.write(conn, ledger.row(
+            ts=moment, provider="openai", operation="chat", model="gpt-4o", response_model=None,
+            tokens=(10, 10, 0, 0, 0), cost=Decimal(cost), price_source="genai-prices", batch=False,
+            attribution=attributes, trace_id=index + 1, span_id=1, request_id=None, error_type=None))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_budget_projection_and_the_day_it_runs_out(tmp_path: Path) -> None:
+    """$0.50 a day from 2026-11-01: on the 10th (day 10 of 30) $5 of $10 is spent; the pace reaches $10 at the
+    end of the 20th, the month ends at $15. A team budget already past its limit says so."""
+    calls = [(f"2026-11-{day:02d}T12:00:00", "0.5", {names.LLMCOST_TEAM: "a"}) for day in range(1, 11)]
+    calls.append(("2026-11-10T13:00:00", "3", {names.LLMCOST_TEAM: "b"}))
+    path = write_ledger(tmp_path / "l.db", calls)
+    (tmp_path / "b.yaml").write_text(
+        "budgets:\n"
+        "  - {name: team-a, limit: 10, period: month, scope: {team: a}}\n"
+        "  - {name: team-b, limit: 2, period: month, scope: {team: b}}\n"
+        "  - {name: last-24h, limit: 100, period: 24h}\n"
+        "  - {name: paris-day, limit: 1, period: day, timezone: Europe/Paris}\n"
+    )
+    result = run("--from", f"sqlite:{path}", "--date", "2026-11-10", "--budgets", str(tmp_path / "b.yaml"),
+                 "--dry-run")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert ("team-a (llmcost.team=a, month): $5.00 of $10.00 (50.0%); projected $15.00 at the period's end "
+            "(2026-12-01 00:00 UTC); at this pace it runs out on 2026-11-20") in text
+    assert "team-b (llmcost.team=b, month): $3.00 of $2.00 (150.0%); projected $9.00" in text
+    assert "LIMIT REACHED" in text
+    assert "last-24h (all, 24h): $3.50 of $100.00 (3.5%) in the last 24h (a rolling window" in text
+    # 2026-11-11 00:00 UTC is 01:00 in Paris: its day began an hour before the digest's end, with no spend.
+    assert "paris-day (all, day (Europe/Paris)): $0.00 of $1.00 (0.0%)" in text
+
+
+def test_an_empty_period_and_names_that_need_escaping(tmp_path: Path) -> None:
+    path = write_ledger(tmp_path / "l.db", [("2026-11-10T12:00:00", "0.25", {names.LLMCOST_FEATURE: "<b>&x"})])
+    empty = run("--from", f"sqlite:{path}", "--date", "2026-11-09", "--dry-run")
+    assert empty.exit_code == 0, empty.output
+    assert "Total $0.00 in 0 calls." in empty.stdout and "Previous day: $0.00 (n/a)." in empty.stdout
+    assert "no calls" in empty.stdout and "no priced calls" in empty.stdout and "no budgets declared" in empty.stdout
+
+    from datetime import date
+
+    from otel_llmcost.digest.build import build
+    from otel_llmcost.digest.periods import containing
+    from otel_llmcost.digest.sources import LedgerSource
+
+    made = build(LedgerSource(str(path)), containing("day", date(2026, 11, 10)))
+    page = render.to_html(made)
+    assert "&lt;b&gt;&amp;x" in page and "<b>&x" not in page
+    slack = slack_text(render.slack(made))
+    assert "&lt;b&gt;&amp;x" in slack and "<b>&x" not in slack
+    assert "Previous day: $0.00 (n/a)." in render.text(made)

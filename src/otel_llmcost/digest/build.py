@@ -128,8 +128,8 @@ def budget_line(source: Source, budget: Budget, as_of: float) -> BudgetLine:
                 runs_out = None
             elif spend > 0:
                 moment = starts + float(elapsed * budget.limit / spend)
-                if moment < resets:
-                    runs_out = datetime.fromtimestamp(moment, window.zone).date()
+                if moment < resets:  # the day whose spend reaches the limit (a limit met at midnight: the day before)
+                    runs_out = datetime.fromtimestamp(moment - 0.001, window.zone).date()
     return BudgetLine(budget.name, budget.scope, period.text, budget.limit, spend, starts, resets, as_of,
                       projected, runs_out)
 

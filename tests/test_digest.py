@@ -462,11 +462,18 @@ def test_bad_arguments_and_settings_are_one_line(ledger_copy: Path) -> None:
 
 
 def test_settings_hide_secrets_and_check_the_trace_template() -> None:
-    settings = DigestSettings.load({names.ENV_SMTP_PASSWORD: PASSWORD, names.ENV_SLACK_WEBHOOK_URL: "https://h/x"})
+    settings = DigestSettings.load({names.ENV_SMTP_USER: USER, names.ENV_SMTP_PASSWORD: PASSWORD,
+                                    names.ENV_SLACK_WEBHOOK_URL: "https://h/x"})
     assert PASSWORD not in repr(settings) and "https://h/x" not in repr(settings)
     with pytest.raises(ConfigError, match=r"has no \{trace_id\}"):
         DigestSettings.load({names.ENV_TRACE_URL_TEMPLATE: "https://tempo/trace/"})
     assert DigestSettings.load({}).smtp_port == 587
+    with pytest.raises(ConfigError, match=f"{names.ENV_SMTP_PASSWORD} is set but {names.ENV_SMTP_USER} is not"):
+        DigestSettings.load({names.ENV_SMTP_PASSWORD: PASSWORD})
+    with pytest.raises(ConfigError, match=f"{names.ENV_SMTP_USER} is set but {names.ENV_SMTP_PASSWORD} is not"):
+        DigestSettings.load({names.ENV_SMTP_USER: USER})
+    spaced = DigestSettings.load({names.ENV_SMTP_USER: USER, names.ENV_SMTP_PASSWORD: " pass word "})
+    assert spaced.smtp_password == " pass word "  # a password is kept as given
 
 
 def test_block_kit_limits_hold_for_a_long_digest(tmp_path: Path) -> None:

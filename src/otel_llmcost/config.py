@@ -218,6 +218,15 @@ def _text(value: object) -> str | None:
     return value.strip() or None
 
 
+def _secret(value: object) -> str | None:
+    """A password, kept exactly as given (spaces included); None when empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("is not text")
+    return value if value.strip() else None
+
+
 def _port(value: object) -> int:
     number = _whole_number(value)
     if number > 65535:
@@ -506,7 +515,7 @@ class DigestSettings:
     smtp_port: int = field(default=587, metadata=_option(_port, names.ENV_SMTP_PORT, "587", ""))
     smtp_user: str | None = field(default=None, metadata=_option(_text, names.ENV_SMTP_USER, "llm-cost", ""))
     smtp_password: str | None = field(
-        default=None, repr=False, metadata=_option(_text, names.ENV_SMTP_PASSWORD, "...", "")
+        default=None, repr=False, metadata=_option(_secret, names.ENV_SMTP_PASSWORD, "...", "")
     )
     smtp_from: str | None = field(
         default=None, metadata=_option(_address, names.ENV_SMTP_FROM, "llm-cost@example.com", "")
@@ -550,7 +559,13 @@ class DigestSettings:
             validated = validate(cls, checks, values)
         except ValidationError as exc:
             raise _config_error(exc, sources, DIGEST_OPTIONS) from None
-        return cls(**validated)
+        settings = cls(**validated)
+        if (settings.smtp_user is None) != (settings.smtp_password is None):
+            given, missing = ((names.ENV_SMTP_USER, names.ENV_SMTP_PASSWORD) if settings.smtp_user
+                              else (names.ENV_SMTP_PASSWORD, names.ENV_SMTP_USER))
+            raise ConfigError(f"{given} is set but {missing} is not. Fix: set both (the SMTP login), or neither "
+                              "for a server that takes mail without one.")
+        return settings
 
 
 DIGEST_OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fields(DigestSettings)}

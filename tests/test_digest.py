@@ -665,3 +665,10 @@ def test_an_empty_period_and_names_that_need_escaping(tmp_path: Path) -> None:
     slack = slack_text(render.slack(made))
     assert "&lt;b&gt;&amp;x" in slack and "<b>&x" not in slack
     assert "Previous day: $0.00 (n/a)." in render.text(made)
+
+
+def test_check_validates_the_digest_settings() -> None:
+    good = CliRunner().invoke(cli, ["check"], env={names.ENV_SMTP_HOST: "smtp.example.com"})
+    assert f"✓ settings    valid ({names.ENV_SMTP_HOST})" in good.stdout
+    bad = CliRunner().invoke(cli, ["check"], env={names.ENV_SMTP_PORT: "smtp"})
+    assert bad.exit_code == 2 and f"{names.ENV_SMTP_PORT}='smtp' is not a whole number" in bad.stdout

@@ -384,7 +384,7 @@ def test_dry_run_prints_and_sends_nothing(ledger_copy: Path, webhook: Webhook) -
     assert f"Total {cents(expected(ledger_copy).total)} in 7 calls." in result.stdout
     assert "Dry run: nothing sent to slack:127.0.0.1, nothing recorded." in result.stdout
     assert webhook.payloads == []
-    assert not (ledger_copy.parent / "llmcost.db.digest-sent.json").exists()
+    assert not list(ledger_copy.parent.glob("llmcost.db.digest-sent.json*"))  # no state, no lock file
     assert run(*digest_args(ledger_copy, "--to", f"slack:{webhook.url}")).exit_code == 0  # the real run sends
     assert len(webhook.payloads) == 1
 
@@ -570,6 +570,7 @@ def test_prometheus_digest_equals_the_counters(tmp_path: Path) -> None:
         for key, amount in sums.items():
             assert any(key in line and cents(amount) in line for line in text.splitlines()), (dimension, key)
     assert "not available from http://127.0.0.1:" in text  # Prometheus keeps no single call
+    assert not list(Path.cwd().glob("otel-llmcost-digest-sent.json*"))  # a dry run writes no state, nor its lock
     assert "all-monthly (all, month): $0.80 of $2.00 (40.0%)" in text
     assert "not-exported (all, day): limit $1.00; spend unknown" in text
     assert "ANOMALY: more than 2x the average" in text

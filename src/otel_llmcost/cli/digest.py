@@ -9,6 +9,7 @@ nothing; ``--force`` sends again a period already sent.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -152,7 +153,7 @@ def digest(period: str, source: str | None, prometheus: str | None, to: tuple[st
     state = SentState(state_path or default_state)
     out = click.echo
     try:
-        with state.locked():
+        with contextlib.nullcontext() if dry_run else state.locked():  # a dry run leaves no file behind
             already = {} if dry_run else state.sent(closed.key)
             pending = [d for d in destinations if force or d.key not in already]
             if destinations and not pending and not dry_run:

@@ -20,7 +20,7 @@ import pytest
 
 from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes, only_span
 from otel_llmcost import Budget, ConfigError, names
-from otel_llmcost.config import OPTIONS, RECONCILE_OPTIONS, Settings, fix
+from otel_llmcost.config import DIGEST_OPTIONS, OPTIONS, RECONCILE_OPTIONS, Settings, fix
 from otel_llmcost.pricing import PriceBook, PriceOverrides
 from otel_llmcost.usage import Usage
 
@@ -89,7 +89,9 @@ def test_the_table_covers_every_option_and_every_variable_of_names() -> None:
     reconcile = {option.env for option in RECONCILE_OPTIONS.values() if option.env}  # `otel-llmcost reconcile`'s
     assert reconcile == {v for v in variables if v.startswith("OTEL_LLMCOST_RECONCILE_")} | {
         names.ENV_OPENAI_ADMIN_KEY, names.ENV_ANTHROPIC_ADMIN_KEY}
-    assert {option.env for option in OPTIONS.values() if option.env} == (variables - reconcile) | {
+    digest = {option.env for option in DIGEST_OPTIONS.values()}  # the digest's (tests/test_digest.py)
+    assert not digest & {option.env for option in OPTIONS.values()}
+    assert {option.env for option in OPTIONS.values() if option.env} == (variables - reconcile - digest) | {
         names.ENV_CAPTURE_CONTENT}
     assert {case.option for case in WITH_ENV} == {o for o, option in OPTIONS.items() if option.env}
 

@@ -211,6 +211,75 @@ def _failure_rule(value: object) -> str:
     return text
 
 
+def _text(value: object) -> str | None:
+    """Free text (a host name, a user name, a password); None when empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("is not text")
+    return value.strip() or None
+
+
+def _secret(value: object) -> str | None:
+    """A password, kept exactly as given (spaces included); None when empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("is not text")
+    return value if value.strip() else None
+
+
+def _port(value: object) -> int:
+    number = _whole_number(value)
+    if number > 65535:
+        raise _Invalid("is not a TCP port (1-65535)")
+    return number
+
+
+def _address(value: object) -> str | None:
+    """One e-mail address: ``name@example.com`` (a display name in front, ``LLM cost <name@...>``, is kept)."""
+    text = _text(value)
+    if text is None:
+        return None
+    from email.utils import parseaddr
+
+    _, address = parseaddr(text)
+    local, at, domain = address.partition("@")
+    if not at or not local or "." not in domain or "," in text:
+        raise _Invalid("is not one e-mail address such as llm-cost@example.com")
+    return text
+
+
+def _http_url(value: object) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError when out of range or not a number)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _Invalid("is not an http(s) URL")
+    return text
+
+
+def _trace_template(value: object) -> str | None:
+    text = _http_url(value)
+    if text is None:
+        return None
+    if "{trace_id}" not in text:
+        raise _Invalid("has no {trace_id} in it (where the trace id goes)")
+    try:
+        text.format(trace_id="0" * 32)
+    except (KeyError, IndexError, ValueError):
+        raise _Invalid("has braces other than {trace_id} (write a literal brace as {{ or }})") from None
+    return text
+
+
 # Short names of the attribution keys (as in ``attributes(feature=..., team=..., user_id=...)``).
 _SHORT_KEYS = {
     "feature": names.LLMCOST_FEATURE,
@@ -439,6 +508,75 @@ OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fiel
 """Every option (field name, which is also its ``instrument()`` keyword) with its variable and examples."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DigestSettings:
+    """What ``otel-llmcost digest`` reads from the environment (never an ``instrument()`` option): the SMTP
+    server it mails through (always STARTTLS; login when a user is set), the webhook of a bare ``--to slack``,
+    and the link a trace id gets. Same ``Option`` machinery and errors as ``Settings``; the password and the
+    webhook (a secret URL) are left out of ``repr``."""
+
+    smtp_host: str | None = field(default=None, metadata=_option(_text, names.ENV_SMTP_HOST, "smtp.example.com", ""))
+    smtp_port: int = field(default=587, metadata=_option(_port, names.ENV_SMTP_PORT, "587", ""))
+    smtp_user: str | None = field(default=None, metadata=_option(_text, names.ENV_SMTP_USER, "llm-cost", ""))
+    smtp_password: str | None = field(
+        default=None, repr=False, metadata=_option(_secret, names.ENV_SMTP_PASSWORD, "...", "")
+    )
+    smtp_from: str | None = field(
+        default=None, metadata=_option(_address, names.ENV_SMTP_FROM, "llm-cost@example.com", "")
+    )
+    smtp_ca_file: str | None = field(
+        default=None, metadata=_option(_path, names.ENV_SMTP_CA_FILE, "/etc/ssl/certs/my-ca.pem", "")
+    )
+    """CA bundle that signs the SMTP server's certificate (default: the system's)."""
+    slack_webhook_url: str | None = field(
+        default=None, repr=False,
+        metadata=_option(_http_url, names.ENV_SLACK_WEBHOOK_URL, "https://hooks.slack.com/services/T/B/X", ""),
+    )
+    trace_url_template: str | None = field(
+        default=None,
+        metadata=_option(
+            _trace_template, names.ENV_TRACE_URL_TEMPLATE,
+            "https://grafana.example.com/explore?traceId={trace_id}", "",
+        ),
+    )
+    """A trace's link, ``{trace_id}`` replaced by its 32 hex digits (Grafana/Tempo, Jaeger, Honeycomb...)."""
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None) -> DigestSettings:
+        """The settings the environment (default ``os.environ``) gives, over defaults; ``ConfigError`` on a bad
+        value (naming the variable, the value, unless secret, and a fix)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, option in DIGEST_OPTIONS.items():
+            if option.env is not None and env.get(option.env, "").strip():
+                values[name] = env[option.env]
+                sources[name] = option.env
+        if not values:
+            return cls()
+        from pydantic import ValidationError
+
+        from .settings_model import validate
+
+        checks = tuple((name, option.check) for name, option in DIGEST_OPTIONS.items())
+        try:
+            validated = validate(cls, checks, values)
+        except ValidationError as exc:
+            raise _config_error(exc, sources, DIGEST_OPTIONS) from None
+        settings = cls(**validated)
+        if (settings.smtp_user is None) != (settings.smtp_password is None):
+            given, missing = ((names.ENV_SMTP_USER, names.ENV_SMTP_PASSWORD) if settings.smtp_user
+                              else (names.ENV_SMTP_PASSWORD, names.ENV_SMTP_USER))
+            raise ConfigError(f"{given} is set but {missing} is not. Fix: set both (the SMTP login), or neither "
+                              "for a server that takes mail without one.")
+        return settings
+
+
+DIGEST_OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fields(DigestSettings)}
+"""The digest's settings (field name -> variable, example, validator); environment only."""
+_SECRET = frozenset({"smtp_password", "slack_webhook_url"})
+
+
 def fix(field: str, options: Mapping[str, Option] | None = None) -> str:
     """The "Fix: ..." sentence of an option: both ways to set it, each with a value that validates."""
     option = (OPTIONS if options is None else options)[field]
@@ -453,7 +591,8 @@ def fix(field: str, options: Mapping[str, Option] | None = None) -> str:
 # --- unknown variables ----------------------------------------------------------------------------------
 def _variables() -> dict[str, str]:
     """The part of each variable's name one would misspell (after OTEL_LLMCOST_) -> the variable."""
-    known = {option.env.removeprefix(ENV_PREFIX): option.env for option in OPTIONS.values() if option.env}
+    every = (*OPTIONS.values(), *DIGEST_OPTIONS.values())
+    known = {option.env.removeprefix(ENV_PREFIX): option.env for option in every if option.env}
     known.update(
         (option.env.removeprefix(ENV_PREFIX), option.env)
         for option in RECONCILE_OPTIONS.values()
@@ -505,7 +644,7 @@ def _config_error(exc: Any, sources: Mapping[str, str], options: Mapping[str, Op
             others.append(field)
         else:
             shown = sources.get(field, field)
-            value = "<hidden>" if options[field].secret else repr(error["input"])
+            value = "<hidden>" if options[field].secret or (options is DIGEST_OPTIONS and field in _SECRET) else repr(error["input"])
             messages.append(f"{shown}={value} {problem}. {fix(field, options)}")
             others.append(shown)
     if len(messages) > 1:

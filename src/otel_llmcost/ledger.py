@@ -5,13 +5,16 @@ A team without a metrics backend can still answer "what did we spend yesterday, 
 the writer and the reader cannot drift apart: the schema, the row a finished call becomes (``row``, from
 plain values: the enforcer knows calls, this module does not), the writer (``create`` and ``write``, run
 by the SQLite store inside its own transactions, so a call's spend and its row commit together) and the
-reader (``spend``). Costs are stored as decimal text so sums stay exact.
+reader (``spend``: sums by a dimension, in total or over a budget's scope; ``costliest``: the most expensive calls,
+for the digest). Costs are stored as decimal text so sums stay exact; the reader's SQL is plain (CASE, CAST,
+GROUP BY) so that another database can run it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -180,9 +183,13 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def spend(path: str | Path, dimension: str, start: float, end: float) -> list[SpendRow]:
+def spend(
+    path: str | Path, dimension: str | None, start: float, end: float, scope: tuple[str, str] | None = None
+) -> list[SpendRow]:
     """Spend per value of ``dimension`` for calls that ended in [start, end) (unix seconds), costliest first.
 
+    ``dimension`` None gives one row (key ``total``) for every call of the window, also when there is none.
+    ``scope`` (ledger column, value) keeps only the calls with that value: a budget's scope (``SCOPE_COLUMNS``).
     Exact decimal sums grouped in SQL (the ``decimal_sum`` aggregate), so a report of a million calls is as
     exact as one call. Calls a budget refused are rows too (their error.type says so, no cost): counted as
     refused, apart from the calls that were sent and failed.
@@ -191,22 +198,24 @@ def spend(path: str | Path, dimension: str, start: float, end: float) -> list[Sp
 
     from .reporting import NONE, REFUSED_ERRORS, SpendRow
 
-    column = BY_COLUMN[dimension]
+    group = "'total'" if dimension is None else f"NULLIF({BY_COLUMN[dimension]}, '')"
     refused = ", ".join("?" for _ in REFUSED_ERRORS)
+    where, params = _where(start, end, scope)
     conn = connect(path)
     try:
         cursor = conn.execute(
             f"""
-            SELECT NULLIF({column}, '') AS grp, COUNT(*),
-                   SUM(error_type IS NOT NULL AND error_type NOT IN ({refused})),
-                   SUM(error_type IS NOT NULL AND error_type IN ({refused})),
-                   SUM(cost_usd IS NULL AND error_type IS NULL AND input_tokens IS NOT NULL),
-                   SUM(cost_usd IS NOT NULL),
+            SELECT {group} AS grp, COUNT(*),
+                   SUM(CASE WHEN error_type IS NOT NULL AND error_type NOT IN ({refused}) THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN error_type IS NOT NULL AND error_type IN ({refused}) THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN cost_usd IS NULL AND error_type IS NULL AND input_tokens IS NOT NULL
+                       THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN cost_usd IS NOT NULL THEN 1 ELSE 0 END),
                    SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
                    decimal_sum(cost_usd)
-            FROM {TABLE} WHERE ts >= ? AND ts < ? GROUP BY grp
+            FROM {TABLE} WHERE {where} GROUP BY grp
             """,
-            (*REFUSED_ERRORS, *REFUSED_ERRORS, start, end),
+            (*REFUSED_ERRORS, *REFUSED_ERRORS, *params),
         )
         rows = [
             SpendRow(
@@ -229,7 +238,78 @@ def spend(path: str | Path, dimension: str, start: float, end: float) -> list[Sp
         raise LedgerError(f"cannot read {str(path)!r}: {exc}") from None
     finally:
         conn.close()
+    if dimension is None and not rows:
+        rows = [SpendRow(key="total", calls=0, errors=0, refused=0, unpriced=0, priced=0, input_tokens=0,
+                         output_tokens=0, cache_read_tokens=0, cache_write_tokens=0)]
     return sorted(rows, key=lambda r: (-r.cost, r.key))
+
+
+# A budget's scope (the call attribute it matches) -> the ledger column that holds it.
+SCOPE_COLUMNS: Final = {
+    names.LLMCOST_FEATURE: "feature",
+    names.LLMCOST_TEAM: "team",
+    names.USER_ID: "user_id",
+    names.GEN_AI_REQUEST_MODEL: "model",
+}
+
+
+def _where(start: float, end: float, scope: tuple[str, str] | None) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause of a window (and a scope column = value), with its parameters."""
+    if scope is None:
+        return "ts >= ? AND ts < ?", (start, end)
+    column, value = scope
+    if column not in SCOPE_COLUMNS.values():
+        raise ValueError(f"{column!r} is no scope column of the ledger")
+    return f"ts >= ? AND ts < ? AND {column} = ?", (start, end, value)
+
+
+@dataclass(frozen=True)
+class LedgerCall:
+    """One priced call of the ledger, as the digest's list of the most expensive requests shows it."""
+
+    ts: float
+    provider: str
+    model: str | None
+    cost: Decimal
+    feature: str | None
+    team: str | None
+    user_id: str | None
+    trace_id: str | None
+    request_id: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+def costliest(path: str | Path, start: float, end: float, limit: int) -> list[LedgerCall]:
+    """The ``limit`` most expensive priced calls that ended in [start, end), costliest first (ties: earliest).
+
+    SQL orders by the cost as NUMERIC (exact in PostgreSQL; SQLite may round a long decimal to a float), so a
+    few more rows than asked are fetched and put in exact order here.
+    """
+    import sqlite3
+
+    conn = connect(path)
+    try:
+        cursor = conn.execute(
+            f"""
+            SELECT ts, provider, model, cost_usd, feature, team, user_id, trace_id, request_id, input_tokens,
+                   output_tokens
+            FROM {TABLE} WHERE ts >= ? AND ts < ? AND cost_usd IS NOT NULL
+            ORDER BY CAST(cost_usd AS NUMERIC) DESC, ts LIMIT ?
+            """,
+            (start, end, limit * 2 + 10),
+        )
+        calls = [
+            LedgerCall(ts, provider, model, Decimal(cost), feature, team, user, trace, request, input_tokens,
+                       output_tokens)
+            for (ts, provider, model, cost, feature, team, user, trace, request, input_tokens, output_tokens)
+            in cursor
+        ]
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot read {str(path)!r}: {exc}") from None
+    finally:
+        conn.close()
+    return sorted(calls, key=lambda c: (-c.cost, c.ts))[:limit]
 
 
 def daily(path: str | Path, start: float, end: float) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import click
 
 from .. import names
-from ..config import OPTIONS, Settings, unknown_variables
+from ..config import DIGEST_OPTIONS, OPTIONS, DigestSettings, Settings, unknown_variables
 from ..errors import ConfigError
 from ..pricing import PriceOverrides
 from . import output
@@ -77,9 +77,14 @@ def check_settings(inputs: Inputs) -> list[Finding]:
     loaded = inputs.loaded
     if isinstance(loaded, ConfigError):
         findings.append(Finding("fail", "settings", str(loaded)))
+    try:
+        DigestSettings.load(inputs.env)  # `otel-llmcost digest`'s variables (SMTP, Slack, trace links)
+    except ConfigError as exc:
+        findings.append(Finding("fail", "settings", str(exc)))
     if findings:
         return findings
-    given = [option.env for option in OPTIONS.values() if option.env and inputs.env.get(option.env, "").strip()]
+    every = (*OPTIONS.values(), *DIGEST_OPTIONS.values())
+    given = [option.env for option in every if option.env and inputs.env.get(option.env, "").strip()]
     detail = f"valid ({', '.join(given)})" if given else "defaults (no OTEL_LLMCOST_* variable set)"
     return [Finding("ok", "settings", detail)]
 

@@ -12,6 +12,7 @@ import click
 from ..version import __version__
 from .check import check
 from .demo import demo
+from .digest import digest
 from .estimate import estimate
 from .prices import prices
 from .reconcile import reconcile
@@ -81,6 +82,7 @@ cli.add_command(estimate)
 cli.add_command(report)
 cli.add_command(check)
 cli.add_command(reconcile)
+cli.add_command(digest)
 cli.add_command(stack)
 
 

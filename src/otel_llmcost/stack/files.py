@@ -22,6 +22,8 @@ PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
 ALERTMANAGER_IMAGE = "prom/alertmanager:v0.27.0"
 TEMPO_IMAGE = "grafana/tempo:2.7.0"
 GRAFANA_IMAGE = "grafana/grafana:11.6.0"
+# The digest service installs otel-llmcost (from this checkout, or LLMCOST_PIP_SPEC) into a plain Python.
+DIGEST_IMAGE = "python:3.12.8"
 
 CONFIG_FILE = "llmcost-stack.yaml"
 RULES_FILE = "prometheus/rules/otel-llmcost.rules.yaml"
@@ -338,9 +340,44 @@ services:
       - "3000:3000"
     depends_on: [prometheus, tempo]
 
+  # The daily and weekly spend digest (`otel-llmcost digest`), from Prometheus; opt in with
+  #   LLMCOST_DIGEST_TO="--to slack:https://hooks.slack.com/... --to email:team@example.com" \\
+  #   docker compose --profile digest up -d
+  # It looks every hour and sends each closed day (and ISO week) once: the state volume records what went out.
+  # Without LLMCOST_DIGEST_TO it only prints the digest (--dry-run) to its log.
+  llmcost-digest:
+    image: {DIGEST_IMAGE}
+    profiles: [digest]
+    entrypoint: ["sh", "-c"]
+    command:
+      - |
+        cp -r /otel-llmcost /tmp/src && pip install --quiet --no-cache-dir "$${{LLMCOST_PIP_SPEC:-/tmp/src}}" || exit 1
+        to="$${{LLMCOST_DIGEST_TO:---dry-run}}"
+        while true; do
+          for period in day week; do
+            otel-llmcost digest --period "$$period" --prometheus http://prometheus:9090 --state /state/sent.json $$to
+          done
+          sleep 3600
+        done
+    environment:
+      LLMCOST_DIGEST_TO: "${{LLMCOST_DIGEST_TO:-}}"
+      LLMCOST_PIP_SPEC: "${{LLMCOST_PIP_SPEC:-}}"
+      {names.ENV_SLACK_WEBHOOK_URL}: "${{SLACK_WEBHOOK_URL:-}}"
+      {names.ENV_SMTP_HOST}: "${{{names.ENV_SMTP_HOST}:-}}"
+      {names.ENV_SMTP_PORT}: "${{{names.ENV_SMTP_PORT}:-587}}"
+      {names.ENV_SMTP_USER}: "${{{names.ENV_SMTP_USER}:-}}"
+      {names.ENV_SMTP_PASSWORD}: "${{{names.ENV_SMTP_PASSWORD}:-}}"
+      {names.ENV_SMTP_FROM}: "${{{names.ENV_SMTP_FROM}:-{config.alertmanager.email_from}}}"
+      {names.ENV_TRACE_URL_TEMPLATE}: "${{{names.ENV_TRACE_URL_TEMPLATE}:-}}"
+    volumes:
+      - ./:/otel-llmcost:ro
+      - digest-state:/state
+    depends_on: [prometheus]
+
 volumes:
   prometheus-data:
   tempo-data:
+  digest-state:
 """
 
 

@@ -456,7 +456,7 @@ def test_bad_arguments_and_settings_are_one_line(ledger_copy: Path) -> None:
     bad_port = one_line_error(run(*base, "--dry-run", env={names.ENV_SMTP_PORT: "70000"}), 2)
     assert f"{names.ENV_SMTP_PORT}='70000' is not a TCP port" in bad_port
     hidden = one_line_error(run(*base, "--dry-run", env={names.ENV_SLACK_WEBHOOK_URL: "not-a-url"}), 2)
-    assert "(hidden)" in hidden and "not-a-url" not in hidden
+    assert "<hidden>" in hidden and "not-a-url" not in hidden
     assert "no ledger file at" in one_line_error(run("--from", f"sqlite:{ledger_copy.parent / 'x.db'}", "--date",
                                                      DAY, "--dry-run"))
 

@@ -644,7 +644,8 @@ def _config_error(exc: Any, sources: Mapping[str, str], options: Mapping[str, Op
             others.append(field)
         else:
             shown = sources.get(field, field)
-            value = "<hidden>" if options[field].secret or (options is DIGEST_OPTIONS and field in _SECRET) else repr(error["input"])
+            secret = options[field].secret or (options is DIGEST_OPTIONS and field in _SECRET)
+            value = "<hidden>" if secret else repr(error["input"])
             messages.append(f"{shown}={value} {problem}. {fix(field, options)}")
             others.append(shown)
     if len(messages) > 1:
@@ -653,7 +654,7 @@ def _config_error(exc: Any, sources: Mapping[str, str], options: Mapping[str, Op
 
 
 # --- reconciliation (``otel-llmcost reconcile``) --------------------------------------------------------------
-def _secret(value: object) -> str | None:
+def _key(value: object) -> str | None:
     """A credential: any non-empty text (never echoed back in an error)."""
     if value is None:
         return None
@@ -685,11 +686,11 @@ class ReconcileSettings:
     keys and how it compares. Not an ``instrument()`` setting: an instrumented app never needs an admin key."""
 
     openai_admin_key: str | None = field(
-        default=None, metadata=_option(_secret, names.ENV_OPENAI_ADMIN_KEY, "<admin key>", "'<admin key>'", True)
+        default=None, metadata=_option(_key, names.ENV_OPENAI_ADMIN_KEY, "<admin key>", "'<admin key>'", True)
     )
     anthropic_admin_key: str | None = field(
         default=None,
-        metadata=_option(_secret, names.ENV_ANTHROPIC_ADMIN_KEY, "<admin key>", "'<admin key>'", True),
+        metadata=_option(_key, names.ENV_ANTHROPIC_ADMIN_KEY, "<admin key>", "'<admin key>'", True),
     )
     tolerance: Decimal = field(
         default=Decimal("0.01"), metadata=_option(_share, names.ENV_RECONCILE_TOLERANCE, "0.02", "'0.02'")

@@ -25,7 +25,7 @@ from .. import names
 from ..attribution import attributes
 from ..instrumentor import LLMCostInstrumentor
 from ..reporting.calls import CallRecord
-from .mock_llm import MockLLMServer
+from ..fakes.server import MockLLMServer
 from .scenario import ANTHROPIC, OPENAI, Step
 
 SERVICE_NAME = "otel-llmcost-demo"

@@ -5,8 +5,9 @@ them: ``openai_api``, ``anthropic_api`` (a deterministic ``route`` driven by ``x
 ``Fake*`` class for the tests), ``gemini_api``, ``ollama_api`` (scripted fakes). Around them:
 
 * ``wire``: the reply and request types, SSE framing, the ``x-mock-*`` controls, generated content;
-* ``routing``: :func:`handle`, the deterministic fake of OpenAI and Anthropic (one request in, one reply out);
-* ``transport``: httpx MockTransport glue (the SDK's own httpx2/httpx, frame-by-frame bodies, dropped streams);
+* ``routing``: :func:`handle`, the deterministic fake of OpenAI and Anthropic (one request in, one reply out), and
+  :func:`mock_transport_handler`, the same for an httpx MockTransport;
+* ``transport``: httpx glue (the SDK's own httpx2/httpx, frame-by-frame bodies, dropped streams);
 * ``server``: :class:`MockLLMServer`, the deterministic fake on a loopback HTTP server.
 
 Provider SDKs are imported only when a scripted fake is asked for a client.
@@ -14,9 +15,8 @@ Provider SDKs are imported only when a scripted fake is asked for a client.
 
 from __future__ import annotations
 
-from .routing import handle
+from .routing import async_mock_transport_handler, handle, mock_transport_handler
 from .server import MockLLMServer
-from .transport import async_mock_transport_handler, mock_transport_handler
 from .wire import RecordedRequest, Reply
 
 __all__ = [

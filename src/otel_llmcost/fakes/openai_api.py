@@ -15,6 +15,7 @@ No SDK is imported until a client is asked for.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import struct
@@ -279,9 +280,17 @@ def response_events(
 ) -> list[JSON]:
     """The events of a streamed Responses API call, numbered, ending in ``response.completed`` (with usage)."""
     text = "".join(pieces)
-    ids = {"response_id": response_id, "item_id": item_id, "request": request, "service_tier": service_tier}
-    start = response_object(model, tokens, status="in_progress", with_output=False, with_usage=False, **ids)
-    done = response_object(model, tokens, text=text, with_usage=with_usage, **ids)
+    snapshot = functools.partial(
+        response_object,
+        model,
+        tokens,
+        response_id=response_id,
+        item_id=item_id,
+        request=request,
+        service_tier=service_tier,
+    )
+    start = snapshot(status="in_progress", with_output=False, with_usage=False)
+    done = snapshot(text=text, with_usage=with_usage)
     where = {"item_id": item_id, "output_index": 0, "content_index": 0}
     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     events: list[JSON] = [
@@ -603,9 +612,8 @@ class FakeOpenAI:
             return http.Response(status, json=error(status, message), request=request, headers=retry)
         path = request.url.path
         model = self.model or body.get("model") or "gpt-4o"
-        tier = self.service_tier or (
-            body.get("service_tier") if body.get("service_tier") not in (None, "auto") else "default"
-        )
+        asked = body.get("service_tier")
+        tier: str = self.service_tier or (str(asked) if asked not in (None, "auto") else "default")
         if path.endswith("/chat/completions"):
             structured = (body.get("response_format") or {}).get("type") == "json_schema"
             if body.get("stream"):

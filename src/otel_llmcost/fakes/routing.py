@@ -6,13 +6,17 @@ The demo's loopback servers and any test that wants realistic, reproducible repl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
 
 from . import anthropic_api, openai_api
+from .transport import to_response
 from .wire import BadRequestError, Controls, Reply, Request
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import ModuleType
 
 
 def handle(
@@ -44,19 +48,42 @@ def handle(
     * ``x-mock-truncate``: cut a stream after that many events, like a dropped connection.
     """
     req = Request.parse(method, path, headers, body)
-    api = anthropic_api if anthropic_api.is_anthropic(req) else openai_api
+    anthropic = anthropic_api.is_anthropic(req)
+    error_reply = anthropic_api.error_reply if anthropic else openai_api.error_reply
     try:
         controls = Controls.parse(req.headers)
         if controls.error is not None:
-            return api.error_reply(req, controls.error)
-        if api is anthropic_api:
-            reply = anthropic_api.route(req, controls, base_url)
-        else:
-            reply = openai_api.route(req, controls)
+            return error_reply(req, controls.error, None)
+        reply = anthropic_api.route(req, controls, base_url) if anthropic else openai_api.route(req, controls)
     except BadRequestError as exc:
-        return api.error_reply(req, 400, str(exc))
+        return error_reply(req, 400, str(exc))
     if reply is None:
-        if api is anthropic_api:
-            return api.error_reply(req, 404, f"Not found: {req.method} {req.path}")
-        return api.error_reply(req, 404, f"Invalid URL ({req.method} {req.path})")
+        unknown = "Not found: {} {}" if anthropic else "Invalid URL ({} {})"
+        return error_reply(req, 404, unknown.format(req.method, req.path))
     return reply
+
+
+def _module_of(request: object) -> ModuleType:
+    """Answer with the request's own library (httpx2, or plain httpx), so isinstance checks hold."""
+    root = type(request).__module__.partition(".")[0]
+    if root in {"httpx2", "httpx"} and root in sys.modules:
+        return sys.modules[root]
+    try:
+        return importlib.import_module("httpx2")
+    except ImportError:
+        return importlib.import_module("httpx")
+
+
+def mock_transport_handler(request: Any) -> Any:
+    """The deterministic fake (:func:`handle`) as a ``MockTransport`` handler.
+
+    MockTransport awaits a handler's result only when it is awaitable, so this sync handler also serves
+    ``AsyncClient``; SSE bodies are streamed event by event in both cases.
+    """
+    reply = handle(request.method, request.url.raw_path.decode("ascii"), request.headers, request.content)
+    return to_response(_module_of(request), reply, request)
+
+
+async def async_mock_transport_handler(request: Any) -> Any:
+    """Async twin of :func:`mock_transport_handler`, for code that insists on a coroutine."""
+    return mock_transport_handler(request)

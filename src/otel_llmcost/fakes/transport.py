@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -88,31 +87,3 @@ def to_response(module: ModuleType, reply: Reply, request: Any) -> Any:
         stream = frame_stream(module, reply.chunks, dropped(module) if reply.truncated else None)
         return module.Response(reply.status, headers=reply.headers, stream=stream, request=request)
     return module.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
-
-
-def _module_of(request: object) -> ModuleType:
-    """Answer with the request's own library (httpx2, or plain httpx), so isinstance checks hold."""
-    root = type(request).__module__.partition(".")[0]
-    if root in {"httpx2", "httpx"} and root in sys.modules:
-        return sys.modules[root]
-    try:
-        return importlib.import_module("httpx2")
-    except ImportError:
-        return importlib.import_module("httpx")
-
-
-def mock_transport_handler(request: Any) -> Any:
-    """The deterministic fake (:func:`~otel_llmcost.fakes.routing.handle`) as a ``MockTransport`` handler.
-
-    MockTransport awaits a handler's result only when it is awaitable, so this sync handler also serves
-    ``AsyncClient``; SSE bodies are streamed event by event in both cases.
-    """
-    from .routing import handle
-
-    reply = handle(request.method, request.url.raw_path.decode("ascii"), request.headers, request.content)
-    return to_response(_module_of(request), reply, request)
-
-
-async def async_mock_transport_handler(request: Any) -> Any:
-    """Async twin of :func:`mock_transport_handler`, for code that insists on a coroutine."""
-    return mock_transport_handler(request)

@@ -1,9 +1,11 @@
-"""A fake of the Gemini REST API (Developer API and Vertex AI), scripted for the tests.
+"""A fake of the Gemini REST API (Developer API and Vertex AI): its bodies, deterministic routes, a scripted fake.
 
 Bodies have the JSON shape both APIs send, the camelCase of ``GenerateContentResponse`` and its
 ``usageMetadata`` (``Tokens``: Gemini's own meaning, ``prompt`` INCLUDES ``cached``, ``candidates`` EXCLUDES
-``thoughts``). Streams are SSE, each chunk carrying the request's running usage totals. :class:`FakeGemini` is a
-MockTransport handler that records what was asked. No SDK is imported until a client is asked for.
+``thoughts``). Streams are SSE, each chunk carrying the request's running usage totals. :func:`route` is the
+deterministic fake (``x-mock-*`` headers, see :func:`otel_llmcost.fakes.routing.handle`); :class:`FakeGemini` is
+the tests' scripted MockTransport handler that records what was asked. No SDK is imported until a client is asked
+for.
 """
 
 from __future__ import annotations
@@ -13,13 +15,56 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .wire import JSON, WORDS
+from .wire import (
+    JSON,
+    REASONING_TOKENS,
+    WORDS,
+    Controls,
+    Reply,
+    Request,
+    json_reply,
+    list_at,
+    object_at,
+    prompt_tokens,
+    reply_pieces,
+    sse_reply,
+    structured_text,
+    word_count,
+)
 
 if TYPE_CHECKING:
     from types import ModuleType
 
     from google import genai
     from google.genai import types
+
+
+USAGE_KEYS = frozenset(
+    {
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "cachedContentTokenCount",
+        "thoughtsTokenCount",
+        "toolUsePromptTokenCount",
+    }
+)
+"""The x-mock-usage keys of a Gemini request (usageMetadata's own names)."""
+METHODS = frozenset(
+    {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents", "predict"}
+)
+"""The ``models/{model}:{method}`` methods :func:`route` answers."""
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
 
 
 def http_module() -> ModuleType:
@@ -67,6 +112,19 @@ class Tokens:
         """The metadata of stream chunk ``index`` of ``count``: running totals, the last one the whole usage."""
         last = index == count - 1
         return self.usage(candidates=self.candidates if last else index + 1, final=last)
+
+    @classmethod
+    def forced(cls, controls: Controls, *, prompt: int, candidates: int, thoughts: int) -> Tokens:
+        """The x-mock-usage numbers are exact, the rest derived."""
+        forced = controls.forced_usage(USAGE_KEYS)
+        return cls(
+            prompt=forced.get("promptTokenCount", prompt),
+            candidates=forced.get("candidatesTokenCount", candidates),
+            cached=forced.get("cachedContentTokenCount", 0),
+            thoughts=forced.get("thoughtsTokenCount", thoughts),
+            tool_prompt=forced.get("toolUsePromptTokenCount", 0),
+            traffic_type=controls.service_tier,
+        )
 
 
 def content(text: str, finish: str | None = "STOP") -> JSON:
@@ -136,6 +194,90 @@ def batch_job(name: str, state: str, responses: list[Tokens], model: str = "mode
 def error(status: int, message: str = "boom", reason: str = "INVALID_ARGUMENT") -> JSON:
     """A google.rpc error body."""
     return {"error": {"code": status, "message": message, "status": reason}}
+
+
+# --------------------------------------------------------------------------- deterministic routes
+
+
+def method_of(req: Request) -> tuple[str, str] | None:
+    """(model, method) of a ``.../models/{model}:{method}`` request (both APIs), else None."""
+    if len(req.segments) < 2 or req.segments[-2] != "models" or ":" not in req.segments[-1]:
+        return None
+    model, _, method = req.segments[-1].rpartition(":")
+    return (model, method) if method in METHODS else None
+
+
+def headers(req: Request) -> dict[str, str]:
+    return {"content-type": "application/json; charset=UTF-8", "x-goog-request-id": f"mock{req.digest[:16]}"}
+
+
+def error_reply(req: Request, status: int, message: str | None = None) -> Reply:
+    reason = _STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+    return json_reply(error(status, message or f"Mock {reason} (HTTP {status}).", reason), headers(req), status=status)
+
+
+def _generate(req: Request, controls: Controls, model: str, stream: bool) -> Reply:
+    body = req.json_object()
+    config = object_at(body, "generationConfig")
+    fmt: JSON | None = None
+    schema = config.get("responseJsonSchema", config.get("responseSchema"))
+    if schema is not None:
+        fmt = {"type": "json_schema", "schema": schema}
+    elif config.get("responseMimeType") == "application/json":
+        fmt = {"type": "json_object"}
+    pieces, cut = reply_pieces(controls, structured_text(fmt, controls), config.get("maxOutputTokens"))
+    thinking = config.get("thinkingConfig")
+    thinks = isinstance(thinking, dict) and thinking.get("thinkingBudget") != 0
+    tokens = Tokens.forced(
+        controls,
+        prompt=prompt_tokens(body.get("systemInstruction"), body.get("contents")),
+        candidates=word_count("".join(pieces)),
+        thoughts=REASONING_TOKENS if thinks else 0,
+    )
+    ids = {"response_id": f"mock{req.digest[:22]}", "model_version": controls.model or model}
+    finish = "MAX_TOKENS" if cut else "STOP"
+    if not stream:
+        return json_reply(response("".join(pieces), tokens.usage(), finish=finish, **ids), headers(req))
+    chunks = stream_chunks(tokens, pieces=tuple(pieces), **ids)
+    if cut:
+        chunks[-1]["candidates"][0]["finishReason"] = finish
+    if controls.no_usage:
+        for chunk in chunks:
+            del chunk["usageMetadata"]
+    frames = [f"data: {json.dumps(c, separators=(',', ':'))}\r\n\r\n".encode() for c in chunks]
+    return sse_reply(frames, headers(req), controls.truncate)
+
+
+def _vector(text: str) -> list[float]:
+    return [round(((len(text) * (i + 3)) % 17) / 17 - 0.5, 6) for i in range(8)]
+
+
+def route(req: Request, controls: Controls) -> Reply | None:
+    """``models/{model}:{method}`` of the Gemini API (``/v1beta/...``) and Vertex AI (``/v1beta1/projects/...``);
+    None: no such route."""
+    found = method_of(req) if req.method == "POST" else None
+    if found is None:
+        return None
+    model, method = found
+    if method in ("generateContent", "streamGenerateContent"):
+        return _generate(req, controls, model, method == "streamGenerateContent")
+    body = req.json_object()
+    if method == "countTokens":
+        total = prompt_tokens(body.get("contents"), body.get("systemInstruction"))
+        return json_reply(
+            {"totalTokens": controls.forced_usage(USAGE_KEYS).get("promptTokenCount", total)}, headers(req)
+        )
+    if method == "embedContent":
+        return json_reply({"embedding": {"values": _vector(json.dumps(body.get("content")))}}, headers(req))
+    if method == "batchEmbedContents":
+        requests = list_at(body, "requests")
+        tokens = Tokens.forced(controls, prompt=prompt_tokens(requests), candidates=0, thoughts=0)
+        reply = embed_reply(tokens.prompt)
+        reply["embeddings"] = [{"values": _vector(json.dumps(r))} for r in requests]
+        return json_reply(reply, headers(req))
+    instances = list_at(body, "instances")  # Vertex AI :predict
+    counts = tuple(prompt_tokens(i) - 8 or 1 for i in instances)
+    return json_reply(embed_reply(vertex_counts=counts) if counts else {"predictions": []}, headers(req))
 
 
 @dataclass

@@ -197,6 +197,16 @@ class MockLLMServer:
         return self.url
 
     @property
+    def gemini_base_url(self) -> str:
+        """Base URL for ``genai.Client(http_options=types.HttpOptions(base_url=...))`` (Gemini API or Vertex AI)."""
+        return self.url
+
+    @property
+    def ollama_host(self) -> str:
+        """Host for ``ollama.Client(host=...)``."""
+        return self.url
+
+    @property
     def request_count(self) -> int:
         """Requests received so far (safe to read while clients run)."""
         with self._lock:

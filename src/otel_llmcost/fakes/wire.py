@@ -48,8 +48,8 @@ class Reply:
 
     @property
     def streaming(self) -> bool:
-        """Whether the reply is a server-sent event stream (sent chunk by chunk)."""
-        return self.headers.get("content-type", "").startswith("text/event-stream")
+        """Whether the reply is a stream (server-sent events, NDJSON): sent chunk by chunk."""
+        return self.headers.get("content-type", "").startswith(("text/event-stream", "application/x-ndjson"))
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,7 @@ def _collect_text(value: object, out: list[str]) -> None:
         for item in value:
             _collect_text(item, out)
     elif isinstance(value, dict):
-        for key in ("text", "content", "thinking", "output", "arguments"):
+        for key in ("text", "content", "thinking", "output", "arguments", "parts"):
             if key in value:
                 _collect_text(value[key], out)
 
@@ -386,3 +386,15 @@ def reply_pieces(controls: Controls, structured: str | None, limit: object) -> t
 
 def int_or(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def object_at(body: JSON, key: str) -> JSON:
+    """``body[key]`` when it is a JSON object, else an empty one."""
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def list_at(body: JSON, key: str) -> list[Any]:
+    """``body[key]`` when it is a JSON array, else an empty one."""
+    value = body.get(key)
+    return value if isinstance(value, list) else []

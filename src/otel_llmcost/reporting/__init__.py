@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import Final
 
 from .. import names
-from ..names import prometheus_label as prometheus_label  # the one attribute -> label function, re-exported
 from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
+from ..names import prometheus_label as prometheus_label  # the one attribute -> label function, re-exported
 
 NONE: Final = "(none)"
 """The group of calls that carry no value for the dimension (no feature set, say)."""

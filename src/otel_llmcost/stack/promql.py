@@ -23,7 +23,6 @@ from decimal import Decimal
 
 from .. import names
 
-
 label = names.prometheus_label
 """The Prometheus label an OpenTelemetry attribute becomes (what both the SDK and the collector do)."""
 

@@ -158,3 +158,116 @@ def test_ollama_counts_as_forced(transport: str, server: Any) -> None:
     assert parts[-1].done and (parts[-1].prompt_eval_count, parts[-1].eval_count) == (26, 9)
     assert "".join(p.response for p in parts) == "This is a deterministic reply"
     assert client.embed(model="nomic-embed-text", input=["a", "b"]).embeddings[1] == [0.1, 0.2, 0.3]
+
+
+# --- the bodies are the SDKs' own types: every field the fakes send is one the SDK declares ---------------------------
+def _extras(model: Any, path: str = "") -> list[str]:
+    """Fields of a parsed body that its SDK type does not declare (pydantic keeps them in model_extra)."""
+    import pydantic
+
+    found: list[str] = []
+    if isinstance(model, pydantic.BaseModel):
+        found += [f"{path}.{key}" for key in model.model_extra or {}]
+        for name in type(model).model_fields:
+            found += _extras(getattr(model, name), f"{path}.{name}")
+    elif isinstance(model, (list, tuple)):
+        for index, item in enumerate(model):
+            found += _extras(item, f"{path}[{index}]")
+    elif isinstance(model, dict):
+        for key, item in model.items():
+            found += _extras(item, f"{path}[{key}]")
+    return found
+
+
+def _handled(path: str, request: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    """The body the deterministic fake answers a request with."""
+    from otel_llmcost.fakes import handle
+
+    return json.loads(handle("POST", path, headers or {}, json.dumps(request).encode()).body)
+
+
+_ASK = [{"role": "user", "content": "Say hello."}]
+
+
+def _openai_bodies() -> list[tuple[str, Any, Any]]:
+    from openai.types import Batch, CreateEmbeddingResponse
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+    from openai.types.responses import Response, ResponseStreamEvent
+
+    from otel_llmcost.fakes import openai_api as api
+
+    tokens = api.Tokens(cached=30, cache_write=10, reasoning=5)
+    chunks = api.chat_chunks(tokens=tokens, include_usage=True)
+    events = api.response_events(tokens=tokens)
+    return [
+        ("chat_completion", ChatCompletion, api.chat_completion(tokens=tokens, choices=2)),
+        *((f"chat_chunks[{i}]", ChatCompletionChunk, chunk) for i, chunk in enumerate(chunks)),
+        ("response_object", Response, api.response_object(tokens=tokens)),
+        *((f"response_events[{e['type']}]", ResponseStreamEvent, e) for e in events),
+        ("embeddings", CreateEmbeddingResponse, api.embeddings(inputs=2)),
+        ("batch", Batch, api.batch("batch_1", tokens=tokens)),
+        ("batch(in_progress)", Batch, api.batch("batch_2", status="in_progress")),
+        ("route: chat", ChatCompletion, _handled("/v1/chat/completions", {"model": "o4-mini", "messages": _ASK, "n": 2,
+                                                                          "reasoning_effort": "high"})),
+        ("route: responses", Response, _handled("/v1/responses", {
+            "model": "gpt-5", "input": "hi", "reasoning": {"effort": "low"}, "instructions": "Be brief.",
+            "text": {"format": {"type": "json_object"}},
+        })),
+    ]
+
+
+def _anthropic_bodies() -> list[tuple[str, Any, Any]]:
+    from anthropic.types import Message, RawMessageStreamEvent
+    from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+
+    from otel_llmcost.fakes import anthropic_api as api
+
+    tokens = api.Tokens(cache_read=7, cache_5m=3, cache_1h=2, thinking=4, speed="fast", web_search=1)
+    thinking = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+    events = api.message_events("claude-sonnet-4-6", tokens, thinking=["hmm"], delta_with_input=True)
+    return [
+        ("message", Message, api.message("claude-sonnet-4-6", tokens, thinking=thinking)),
+        *((f"message_events[{e['type']}]", RawMessageStreamEvent, e) for e in events if e["type"] != "ping"),
+        ("batch", MessageBatch, api.batch("msgbatch_1")),
+        ("batch(in_progress)", MessageBatch, api.batch("msgbatch_2", ended=False)),
+        ("batch_result", MessageBatchIndividualResponse, api.batch_result("r1", "claude-haiku-4-5", tokens)),
+        ("batch_error", MessageBatchIndividualResponse, api.batch_error("r2")),
+        ("route: message", Message, _handled("/v1/messages", {"model": "claude-sonnet-4-6", "max_tokens": 64,
+                                                              "messages": _ASK, "thinking": {"type": "enabled"}},
+                                             {"anthropic-version": "2023-06-01"})),
+    ]
+
+
+def _gemini_and_ollama_bodies() -> list[tuple[str, Any, Any]]:
+    import ollama
+    from google.genai import types
+
+    from otel_llmcost.fakes import gemini_api, ollama_api
+
+    tokens = gemini_api.Tokens(cached=20, thoughts=3, tool_prompt=2, traffic_type="ON_DEMAND")
+    chunks = gemini_api.stream_chunks(tokens, response_id="r1", model_version="gemini-2.5-flash")
+    counts = {"prompt_eval_count": 26, "eval_count": 9, "total_duration_ns": 1_000}
+    done = ollama_api.final("m", **counts)
+    return [
+        ("gemini response", types.GenerateContentResponse, gemini_api.response("hi", tokens.usage(), response_id="r")),
+        *((f"gemini stream_chunks[{i}]", types.GenerateContentResponse, c) for i, c in enumerate(chunks)),
+        ("gemini embed_reply", types.EmbedContentResponse, gemini_api.embed_reply(12)),
+        ("route: gemini", types.GenerateContentResponse,
+         _handled("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [{"text": "hi"}]}]})),
+        ("ollama chat", ollama.ChatResponse, {**ollama_api.piece("m", "t", True), **done}),
+        ("ollama generate", ollama.GenerateResponse, {**ollama_api.piece("m", "", False), **done}),
+        ("ollama embed", ollama.EmbedResponse, ollama_api.embed("m", 2, prompt_eval_count=4, total_duration_ns=1_000)),
+    ]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini_and_ollama"])
+def test_every_field_sent_is_one_the_sdk_declares(provider: str) -> None:
+    """The builders use the SDK types' own field names: each body validates as its type, with no undeclared field."""
+    import pydantic
+
+    bodies = {"openai": _openai_bodies, "anthropic": _anthropic_bodies, "gemini_and_ollama": _gemini_and_ollama_bodies}
+    undeclared = {}
+    for name, kind, body in bodies[provider]():
+        parsed = pydantic.TypeAdapter(kind).validate_python(body)
+        undeclared[name] = _extras(parsed)
+    assert {name: fields for name, fields in undeclared.items() if fields} == {}

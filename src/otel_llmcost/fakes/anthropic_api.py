@@ -116,13 +116,11 @@ class Tokens:
         data: JSON = {}
         if self.thinking is not None:
             data["output_tokens_details"] = {"thinking_tokens": self.thinking}
-        tools: JSON = {}
-        if self.web_search is not None and (self.web_search or self.web_fetch is not None):
-            tools["web_search_requests"] = self.web_search
-        if self.web_fetch is not None:
-            tools["web_fetch_requests"] = self.web_fetch
-        if tools:
-            data["server_tool_use"] = tools
+        if self.web_search is not None or self.web_fetch is not None:
+            data["server_tool_use"] = {
+                "web_search_requests": self.web_search or 0,
+                "web_fetch_requests": self.web_fetch or 0,
+            }
         return data
 
     def usage(self, output: int | None = None, *, final: bool = True) -> JSON:

@@ -110,7 +110,7 @@ class Tokens:
         }
 
     def responses(self) -> JSON:
-        """``ResponseUsage`` (Responses API, batches)."""
+        """``ResponseUsage`` (Responses API)."""
         return {
             "input_tokens": self.prompt,
             "input_tokens_details": {"cached_tokens": self.cached, "cache_write_tokens": self.cache_write},
@@ -118,6 +118,12 @@ class Tokens:
             "output_tokens_details": {"reasoning_tokens": self.reasoning},
             "total_tokens": self.prompt + self.completion,
         }
+
+    def batch(self) -> JSON:
+        """A Batch's ``BatchUsage`` (no cache-write count)."""
+        usage = self.responses()
+        del usage["input_tokens_details"]["cache_write_tokens"]
+        return usage
 
     @classmethod
     def forced(cls, controls: Controls, *, prompt: int, completion: int, reasoning: int = 0) -> Tokens:
@@ -253,7 +259,6 @@ def response_object(
         "previous_response_id": asked.get("previous_response_id"),
         "reasoning": {"effort": reasoning.get("effort") if isinstance(reasoning, dict) else None, "summary": None},
         "service_tier": service_tier,
-        "store": True,
         "temperature": asked.get("temperature", 1.0),
         "text": {"format": fmt if isinstance(fmt, dict) else {"type": "text"}, "verbosity": "medium"},
         "tool_choice": asked.get("tool_choice", "auto"),
@@ -339,7 +344,7 @@ def batch(
     requests: int = 2,
     metadata: JSON | None = None,
 ) -> JSON:
-    """A ``Batch``: usage (a ``ResponseUsage``) once completed, none before."""
+    """A ``Batch``: usage (a ``BatchUsage``) once completed, none before."""
     done = status == "completed"
     return {
         "id": batch_id,
@@ -363,7 +368,7 @@ def batch(
         "request_counts": {"total": requests, "completed": requests if done else 0, "failed": 0},
         "metadata": metadata or {},
         "model": model,
-        "usage": (tokens or Tokens()).responses() if done else None,
+        "usage": (tokens or Tokens()).batch() if done else None,
     }
 
 

@@ -29,7 +29,9 @@ from otel_llmcost.fakes.anthropic_api import (
     sse_frames,
     stream_frames,
 )
+from otel_llmcost.fakes.transport import dropped, frame_stream
 from otel_llmcost.fakes.wire import JSON, WORDS
+from otel_llmcost.fakes.wire import sse as wire_sse
 from transport import http
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "VERSION",
     "WORDS",
     "FakeAnthropic",
+    "Frames",
     "Setup",
     "Tokens",
     "attributes",
@@ -55,9 +58,22 @@ __all__ = [
     "message_events",
     "otel_global",
     "span_sink",
+    "sse",
     "sse_frames",
     "stream_frames",
 ]
+
+def sse(event: str, data: JSON) -> bytes:
+    """One ``event:``/``data:`` frame."""
+    return wire_sse(data, event)
+
+
+def Frames(frames: list[bytes], fail_after: int | None = None) -> Any:
+    """A body sent frame by frame (sync and async), unread until the client reads it; may fail after ``fail_after``."""
+    if fail_after is not None and fail_after < len(frames):
+        return frame_stream(http, frames[:fail_after], dropped(http))
+    return frame_stream(http, frames)
+
 
 VERSION = tuple(int(p) for p in anthropic.__version__.split(".")[:2])
 SELF_TRACING = hasattr(anthropic.Anthropic, "open_telemetry")

@@ -25,6 +25,7 @@ from otel_llmcost.fakes.openai_api import (
     response_object,
 )
 from otel_llmcost.fakes.openai_api import sse_frames as sse
+from otel_llmcost.fakes.transport import frame_stream
 from otel_llmcost.fakes.wire import CREATED, JSON, WORDS
 from transport import for_sdk
 
@@ -38,6 +39,7 @@ __all__ = [
     "STRUCTURED",
     "WORDS",
     "FakeOpenAI",
+    "FrameStream",
     "Tokens",
     "attributes",
     "batch",
@@ -63,6 +65,11 @@ http: Any = for_sdk("openai")
 # What the installed openai release offers (the suite also runs against the oldest supported one, 1.40).
 HAS_RESPONSES = importlib.util.find_spec("openai.resources.responses") is not None
 needs_responses = pytest.mark.skipif(not HAS_RESPONSES, reason="this openai release has no Responses API")
+
+
+def FrameStream(frames: list[bytes], fail_with: BaseException | None = None) -> Any:
+    """An SSE body sent frame by frame (sync and async), then ``fail_with`` raised, like a dropped connection."""
+    return frame_stream(http, frames, fail_with)
 
 
 def chat_helpers(client: Any) -> Any:

@@ -3,7 +3,8 @@
 Usage missing or ``null``, zero, negative, huge and mistyped counts, cache counts larger than the input, unknown
 service tiers and models, extra fields, empty or missing choices and content, streams that end without usage or
 without a stop event, error events, and SSE bodies cut at any byte. Each strategy draws an ``Reply``: the bytes and
-content type the fake API answers with. Nothing of otel_llmcost is imported here: these are a provider's bytes.
+content type the fake API answers with (framed by otel_llmcost.fakes.wire). Nothing else of otel_llmcost is
+imported here: these are a provider's bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
+
+from otel_llmcost.fakes.wire import sse
 
 JSON = dict[str, Any]
 
@@ -113,11 +116,8 @@ def openai_chat() -> st.SearchStrategy[Reply]:
 
 
 def _sse(events: list[Any], names: bool = False) -> bytes:
-    out = []
-    for event in events:
-        prefix = f"event: {event.get('type')}\n" if names and isinstance(event, dict) else ""
-        out.append(f"{prefix}data: {json.dumps(event)}\n\n")
-    return "".join(out).encode()
+    """The events framed as the fakes frame them (otel_llmcost.fakes.wire.sse), ``event:`` lines when ``names``."""
+    return b"".join(sse(e, str(e.get("type")) if names and isinstance(e, dict) else None) for e in events)
 
 
 def openai_chat_stream() -> st.SearchStrategy[Reply]:

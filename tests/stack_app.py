@@ -197,7 +197,7 @@ def main() -> None:
     from prometheus_client import start_http_server
 
     from otel_llmcost import LLMCostInstrumentor
-    from otel_llmcost.demo.mock_llm import MockLLMServer
+    from otel_llmcost.fakes.server import MockLLMServer
     from otel_llmcost.guard import internal_error
 
     resource = Resource.create({"service.name": SERVICE})

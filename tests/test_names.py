@@ -40,3 +40,23 @@ def test_prometheus_names(metric: str, unit: str, kind: str, expected: str) -> N
 def test_no_duplicate_values() -> None:
     values = [v for k, v in PUBLIC.items()]
     assert len(values) == len(set(values))
+
+
+@pytest.mark.parametrize(
+    ("attribute", "expected"),
+    [
+        ("gen_ai.request.model", "gen_ai_request_model"),
+        ("user.id", "user_id"),
+        ("llmcost.cost-center/eu", "llmcost_cost_center_eu"),
+        ("app.tenant:id é", "app_tenant_id__"),
+        ("already_fine_1", "already_fine_1"),
+    ],
+)
+def test_prometheus_label_is_the_otlp_translation(attribute: str, expected: str) -> None:
+    """Every character outside [a-zA-Z0-9_] becomes "_"; the report and the rendered stack use this one function."""
+    from otel_llmcost.reporting import prometheus_label
+    from otel_llmcost.stack import promql
+
+    assert names.prometheus_label(attribute) == expected
+    assert prometheus_label is names.prometheus_label
+    assert promql.label is names.prometheus_label

@@ -6,6 +6,7 @@ so a rename is one edit and a test fails wherever an old name is still used. Kno
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 INSTRUMENTATION_SCOPE: Final = "otel_llmcost"
@@ -197,6 +198,16 @@ def prometheus_name(metric: str, unit: str, kind: str) -> str:
     if kind == "counter":
         name += "_total"
     return name
+
+
+_NOT_IN_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def prometheus_label(attribute: str) -> str:
+    """The label Prometheus stores an OpenTelemetry attribute under, as its OTLP translation (and the collector's
+    exporter) writes it: every character outside ``[a-zA-Z0-9_]`` becomes ``_`` (``gen_ai.request.model`` ->
+    ``gen_ai_request_model``). The one function the report, the dashboards and the alert rules use."""
+    return _NOT_IN_LABEL.sub("_", attribute)
 
 
 # --- Environment variables ------------------------------------------------------------------------

@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from .. import names
 from ..attribution import attributes
+from ..fakes.server import MockLLMServer
 from ..instrumentor import LLMCostInstrumentor
 from ..reporting.calls import CallRecord
-from .mock_llm import MockLLMServer
 from .scenario import ANTHROPIC, OPENAI, Step
 
 SERVICE_NAME = "otel-llmcost-demo"

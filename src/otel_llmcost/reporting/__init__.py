@@ -16,11 +16,12 @@ from typing import Final
 
 from .. import names
 from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
+from ..names import prometheus_label as prometheus_label  # the one attribute -> label function, re-exported
 
 NONE: Final = "(none)"
 """The group of calls that carry no value for the dimension (no feature set, say)."""
 
-# --by value -> the span/metric attribute it groups on (Prometheus label: dots become underscores).
+# --by value -> the span/metric attribute it groups on (Prometheus label: names.prometheus_label).
 DIMENSIONS: Mapping[str, str] = MappingProxyType(
     {
         "model": names.GEN_AI_REQUEST_MODEL,
@@ -30,11 +31,6 @@ DIMENSIONS: Mapping[str, str] = MappingProxyType(
         "user": names.USER_ID,
     }
 )
-
-
-def prometheus_label(attribute: str) -> str:
-    """The label Prometheus stores an OpenTelemetry attribute under."""
-    return attribute.replace(".", "_")
 
 
 # error.type of a call a budget refused before sending it: counted as refused (nothing billed), not as failed.

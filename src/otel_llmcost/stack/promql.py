@@ -23,10 +23,8 @@ from decimal import Decimal
 
 from .. import names
 
-
-def label(attribute: str) -> str:
-    """The Prometheus label an OpenTelemetry attribute becomes (what both the SDK and the collector do)."""
-    return re.sub(r"[^a-zA-Z0-9_]", "_", attribute)
+label = names.prometheus_label
+"""The Prometheus label an OpenTelemetry attribute becomes (what both the SDK and the collector do)."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .usage import Request, Response, Usage
 
 if TYPE_CHECKING:
     from .budgets.enforcer import BudgetEnforcer
+    from .ledgers.writer import LedgerWriter
 
 _perf = time.perf_counter
 
@@ -45,6 +46,8 @@ class Runtime:
         self.listeners: list[Listener] = []
         self.budgets: BudgetEnforcer | None = None
         """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
+        self.ledger: LedgerWriter | None = None
+        """The PostgreSQL ledger's writer (OTEL_LLMCOST_LEDGER); None when none is set."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
 
@@ -172,6 +175,9 @@ class Call:
         budgets = runtime.budgets
         if budgets is not None:
             budgets.settle(self, outcome)  # before the span ends: a threshold crossing is an event on it
+        ledger = runtime.ledger
+        if ledger is not None:
+            ledger.add(self, outcome)  # a queue append (guarded inside): written to PostgreSQL off the call path
         telemetry = runtime.telemetry
         if self.own_span:
             try:

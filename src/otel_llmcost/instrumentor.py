@@ -267,6 +267,8 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     if self._gauges is not None:
                         self._gauges.source = None
                     self.runtime.budgets.close()
+                if self.runtime.ledger is not None:
+                    self.runtime.ledger.close()  # flushed: to the database, or the spill file
             for owner, attribute in reversed(getattr(self, "_patched", [])):
                 patching.unwrap(owner, attribute)
             self._patched = []
@@ -309,6 +311,12 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
         enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
     runtime = Runtime(settings, prices, telemetry)
     runtime.budgets = enforcer
+    if settings.ledger:
+        from .ledgers.writer import LedgerWriter  # psycopg only for an app that has a PostgreSQL ledger
+
+        runtime.ledger = LedgerWriter(
+            settings.ledger, spill=settings.ledger_spill, queue_size=settings.ledger_queue_size
+        )
     instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
     return runtime, instruments
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What the tests need besides Python packages, on a Debian machine: Prometheus + promtool, Alertmanager + amtool
-# redis-server and PostgreSQL (initdb, pg_ctl, postgres) (the tests start each server themselves, on loopback ports of their own, and stop it).
+# What the tests need besides Python packages, on a Debian machine: Prometheus + promtool, Alertmanager + amtool,
+# redis-server and PostgreSQL (initdb, pg_ctl; the tests start each server themselves, on loopback ports of their
+# own, and stop it).
 # Installs with apt-get only what is missing (as root, or through sudo). Used by scripts/test.sh, hence by .ci/run.
 set -euo pipefail
 missing=()

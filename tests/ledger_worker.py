@@ -5,10 +5,10 @@
 
 Prints "ready" once instrumented; then for each line read from stdin (a phase), ``threads`` threads each make
 ``calls`` calls, each under its own user id (``p<index>-ph<phase>-t<thread>-<n>``), appended to the
-``answered`` file (one O_APPEND write per call) once the call has returned; then prints "done <phase>". With
+``answered`` file (one O_APPEND write per call) once the call has returned; then it flushes the ledger (to the
+database or the spill file) and prints "done <phase>". With
 ``die_in_phase``, the process SIGKILLs itself after ``die_after`` calls of that phase were answered (other
 calls of its threads perhaps in flight). At the end of stdin it exits normally (the ledger flushes at exit).
-With ``sigterm``: after the first phase it prints "done" and waits for a signal.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from otel_llmcost import attributes as attribution  # noqa: E402
 
 
 def main(config: dict[str, Any]) -> None:
-    LLMCostInstrumentor().instrument(ledger=config["url"], ledger_spill=config["spill"],
+    instrumentor = LLMCostInstrumentor()
+    instrumentor.instrument(ledger=config["url"], ledger_spill=config["spill"],
                                      ledger_queue_size=config.get("queue_size", 10_000))  # fmt: skip
     client = FakeOpenAI(tokens=TOKENS).client(max_retries=0)
     answered = os.open(config["answered"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
@@ -58,7 +59,10 @@ def main(config: dict[str, Any]) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-        print(f"done {phase}", flush=True)
+        runtime = instrumentor.runtime
+        assert runtime is not None and runtime.ledger is not None
+        runtime.ledger.flush()  # the phase's rows are in the database or the spill file: what a kill may lose is
+        print(f"done {phase}", flush=True)  # only the rows of the phase it dies in
 
 
 if __name__ == "__main__":

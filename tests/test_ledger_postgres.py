@@ -239,3 +239,68 @@ def test_instrument_without_psycopg_is_a_config_error(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError, match=r"otel-llmcost\[postgres\]"):
         LLMCostInstrumentor().instrument(ledger="postgresql://127.0.0.1:1/x")
     LLMCostInstrumentor().uninstrument()
+
+
+def test_four_processes_an_outage_and_a_killed_process(
+    postgres_server: PostgresServer, tmp_path: Path  # noqa: F811
+) -> None:
+    """4 processes x 8 threads of real SDK calls; the database stopped and started between phases; process 0
+    SIGKILLed in the last phase. Every answered call of the 3 others is in the ledger exactly once; of process 0's,
+    those it had not written or spilled (in memory when it died) are counted: the loss bound the README states."""
+    url = postgres_server.new_database()
+    spill = tmp_path / "spill.db"
+    processes, threads, calls, queue_size = 4, 8, 25, 10_000
+    workers = []
+    for index in range(processes):
+        config = {"url": url, "spill": str(spill), "index": index, "threads": threads, "calls": calls,
+                  "answered": str(tmp_path / f"answered-{index}"), "die_in_phase": 2 if index == 0 else None,
+                  "die_after": 100, "queue_size": queue_size}  # fmt: skip
+        workers.append(subprocess.Popen([sys.executable, str(TESTS / "ledger_worker.py"), json.dumps(config)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))  # fmt: skip
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+
+    def phase(number: int, running: list[subprocess.Popen[str]]) -> None:
+        for worker in running:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in running:
+            assert worker.stdout is not None
+            line = worker.stdout.readline().strip()
+            assert line == f"done {number}" or (worker is workers[0] and number == 2 and line == ""), line
+
+    try:
+        phase(0, workers)  # the database answers
+        postgres_server.stop()
+        try:
+            phase(1, workers)  # it does not: rows go to the spill file
+        finally:
+            postgres_server.start()
+        phase(2, workers)  # it answers again; process 0 is killed after 100 answered calls of this phase
+        assert workers[0].wait(timeout=60) == -signal.SIGKILL
+        for worker in workers[1:]:
+            assert worker.stdin is not None
+            worker.stdin.close()  # end of phases: a normal exit, which flushes
+            assert worker.wait(timeout=120) == 0
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    found = users(url)
+    counts: dict[str, int] = {}
+    for user in found:
+        counts[user] = counts.get(user, 0) + 1
+    assert max(counts.values()) == 1  # nothing twice, the replays of 3 processes sharing one spill file included
+    for index in range(1, processes):
+        answered = (tmp_path / f"answered-{index}").read_text().split()
+        assert len(answered) == 3 * threads * calls
+        assert all(user in counts for user in answered), index  # every answered call of a survivor
+    killed = (tmp_path / f"answered-0").read_text().split()
+    lost = [user for user in killed if user not in counts]
+    assert len(killed) >= 2 * threads * calls + 100
+    assert all(user.startswith("p0-ph2-") for user in lost)  # what phases 0 and 1 wrote or spilled survived
+    assert len(lost) <= queue_size + postgres.BATCH
+    assert Spill(spill).count() == 0
+    print(f"\nkilled process: {len(killed)} answered calls, {len(lost)} not in the ledger (in memory when killed)")

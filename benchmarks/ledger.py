@@ -2,13 +2,12 @@
 
 Call path: ``LedgerWriter.add`` (what ``Call._end`` runs for a finished call when OTEL_LLMCOST_LEDGER is set):
 the span context, a tuple, a deque append. Measured over blocks of calls with a real SDK span and a real priced
-outcome, the background thread asleep (the hand-off alone) and awake (writing batches meanwhile: what the
-hand-off costs while the GIL is shared with it). Inserts: rows a second through the writer (row building and
-multi-row INSERT ... ON CONFLICT, one transaction a flush), through ``postgres.insert`` alone, and replayed from
-the spill file. Needs a PostgreSQL server: ``--url postgresql://...``, or Debian's binaries (a cluster of its
-own is made with initdb in a temporary folder and removed after; as root it runs as the postgres user).
+outcome. Inserts: rows a second through the writer (row building, COPY into a staging table, INSERT ... ON
+CONFLICT, one transaction per 1,000 rows) and the CPU its thread spends per row (the app's GIL pays it),
+through ``postgres.insert`` alone, and replayed from the spill file. Needs a PostgreSQL server:
+``--url postgresql://...``, or Debian's binaries (a cluster of its own is made with initdb in a temporary folder and removed after; as root it runs as the postgres user).
 
-    python benchmarks/ledger.py [--url URL] [--calls 200000] [--rows 50000] [--json]
+    python benchmarks/ledger.py [--url URL] [--calls 5000 --blocks 41] [--rows 50000] [--json]
 """
 
 from __future__ import annotations
@@ -89,42 +88,45 @@ def a_finished_call() -> tuple[Any, Outcome]:
     return SimpleNamespace(span=span, request=request, own_span=True), outcome
 
 
-def call_path(url: str, spill: Path, calls: int, blocks: int, awake: bool) -> float:
-    """Median ns per ``add`` over ``blocks`` blocks of ``calls`` each."""
+def call_path(url: str, spill: Path, calls: int, blocks: int) -> float:
+    """Median ns per ``add`` over ``blocks`` blocks of ``calls`` each, the queue emptied between blocks (untimed:
+    a queue holds about a second of calls in an app, and a tight loop of adds outruns any writer)."""
     call, outcome = a_finished_call()
+    writer = LedgerWriter(url, spill=spill, queue_size=calls + 1, flush_every=3600, batch=calls + 1,
+                          handle_sigterm=False)  # fmt: skip
+    add = writer.add
+    add(call, outcome)  # type: ignore[arg-type]  # starts the thread
     per_call = []
     for _ in range(blocks):
-        writer = LedgerWriter(url, spill=spill, queue_size=calls + 1, flush_every=0.05 if awake else 3600,
-                              batch=postgres.BATCH if awake else calls + 1, handle_sigterm=False)  # fmt: skip
-        add = writer.add
-        add(call, outcome)  # starts the thread
+        writer.flush(timeout=600)
         start = time.perf_counter_ns()
         for _ in range(calls):
             add(call, outcome)  # type: ignore[arg-type]
         per_call.append((time.perf_counter_ns() - start) / calls)
-        writer.close()
+    writer.close()
     return statistics.median(per_call)
 
 
-def writer_throughput(url: str, spill: Path, rows: int) -> float:
+def writer_throughput(url: str, spill: Path, rows: int) -> tuple[float, float]:
+    """(rows a second, CPU microseconds a row in the writing thread: row building and the driver's part)."""
     call, outcome = a_finished_call()
     writer = LedgerWriter(url, spill=spill, queue_size=rows + 1, flush_every=3600, batch=rows + 1,
                           handle_sigterm=False)  # fmt: skip
     for _ in range(rows):
         writer.add(call, outcome)  # type: ignore[arg-type]
     writer._batch = postgres.BATCH  # flush in batches of 500 rows, as the thread does
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     writer.flush(timeout=600)
-    elapsed = time.perf_counter() - start
-    assert writer.counts["written"] == rows + 1 or writer.counts["written"] == rows, writer.counts
+    elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
+    assert writer.counts["written"] == rows, writer.counts
     writer.close()
-    return rows / elapsed
+    return rows / elapsed, cpu / rows * 1e6
 
 
 def insert_throughput(url: str, rows: int) -> float:
     call, outcome = a_finished_call()
     writer = LedgerWriter(url, handle_sigterm=False, spill=Path(tempfile.mkdtemp()) / "s.db")
-    item = (time.time(), call.request, outcome, call.span.get_span_context())
+    item = (time.time(), call.request, outcome, call.span)
     built = [writer._build(item) for _ in range(rows)]
     writer.close()
     with postgres.connect(url) as conn:
@@ -138,7 +140,7 @@ def insert_throughput(url: str, rows: int) -> float:
 def replay_throughput(url: str, spill: Path, rows: int) -> float:
     call, outcome = a_finished_call()
     writer = LedgerWriter(url, spill=spill, handle_sigterm=False)
-    item = (time.time(), call.request, outcome, call.span.get_span_context())
+    item = (time.time(), call.request, outcome, call.span)
     Spill(spill).add(writer.target, [writer._build(item) for _ in range(rows)])
     start = time.perf_counter()
     writer.flush(timeout=600)
@@ -151,26 +153,27 @@ def replay_throughput(url: str, spill: Path, rows: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a PostgreSQL server (a database per measure is made in it)")
-    parser.add_argument("--calls", type=int, default=200_000, help="calls per block of the call-path measure")
-    parser.add_argument("--blocks", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=5_000, help="calls per block of the call-path measure")
+    parser.add_argument("--blocks", type=int, default=41)
     parser.add_argument("--rows", type=int, default=50_000, help="rows per throughput measure")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, (cluster() if args.url is None else _given(args.url)) as server:
         folder = Path(tmp)
+        rate, cpu = writer_throughput(fresh_database(server), folder / "c.db", args.rows)
         results = {
-            "add_ns_thread_asleep": call_path(fresh_database(server), folder / "a.db", args.calls, args.blocks, False),
-            "add_ns_thread_writing": call_path(fresh_database(server), folder / "b.db", args.calls, args.blocks, True),
-            "writer_rows_per_s": writer_throughput(fresh_database(server), folder / "c.db", args.rows),
+            "add_ns": call_path(fresh_database(server), folder / "a.db", args.calls, args.blocks),
+            "writer_rows_per_s": rate,
+            "writer_cpu_us_per_row": cpu,
             "insert_rows_per_s": insert_throughput(fresh_database(server), args.rows),
             "replay_rows_per_s": replay_throughput(fresh_database(server), folder / "d.db", args.rows),
         }
     if args.json:
         print(json.dumps(results))
         return
-    print(f"call path, LedgerWriter.add, thread asleep : {results['add_ns_thread_asleep'] / 1000:.2f} us/call")
-    print(f"call path, LedgerWriter.add, thread writing: {results['add_ns_thread_writing'] / 1000:.2f} us/call")
-    print(f"writer flush (build rows + INSERT)         : {results['writer_rows_per_s']:,.0f} rows/s")
+    print(f"call path (LedgerWriter.add)               : {results['add_ns'] / 1000:.2f} us/call")
+    print(f"writer flush (build rows + COPY + INSERT)  : {results['writer_rows_per_s']:,.0f} rows/s")
+    print(f"writer CPU in its thread (shares the GIL)  : {results['writer_cpu_us_per_row']:.1f} us/row")
     print(f"postgres.insert of built rows              : {results['insert_rows_per_s']:,.0f} rows/s")
     print(f"replay from the spill file                 : {results['replay_rows_per_s']:,.0f} rows/s")
 

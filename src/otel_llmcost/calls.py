@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -27,13 +27,20 @@ from .usage import Request, Response, Usage
 
 if TYPE_CHECKING:
     from .budgets.enforcer import BudgetEnforcer
-    from .ledgers.writer import LedgerWriter
 
 _perf = time.perf_counter
 
 # Called with every finished call (request, outcome, span), after its span ended; the demo's report subscribes
 # here. Budgets settle earlier, in Call._end, so that a threshold crossing can still be an event on the span.
 Listener = Callable[[Request, Outcome, Any], None]
+
+
+class LedgerSink(Protocol):
+    """Where a finished call's ledger row goes off the call path (``ledgers.writer.LedgerWriter``)."""
+
+    def add(self, call: Call, outcome: Outcome) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Runtime:
@@ -46,7 +53,7 @@ class Runtime:
         self.listeners: list[Listener] = []
         self.budgets: BudgetEnforcer | None = None
         """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
-        self.ledger: LedgerWriter | None = None
+        self.ledger: LedgerSink | None = None
         """The PostgreSQL ledger's writer (OTEL_LLMCOST_LEDGER); None when none is set."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""

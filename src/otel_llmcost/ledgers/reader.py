@@ -41,8 +41,8 @@ class LedgerReader(ABC):
         None (unpriced). In time order; with ``costliest=N`` only the N priced calls that cost most, costliest
         first (ties: earlier first)."""
 
-    def close(self) -> None:
-        """Nothing to close by default."""
+    def close(self) -> None:  # noqa: B027  # a reader with nothing to close need not say so
+        """Release the connection."""
 
     def __enter__(self) -> LedgerReader:
         return self

@@ -4,9 +4,10 @@
 to a deque and returns; the row itself (JSON of the attribution, ids in hex) is built by the writer's
 background thread, which inserts batches (multi-row ``INSERT ... ON CONFLICT (row_id) DO NOTHING``) every
 ``flush_every`` seconds or as soon as a batch is full. When the queue holds ``queue_size`` rows the call
-spills its row to the local SQLite spill file itself instead of waiting: a call is never blocked by the
-database. When the database does not answer, the thread spills what it holds, retries with backoff, and
-when it answers again replays the spill oldest first, deleting a batch only after PostgreSQL committed it.
+moves the oldest batch to the local SQLite spill file itself instead of waiting: a call never waits for the
+database (one call in a batch's worth pays for a spill transaction). When the database does not answer, the
+thread spills what it holds, retries with backoff, and when it answers again replays the spill oldest first,
+deleting a batch only after PostgreSQL committed it.
 
 At exit (``atexit``), on ``close()`` (``uninstrument()``) and on SIGTERM (a handler chained before the
 app's own, or before the default, which then still ends the process) the queue is flushed: to the database
@@ -74,7 +75,8 @@ def call_row(request: Request, outcome: Outcome, context: trace.SpanContext, ts:
     )  # fmt: skip
 
 
-_Item = tuple[float, "Request", "Outcome", trace.SpanContext]
+_Item = tuple[float, "Request", "Outcome", trace.Span]
+_now = time.time
 
 
 class LedgerWriter:
@@ -97,6 +99,8 @@ class LedgerWriter:
         self.target = postgres.safe_url(url)
         self.spill = Spill(spill if spill is not None else default_path())
         self.queue_size = queue_size
+        self._room = queue_size
+        """Rows the queue takes; 0 once closed (a late call's row goes to the spill file)."""
         self._flush_every = flush_every
         self._batch = batch
         self._exit_timeout = exit_timeout
@@ -130,23 +134,44 @@ class LedgerWriter:
 
     # --- the call path ------------------------------------------------------------------------------------
     def add(self, call: Call, outcome: Outcome) -> None:
-        """Hand a finished call's row to the writer: an append to the queue (a spill when it is full)."""
+        """Hand a finished call's row to the writer: an append to the queue (a spill when it is full).
+
+        The span (ours, or the current one when the SDK made its own) is kept, not its context: the thread
+        reads the ids. The row is built by the thread too."""
         try:
-            context = call.span.get_span_context()
-            if not context.is_valid:
-                context = trace.get_current_span().get_span_context()
-            item = (time.time(), call.request, outcome, context)
             queue = self._queue
-            if len(queue) >= self.queue_size or self._closed:
-                self._spill_rows([self._build(item)])
+            item = (_now(), call.request, outcome, call.span if call.own_span else trace.get_current_span())
+            if len(queue) < self._room:
+                queue.append(item)
+                if len(queue) >= self._batch or self._thread is None:
+                    self._kick()
                 return
-            queue.append(item)
-            if self._thread is None:
-                self._start()
-            elif len(queue) >= self._batch:
-                self._wake.set()
+            self._overflow(item)
         except Exception:
             internal_error("ledger")
+
+    def _overflow(self, item: _Item) -> None:
+        """The queue is full (the database is slow, or the thread starved): this call moves the oldest batch to
+        the spill file (one transaction for the batch, not one per call) and queues its row behind; the order
+        holds, since the spill is replayed before the queue. Closed: its row goes to the spill file."""
+        if self._closed:
+            self._spill_rows([self._build(item)])
+            return
+        queue = self._queue
+        items = []
+        for _ in range(self._batch):
+            try:
+                items.append(queue.popleft())
+            except IndexError:
+                break
+        self._spill_rows([self._build(old) for old in items])
+        queue.append(item)
+
+    def _kick(self) -> None:
+        if self._thread is None:
+            self._start()
+        else:
+            self._wake.set()
 
     # --- the background thread ----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -169,8 +194,8 @@ class LedgerWriter:
                 return
 
     def _build(self, item: _Item) -> dict[str, Any]:
-        ts, request, outcome, context = item
-        row = call_row(request, outcome, context, ts)
+        ts, request, outcome, span = item
+        row = call_row(request, outcome, span.get_span_context(), ts)
         row["row_id"] = f"{self._prefix}-{next(self._seq)}"
         return row
 
@@ -295,6 +320,7 @@ class LedgerWriter:
         if self._closed:
             return
         self._closed = True
+        self._room = 0
         self._stop = True
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():

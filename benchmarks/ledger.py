@@ -5,7 +5,8 @@ the span context, a tuple, a deque append. Measured over blocks of calls with a 
 outcome. Inserts: rows a second through the writer (row building, COPY into a staging table, INSERT ... ON
 CONFLICT, one transaction per 1,000 rows) and the CPU its thread spends per row (the app's GIL pays it),
 through ``postgres.insert`` alone, and replayed from the spill file. Needs a PostgreSQL server:
-``--url postgresql://...``, or Debian's binaries (a cluster of its own is made with initdb in a temporary folder and removed after; as root it runs as the postgres user).
+``--url postgresql://...``, or Debian's binaries (a cluster of its own is made with initdb in a temporary
+folder and removed after; as root it runs as the postgres user).
 
     python benchmarks/ledger.py [--url URL] [--calls 5000 --blocks 41] [--rows 50000] [--json]
 """

@@ -4,7 +4,8 @@ Same columns as the SQLite ledger (``ledger.COLUMNS``), plus ``row_id``: a uniqu
 process that made it, so that a batch replayed after an outage (or by two processes reading one spill file)
 is inserted once (``ON CONFLICT (row_id) DO NOTHING``); rows go in by COPY (see ``insert``). Costs are
 ``NUMERIC``: exact, summed exactly by the server. Migrations are numbered; ``migrate`` applies those above
-the version recorded in ``llmcost_schema_version``, under an advisory lock, so processes starting together apply each once.
+the version recorded in ``llmcost_schema_version``, under an advisory lock, so processes starting together
+apply each once.
 psycopg (the ``postgres`` extra) is imported here only, and this module only when a ledger URL is set.
 """
 

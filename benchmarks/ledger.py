@@ -96,7 +96,7 @@ def call_path(url: str, spill: Path, calls: int, blocks: int) -> float:
     writer = LedgerWriter(url, spill=spill, queue_size=calls + 1, flush_every=3600, batch=calls + 1,
                           handle_sigterm=False)  # fmt: skip
     add = writer.add
-    add(call, outcome)  # type: ignore[arg-type]  # starts the thread
+    writer.started.wait(60)
     per_call = []
     for _ in range(blocks):
         writer.flush(timeout=600)

@@ -131,6 +131,7 @@ def test_a_full_queue_spills_instead_of_blocking(
     writer = LedgerWriter(url, spill=tmp_path / "spill.db", queue_size=2, flush_every=3600, handle_sigterm=False)
     cap.instrumentor.runtime.ledger = writer
     client = FakeOpenAI(tokens=TOKENS).client(max_retries=0)
+    assert writer.started.wait(30)  # its first pass (connect, migrate, replay) is over: it sleeps from now on
     try:
         for i in range(5):
             with attribution(user_id=f"u{i}"):
@@ -149,6 +150,7 @@ def test_close_with_the_database_down_spills_and_a_later_process_replays(
     url = postgres_server.new_database()
     spill = tmp_path / "spill.db"
     first = LedgerWriter(url, spill=spill, flush_every=3600, exit_timeout=1, handle_sigterm=False)
+    assert first.started.wait(30)
     cap = instrument_with()
     cap.instrumentor.runtime.ledger = first
     client = FakeOpenAI(tokens=TOKENS).client(max_retries=0)

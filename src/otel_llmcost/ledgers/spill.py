@@ -40,7 +40,7 @@ class Spill:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path).expanduser()
         self._timeout = timeout
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a SIGTERM handler may flush while its thread is in here
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
 
@@ -109,4 +109,4 @@ class Spill:
     def forget_connection(self) -> None:
         """After a fork: the parent's connection is the parent's (never closed here)."""
         self._conn = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()

@@ -115,6 +115,11 @@ class LedgerWriter:
         self._previous_sigterm: Any = None
         if handle_sigterm:
             self._install_sigterm()
+        self._start()  # at once: the schema is migrated and an earlier run's spill replayed before any call
+
+    started: threading.Event
+    """Set once the thread's first pass is done: connected and migrated (or found the database down) and the
+    spill file replayed. Nothing waits for it but tests and benchmarks."""
 
     def _reset(self) -> None:
         """This process's state: a fresh queue, id prefix and (not yet started) thread."""
@@ -131,6 +136,7 @@ class LedgerWriter:
         self._backoff = RETRY_MIN
         self._down = False
         self._spilled = True  # the file may hold rows from before (another process, a previous run): look once
+        self.started = threading.Event()
 
     # --- the call path ------------------------------------------------------------------------------------
     def add(self, call: Call, outcome: Outcome) -> None:
@@ -182,6 +188,11 @@ class LedgerWriter:
                 self._thread = thread
 
     def _run(self) -> None:
+        try:
+            self._drain(None, queue=False)
+        except Exception:
+            internal_error("ledger")
+        self.started.set()
         while True:
             self._wake.wait(self._flush_every)
             self._wake.clear()
@@ -209,7 +220,7 @@ class LedgerWriter:
                 break
         return [self._build(item) for item in items]
 
-    def _drain(self, deadline: float | None) -> None:
+    def _drain(self, deadline: float | None, queue: bool = True) -> None:
         """Replay the spill (when it holds rows and the database answers), then write the queue in batches.
 
         ``deadline`` (monotonic): a last flush, which tries the database once even while backing off, and
@@ -223,7 +234,7 @@ class LedgerWriter:
                 if not self._replay_batch():
                     down = self._spilled
                     break
-            while True:
+            while queue:
                 rows = self._take()
                 if not rows:
                     return

@@ -139,12 +139,15 @@ def insert_throughput(url: str, rows: int) -> float:
 
 
 def replay_throughput(url: str, spill: Path, rows: int) -> float:
+    """Rows a second replayed by a writer that starts with a full spill file (its thread's first pass)."""
     call, outcome = a_finished_call()
-    writer = LedgerWriter(url, spill=spill, handle_sigterm=False)
+    maker = LedgerWriter(url, spill=spill.with_suffix(".other"), handle_sigterm=False)
     item = (time.time(), call.request, outcome, call.span)
-    Spill(spill).add(writer.target, [writer._build(item) for _ in range(rows)])
+    Spill(spill).add(maker.target, [maker._build(item) for _ in range(rows)])
+    maker.close()
     start = time.perf_counter()
-    writer.flush(timeout=600)
+    writer = LedgerWriter(url, spill=spill, handle_sigterm=False)
+    writer.started.wait(600)
     elapsed = time.perf_counter() - start
     assert writer.counts["replayed"] == rows, writer.counts
     writer.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -232,6 +233,8 @@ def test_report_from_postgresql_equals_report_from_sqlite(
             (r.cost for r in pg.spend("model", 0, until)), Decimal(0)
         )
     assert "secret" not in postgres.safe_url("postgresql://u:secret@h/db")
+    with sqlite3.connect(store) as conn:  # the SQLite ledger keeps the same versioning
+        assert conn.execute("SELECT MAX(version) FROM llmcost_schema_version").fetchone() == (1,)
 
 
 def test_instrument_without_psycopg_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -69,6 +69,10 @@ CASES = [
     Case("budget_store_timeout", "0.25", 0.25, 1, 1.0, -1, "soon"),
     Case("budget_default_max_tokens", "2048", 2048, 2048, 2048, 2048.5, "many"),
     Case("budget_reservation_ttl", "120", 120.0, Decimal("120"), 120.0, "inf", "0"),
+    Case("ledger", " postgresql://u@db:5432/llm ", "postgresql://u@db:5432/llm", "postgres://db/llm",
+         "postgres://db/llm", 5432, "sqlite:/tmp/ledger.db"),
+    Case("ledger_spill", "/var/lib/spill.db", "/var/lib/spill.db", Path("/s.db"), "/s.db", 3, None),
+    Case("ledger_queue_size", "500", 500, 500, 500, 0, "big"),
     Case("budget_clock", None, None, time.time, time.time, 3, None),
 ]
 BY_OPTION = pytest.mark.parametrize("case", CASES, ids=[case.option for case in CASES])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -35,6 +35,14 @@ _perf = time.perf_counter
 Listener = Callable[[Request, Outcome, Any], None]
 
 
+class LedgerSink(Protocol):
+    """Where a finished call's ledger row goes off the call path (``ledgers.writer.LedgerWriter``)."""
+
+    def add(self, call: Call, outcome: Outcome) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Runtime:
     """What one ``instrument()`` wired together: settings, prices, telemetry, listeners."""
 
@@ -45,6 +53,8 @@ class Runtime:
         self.listeners: list[Listener] = []
         self.budgets: BudgetEnforcer | None = None
         """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
+        self.ledger: LedgerSink | None = None
+        """The PostgreSQL ledger's writer (OTEL_LLMCOST_LEDGER); None when none is set."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
 
@@ -172,6 +182,9 @@ class Call:
         budgets = runtime.budgets
         if budgets is not None:
             budgets.settle(self, outcome)  # before the span ends: a threshold crossing is an event on it
+        ledger = runtime.ledger
+        if ledger is not None:
+            ledger.add(self, outcome)  # a queue append (guarded inside): written to PostgreSQL off the call path
         telemetry = runtime.telemetry
         if self.own_span:
             try:

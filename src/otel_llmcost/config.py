@@ -204,6 +204,25 @@ def _store(value: object) -> str:
     return value.strip() or "memory"  # the URL itself is checked by open_store(), which knows the stores
 
 
+def _ledger(value: object) -> str | None:
+    """A PostgreSQL URL (the SQLite ledger is the SQLite budget store's); None when unset."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("is not a ledger URL: postgresql://USER:PASSWORD@HOST:PORT/DB")
+    text = value.strip()
+    if not text:
+        return None
+    scheme = text.partition("://")[0].lower()
+    if scheme not in ("postgresql", "postgres") or "://" not in text:
+        hint = (
+            ": the SQLite ledger is kept by the SQLite budget store (OTEL_LLMCOST_BUDGET_STORE=sqlite:PATH)"
+            if text.lower().startswith("sqlite:") else ""
+        )
+        raise _Invalid(f"is not a postgresql:// URL{hint}")
+    return text
+
+
 def _failure_rule(value: object) -> str:
     text = value.strip().lower() if isinstance(value, str) else None
     if text not in ("open", "closed"):
@@ -426,6 +445,26 @@ class Settings:
     )
     """Seconds after which a reservation of a call that never settled (its process died) is charged to its
     period at its worst case, never released."""
+    ledger: str | None = field(
+        default=None,
+        metadata=_option(
+            _ledger, names.ENV_LEDGER, "postgresql://llmcost:secret@db:5432/llmcost",
+            "'postgresql://llmcost:secret@db:5432/llmcost'",
+        ),
+    )
+    """PostgreSQL ledger: every finished call becomes a row there, written by a background thread."""
+    ledger_spill: str | None = field(
+        default=None,
+        metadata=_option(
+            _path, names.ENV_LEDGER_SPILL, "/var/lib/app/llmcost-spill.db", "'/var/lib/app/llmcost-spill.db'",
+        ),
+    )
+    """The local SQLite file rows wait in while the ledger's database does not answer (default: under
+    $XDG_STATE_HOME or ~/.local/state/otel-llmcost)."""
+    ledger_queue_size: int = field(
+        default=10_000, metadata=_option(_whole_number, names.ENV_LEDGER_QUEUE_SIZE, "10000", "10000")
+    )
+    """Rows held in memory before the background writer takes them; a full queue spills, never blocks a call."""
     budget_clock: Callable[[], float] | None = field(default=None, metadata=_option(_clock, None, None, "time.time"))
     """Unix time source of budget periods (tests and simulations); None is time.time."""
 

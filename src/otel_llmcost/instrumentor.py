@@ -268,6 +268,8 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                         self._gauges.source = None
                         self._gauges.members = None
                     self.runtime.budgets.close()
+                if self.runtime.ledger is not None:
+                    self.runtime.ledger.close()  # flushed: to the database, or the spill file
             for owner, attribute in reversed(getattr(self, "_patched", [])):
                 patching.unwrap(owner, attribute)
             self._patched = []
@@ -310,6 +312,12 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
         enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
     runtime = Runtime(settings, prices, telemetry)
     runtime.budgets = enforcer
+    if settings.ledger:
+        from .ledgers.writer import LedgerWriter  # psycopg only for an app that has a PostgreSQL ledger
+
+        runtime.ledger = LedgerWriter(
+            settings.ledger, spill=settings.ledger_spill, queue_size=settings.ledger_queue_size
+        )
     instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
     instruments.budget_gauges.members = enforcer.members_over if enforcer is not None else None
     return runtime, instruments

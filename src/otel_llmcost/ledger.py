@@ -130,10 +130,24 @@ def statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+VERSION_TABLE: Final = "llmcost_schema_version"
+"""Migrations applied to a ledger (SQLite here, PostgreSQL in ``ledgers.postgres``): one row per version."""
+
+MIGRATIONS: Final = ((1, SCHEMA),)
+"""The SQLite ledger's migrations, (version, script), applied in order by ``create``. Never edit one that
+shipped; append. Version 1 is idempotent (IF NOT EXISTS), so a file made before versions were kept gets it."""
+
+
 def create(conn: sqlite3.Connection) -> None:
-    """Make the table and its index if missing, in the caller's transaction."""
-    for statement in statements(SCHEMA):
-        conn.execute(statement)
+    """Apply the migrations the file lacks (the table and its index at first), in the caller's transaction."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    (current,) = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}").fetchone()
+    for version, script in MIGRATIONS:
+        if version <= current:
+            continue
+        for statement in statements(script):
+            conn.execute(statement)
+        conn.execute(f"INSERT INTO {VERSION_TABLE} (version, applied_at) VALUES (?, strftime('%s', 'now'))", (version,))
 
 
 def write(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """``otel-llmcost report``: spend tables by model, provider, feature, team or user, from the ledger or Prometheus.
 
-``--from sqlite:PATH`` reads the embedded ledger (exact decimal sums, call counts); ``--prometheus URL`` asks a
-Prometheus server for ``increase()`` of the cost, request and token counters, the numbers the dashboards show.
+``--from sqlite:PATH`` or ``--from postgresql://...`` reads a ledger (exact decimal sums, call counts, the same
+for both: ``ledgers.reader``); ``--prometheus URL`` asks a Prometheus server for ``increase()`` of the cost,
+request and token counters, the numbers the dashboards show.
 Calls refused by a budget are counted apart from failed ones (they cost nothing); a group whose calls are all
 unpriced shows "unpriced" (null in CSV/JSON), never $0. CSV and JSON name the group column after ``--by``
 and give the share as a percentage to 4 decimal places.
@@ -17,6 +18,7 @@ from typing import Any
 import click
 
 from .. import ledger
+from ..errors import ConfigError
 from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share
 from . import output
 from .params import DURATION, MOMENT, describe, http_url
@@ -39,13 +41,16 @@ COLUMNS = (
 ALWAYS = ("cost", "share_pct")
 
 
-def _sqlite_path(value: str | None) -> str | None:
+def _ledger_url(value: str | None) -> str | None:
     if value is None:
         return None
-    scheme, sep, path = value.partition(":")
-    if not sep or scheme != "sqlite" or not path:
-        raise click.BadParameter(f"{value!r} is not sqlite:PATH (e.g. sqlite:/var/lib/app/llmcost.db).")
-    return path
+    scheme, sep, rest = value.partition(":")
+    if not sep or not rest or scheme.lower() not in ("sqlite", "postgresql", "postgres"):
+        raise click.BadParameter(
+            f"{value!r} is not sqlite:PATH nor postgresql://... (e.g. sqlite:/var/lib/app/llmcost.db or "
+            "postgresql://llmcost@db:5432/llmcost)."
+        )
+    return value
 
 
 def _when(moment: float) -> str:
@@ -72,7 +77,8 @@ def _sum(rows: list[SpendRow], field: str) -> int | None:
 @click.option("--until", "until", type=MOMENT, metavar="TIME",
               help="Window end: unix seconds or ISO 8601 (UTC unless a zone is given); default now.")
 @click.option("--by", "by", type=click.Choice(list(DIMENSIONS)), default="model", show_default=True)
-@click.option("--from", "source", metavar="sqlite:PATH", help="The embedded ledger (SQLite file).")
+@click.option("--from", "source", metavar="LEDGER",
+              help="The ledger: sqlite:PATH (the SQLite budget store's file) or postgresql://USER@HOST:PORT/DB.")
 @click.option("--prometheus", metavar="URL", help="A Prometheus server's base URL, e.g. http://localhost:9090.")
 @click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
 def report(since: float, until: float | None, by: str, source: str | None, prometheus: str | None, fmt: str) -> None:
@@ -80,20 +86,28 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
 
     \b
     otel-llmcost report --since 7d --by feature --from sqlite:llmcost.db
+    otel-llmcost report --since 1d --by team --from postgresql://llmcost@db/llmcost
     otel-llmcost report --since 30d --by model --prometheus http://localhost:9090 --format csv
     """
-    path = _sqlite_path(source)
-    if (path is None) == (prometheus is None):
-        raise click.UsageError("say where the spend is recorded: --from sqlite:PATH or --prometheus URL (one).")
+    url = _ledger_url(source)
+    if (url is None) == (prometheus is None):
+        raise click.UsageError(
+            "say where the spend is recorded: --from sqlite:PATH, --from postgresql://... or --prometheus URL (one)."
+        )
     if prometheus is not None:
         http_url(prometheus, "--prometheus", "http://localhost:9090")
     end = time.time() if until is None else until
-    if path is not None:
-        origin = f"sqlite:{path}"
+    if url is not None:
+        from ..ledgers.reader import open_reader
+
         try:
-            rows = ledger.spend(path, by, end - since, end)
+            with open_reader(url) as reader:
+                origin = reader.url  # a PostgreSQL URL without its password
+                rows = reader.spend(by, end - since, end)
         except ledger.LedgerError as exc:
             raise click.BadParameter(str(exc), param_hint="--from") from None
+        except ConfigError as exc:  # psycopg not installed
+            raise click.ClickException(str(exc)) from None
     else:
         assert prometheus is not None
         origin = prometheus
@@ -120,4 +134,5 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
     if fmt == "table" and prometheus is not None and by in ATTRIBUTION and all(r.key == NONE for r in rows):
         label = prometheus_label(DIMENSIONS[by])
         out.print(f"No series carries the {label} label: attribution reaches metrics only for the keys allowed on "
-                  "them (see the README); the ledger (--from sqlite:PATH) has every call's.", style="dim")
+                  "them (see the README); the ledger (--from sqlite:PATH or postgresql://...) has every call's.",
+                  style="dim")

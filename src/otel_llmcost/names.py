@@ -80,6 +80,13 @@ ANTHROPIC_RESPONSE_HEADERS: Final = {
     "anthropic.workspace.id": "anthropic-workspace-id",
 }
 
+# Fingerprints (issue 20): keyed hashes of the request, never content, never a metric label.
+LLMCOST_REQUEST_FINGERPRINT: Final = "llmcost.request.fingerprint"
+LLMCOST_REQUEST_PREFIX_FINGERPRINTS: Final = "llmcost.request.prefix_fingerprints"
+LLMCOST_REQUEST_PREFIX_TOKENS: Final = "llmcost.request.prefix_tokens"
+LLMCOST_REQUEST_ORIGIN: Final = "llmcost.request.origin"
+"""server (under a SERVER span or a propagated trace), local (a trace of this process), none (no trace)."""
+
 # Attribution (issue 4): on every span; on metrics only when allow-listed, values capped per process.
 LLMCOST_FEATURE: Final = "llmcost.feature"
 LLMCOST_TEAM: Final = "llmcost.team"
@@ -109,6 +116,12 @@ LLMCOST_STAGE: Final = "llmcost.stage"
 COST_COMPONENTS: Final = ("input", "output", "cache_read", "cache_write")
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
 SAVINGS_KINDS: Final = ("cache", "batch")
+# Metric attribute of llmcost.savings.potential (otel-llmcost advise --serve): the kind of opportunity.
+LLMCOST_OPPORTUNITY: Final = "llmcost.opportunity"
+OPPORTUNITY_KINDS: Final = (
+    "prompt_cache", "cache_write_unread", "cache_ttl", "response_cache", "batch", "model_ladder", "max_tokens",
+    "growing_context",
+)
 
 # --- Metrics --------------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -135,6 +148,9 @@ METRIC_BUDGET_THRESHOLD_CROSSINGS: Final = "llmcost.budget.threshold_crossings"
 METRIC_BUDGET_BLOCKED: Final = "llmcost.budget.blocked"
 # Budget store failures (unreachable, timed out), by llmcost.stage (reserve, settle, read, mark).
 METRIC_BUDGET_STORE_ERRORS: Final = "llmcost.budget.store_errors"
+
+# Estimated USD per month the advisor finds could be saved, by llmcost.opportunity (a gauge of advise --serve).
+METRIC_SAVINGS_POTENTIAL: Final = "llmcost.savings.potential"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
@@ -199,6 +215,9 @@ ENV_BUDGET_STORE_FAILURE: Final = "OTEL_LLMCOST_BUDGET_STORE_FAILURE"
 ENV_BUDGET_STORE_TIMEOUT: Final = "OTEL_LLMCOST_BUDGET_STORE_TIMEOUT"
 ENV_BUDGET_DEFAULT_MAX_TOKENS: Final = "OTEL_LLMCOST_BUDGET_DEFAULT_MAX_TOKENS"
 ENV_BUDGET_RESERVATION_TTL: Final = "OTEL_LLMCOST_BUDGET_RESERVATION_TTL"
+# Fingerprints (issue 20).
+ENV_FINGERPRINTS: Final = "OTEL_LLMCOST_FINGERPRINTS"
+ENV_FINGERPRINT_KEY: Final = "OTEL_LLMCOST_FINGERPRINT_KEY"
 # OpenTelemetry's own switches, honoured by instrument(): either one makes us patch nothing.
 ENV_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"

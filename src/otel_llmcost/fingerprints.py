@@ -67,6 +67,8 @@ class Fingerprints:
     request: str
     prefixes: tuple[str, ...]
     prefix_tokens: tuple[int, ...]
+    boundaries: tuple[int, ...]
+    """Where each prefix ends: 0 after the head (system, tools), n after the n-th message."""
     fleet_key: bool
     """True when the key came from OTEL_LLMCOST_FINGERPRINT_KEY (repeats across hosts are comparable)."""
 
@@ -145,6 +147,7 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
     inner = key.inner.copy()
     prefixes: list[str] = []
     tokens: list[int] = []
+    boundaries: list[int] = []
     size = 0
     head_parts = [part for part in head if _given(part)]
     if head_parts:
@@ -153,15 +156,17 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
         size += len(data)
         prefixes.append(key.finish(inner))
         tokens.append(-(-size // BYTES_PER_TOKEN))
+        boundaries.append(0)
     if _given(messages):
         items = messages if isinstance(messages, (list, tuple)) else (messages,)
-        for message in items:
+        for number, message in enumerate(items, 1):
             data = _encode(message).encode("utf-8", "surrogatepass")
             inner.update(b"\x1e")
             inner.update(data)
             size += len(data) + 1
             prefixes.append(key.finish(inner))
             tokens.append(-(-size // BYTES_PER_TOKEN))
+            boundaries.append(number)
     rest = {name: value for name, value in params.items() if name not in IGNORED_PARAMETERS and _given(value)}
     inner.update(b"\x1d")
     inner.update(_encode(rest).encode("utf-8", "surrogatepass"))
@@ -169,7 +174,8 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
         keep = MAX_BOUNDARIES - _FIRST
         prefixes = prefixes[:_FIRST] + prefixes[-keep:]
         tokens = tokens[:_FIRST] + tokens[-keep:]
-    return Fingerprints(key.finish(inner), tuple(prefixes), tuple(tokens), key.fleet)
+        boundaries = boundaries[:_FIRST] + boundaries[-keep:]
+    return Fingerprints(key.finish(inner), tuple(prefixes), tuple(tokens), tuple(boundaries), key.fleet)
 
 
 def origin() -> str:

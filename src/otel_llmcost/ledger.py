@@ -33,7 +33,7 @@ TABLE: Final = "llm_calls"
 # them gains them when it is opened for writing (``create``: ALTER TABLE), and its old rows read as NULL.
 ADDED_COLUMNS: Final = (
     ("request_fingerprint", "TEXT"),  # keyed hash of the whole request (fingerprints.py): never content
-    ("prefix_fingerprints", "TEXT"),  # "tokens:hash" per stable prefix (head, then each message), space-separated
+    ("prefix_fingerprints", "TEXT"),  # "boundary:tokens:hash" per prefix (0: system+tools, n: n messages)
     ("origin", "TEXT"),               # server | local | none: what the call ran under (llmcost.request.origin)
     ("max_tokens", "INTEGER"),        # the output cap the call asked for
     ("finish_reason", "TEXT"),        # the first finish / stop reason
@@ -137,7 +137,9 @@ def row(
         "error_type": error_type,
         "request_fingerprint": fingerprints.request if fingerprints is not None else None,
         "prefix_fingerprints": " ".join(
-            f"{tokens}:{digest}" for tokens, digest in zip(fingerprints.prefix_tokens, fingerprints.prefixes)
+            f"{boundary}:{tokens}:{digest}" for boundary, tokens, digest in zip(
+                fingerprints.boundaries, fingerprints.prefix_tokens, fingerprints.prefixes, strict=True
+            )
         ) if fingerprints is not None and fingerprints.prefixes else None,
         "origin": origin,
         "max_tokens": max_tokens,

@@ -84,6 +84,8 @@ ANTHROPIC_RESPONSE_HEADERS: Final = {
 LLMCOST_REQUEST_FINGERPRINT: Final = "llmcost.request.fingerprint"
 LLMCOST_REQUEST_PREFIX_FINGERPRINTS: Final = "llmcost.request.prefix_fingerprints"
 LLMCOST_REQUEST_PREFIX_TOKENS: Final = "llmcost.request.prefix_tokens"
+LLMCOST_REQUEST_PREFIX_BOUNDARIES: Final = "llmcost.request.prefix_boundaries"
+"""Where each prefix ends: 0 after system instructions and tools, n after the n-th message."""
 LLMCOST_REQUEST_ORIGIN: Final = "llmcost.request.origin"
 """server (under a SERVER span or a propagated trace), local (a trace of this process), none (no trace)."""
 

@@ -90,6 +90,7 @@ class Telemetry:
             if prints.prefixes:
                 attributes[names.LLMCOST_REQUEST_PREFIX_FINGERPRINTS] = prints.prefixes
                 attributes[names.LLMCOST_REQUEST_PREFIX_TOKENS] = prints.prefix_tokens
+                attributes[names.LLMCOST_REQUEST_PREFIX_BOUNDARIES] = prints.boundaries
         if name is None:
             name = f"{request.operation} {request.model}" if request.model else request.operation
         return (tracer or self._tracer).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..version import __version__
+from .advise import advise
 from .check import check
 from .demo import demo
 from .estimate import estimate
@@ -79,6 +80,7 @@ cli.add_command(prices)
 cli.add_command(estimate)
 cli.add_command(report)
 cli.add_command(check)
+cli.add_command(advise)
 cli.add_command(stack)
 
 

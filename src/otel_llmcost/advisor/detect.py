@@ -130,14 +130,11 @@ def prompt_cache(calls: list[LedgerCall], pricer: Pricer) -> dict[Group, Tally]:
 
 
 # --- cache writes ----------------------------------------------------------------------------------------------
-def _written_prefix(call: LedgerCall) -> str | None:
-    """The prefix a cache write stored: the longest whose tokens are within the cached part (reads + writes)."""
+def _written_prefixes(call: LedgerCall) -> set[str]:
+    """The prefixes a cache write may have stored: those within the cached part (reads + writes, 5% slack for the
+    token estimate); a later call that shares one of them and reads from the cache read this write."""
     cached = call.usage.cache_read_tokens + call.usage.cache_write_tokens
-    best = None
-    for prefix in call.prefixes:
-        if prefix.tokens <= cached * 1.05:
-            best = prefix.digest
-    return best
+    return {prefix.digest for prefix in call.prefixes if prefix.tokens <= cached * 1.05}
 
 
 def cache_writes(calls: list[LedgerCall], pricer: Pricer) -> tuple[dict[Group, Tally], dict[Group, Tally]]:
@@ -149,14 +146,14 @@ def cache_writes(calls: list[LedgerCall], pricer: Pricer) -> tuple[dict[Group, T
             usage = call.usage
             if not usage.cache_write_tokens:
                 continue
-            digest = _written_prefix(call)
+            digests = _written_prefixes(call)
             long_ttl = usage.cache_write_1h_tokens > 0
             horizon = data.CACHE_TTL_1H_SECONDS if long_ttl else data.CACHE_TTL_SECONDS
             reads = []
             for later in group[index + 1:]:
                 if later.ts - call.ts > horizon:
                     break
-                if later.usage.cache_read_tokens and any(p.digest == digest for p in later.prefixes):
+                if later.usage.cache_read_tokens and any(p.digest in digests for p in later.prefixes):
                     reads.append(later.ts - call.ts)
             if not reads:
                 saved = pricer.saving(call, call.priced_as(

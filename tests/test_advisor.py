@@ -22,13 +22,13 @@ import pytest
 from click.testing import CliRunner
 from opentelemetry.trace import SpanKind
 
+from conftest import Captured, make_captured
 from otel_llmcost import names
 from otel_llmcost.advisor import advise
 from otel_llmcost.cli.advise import exposition
 from otel_llmcost.cli.main import cli
-from otel_llmcost.fingerprints import fingerprint
 from otel_llmcost.config import Settings
-from conftest import Captured, make_captured
+from otel_llmcost.fingerprints import fingerprint
 from transport import for_sdk
 
 SECRET = "SECRET-PROMPT-TEXT"

@@ -360,7 +360,8 @@ def growing_context(calls: list[LedgerCall], pricer: Pricer) -> dict[Group, Tall
                 tally.saved += saved
             tally = tallies[chain[0].group]
             tally.calls += 1
-            tally.extra["longest_conversation_turns"] = max(tally.extra.get("longest_conversation_turns", 0), len(chain))
+            longest = max(tally.extra.get("longest_conversation_turns", 0), len(chain))
+            tally.extra["longest_conversation_turns"] = longest
     return {k: t for k, t in tallies.items() if t.saved > 0}
 
 

@@ -105,7 +105,7 @@ def serve(port: int, host: str, compute: Any) -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
@@ -116,7 +116,7 @@ def serve(port: int, host: str, compute: Any) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)
@@ -133,7 +133,8 @@ def serve(port: int, host: str, compute: Any) -> None:
 @click.option("--from", "source", metavar="sqlite:PATH", required=True, help="The embedded ledger (SQLite file).")
 @click.option("--since", type=DURATION, default="14d", show_default=True, metavar="DURATION",
               help="Window length: 14d, 30d, 12h, …")
-@click.option("--until", "until", type=MOMENT, metavar="TIME", help="Window end (unix seconds or ISO 8601); default now.")
+@click.option("--until", "until", type=MOMENT, metavar="TIME",
+              help="Window end (unix seconds or ISO 8601); default now.")
 @click.option("--offline-feature", "offline", multiple=True, metavar="FEATURE",
               help="A feature whose calls need no interactive answer (batch candidates); repeatable.")
 @click.option("--ladder", "ladder", multiple=True, metavar="PROVIDER:MODEL>CHEAPER",

@@ -145,7 +145,8 @@ class OllamaMethod:
             top_p=number(get(options, "top_p")),
         )
         content = _argument(args, kwargs, content_arg, 1)
-        describe(runtime.settings, request, (kwargs.get("tools"), kwargs.get("system")), content, {**kwargs, "model": model})
+        head = (kwargs.get("tools"), kwargs.get("system"))
+        describe(runtime.settings, request, head, content, {**kwargs, "model": model})
         if runtime.settings.capture_content:
             content = _argument(args, kwargs, content_arg, 1)
             request.input_messages = content if given(content) else None

@@ -293,8 +293,8 @@ def test_fingerprints_are_hmac_sha256_and_prefix_stable() -> None:
     b = fingerprint(settings, head, [{"role": "user", "content": "b"}], {"model": "m", "timeout": 3})
     assert a.prefixes[0] == b.prefixes[0] and a.prefixes[1] != b.prefixes[1]
     assert a.boundaries == (0, 1)
-    canonical = '[[{"name":"tool"}],"system"]'
-    assert a.prefixes[0] == hmac.new(b"k", canonical.encode(), hashlib.sha256).hexdigest()[:32]
+    canonical = b'\x1cj[{"name":"tool"}]\x1cssystem'  # each head part: JSON, or text as its bytes
+    assert a.prefixes[0] == hmac.new(b"k", canonical, hashlib.sha256).hexdigest()[:32]
     same = fingerprint(settings, head, [{"content": "a", "role": "user"}], {"model": "m", "stream": True})
     assert same.request == a.request  # key order and streaming do not change the request
     other_key = fingerprint(Settings.load({"fingerprint_key": "other"}), head, [], {"model": "m"})

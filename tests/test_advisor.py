@@ -261,6 +261,28 @@ def test_cli_formats_and_no_prompt_text_anywhere(traffic: Traffic, tmp_path: Pat
     assert f'llmcost_savings_potential_USD{{llmcost_opportunity="batch"}} {float(Decimal("0.00045") * 30)!r}' in gauge
 
 
+def test_serve_exposes_the_gauge_by_opportunity(traffic: Traffic) -> None:
+    import threading
+    import urllib.request
+
+    from otel_llmcost.cli.advise import metrics_server
+
+    plant_everything(traffic)
+    server = metrics_server(0, "127.0.0.1", lambda: advise(traffic.ledger, 14 * 86_400, T0 + 7200))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    series = [line for line in text.splitlines() if line.startswith("llmcost_savings_potential_USD{")]
+    assert len(series) == len(names.OPPORTUNITY_KINDS)
+    assert 'llmcost_savings_potential_USD{llmcost_opportunity="max_tokens"}' in text
+
+
 def test_an_old_ledger_gains_the_new_columns_and_reads(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

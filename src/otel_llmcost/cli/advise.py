@@ -100,8 +100,8 @@ def exposition(totals: dict[str, Decimal]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve(port: int, host: str, compute: Any) -> None:
-    """Serve /metrics until interrupted; each scrape re-reads the ledger."""
+def metrics_server(port: int, host: str, compute: Any) -> Any:
+    """An HTTP server (not yet serving) whose /metrics is the gauge, re-read from the ledger at each scrape."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
@@ -119,7 +119,16 @@ def serve(port: int, host: str, compute: Any) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def serve(port: int, host: str, compute: Any) -> None:
+    """Serve /metrics until interrupted."""
+    try:
+        server = metrics_server(port, host, compute)
+    except OSError as exc:
+        message = f"cannot serve on {host}:{port}: {exc.strerror or exc}."
+        raise click.BadParameter(message, param_hint="--serve") from None
     click.echo(f"serving {names.METRIC_SAVINGS_POTENTIAL} on http://{host}:{server.server_port}/metrics", err=True)
     try:
         server.serve_forever()

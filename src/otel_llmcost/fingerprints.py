@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,9 +33,12 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from . import names
 from .config import Settings
 from .guard import internal_error
 from .usage import Request
+
+logger = logging.getLogger(__name__)
 
 BYTES_PER_TOKEN = 4
 """The token estimate of a prefix: UTF-8 bytes of its canonical JSON / 4."""
@@ -104,6 +108,12 @@ def _key(settings: Settings) -> _Key:
     key = _keys.get(secret)
     if key is None:
         key = _Key(secret.encode("utf-8") if secret else _PROCESS_KEY, secret is not None)
+        if secret is None:
+            logger.info(
+                "otel-llmcost: request fingerprints use a random key of this process: repeated requests are found "
+                "within it only, not across processes or hosts (set %s, the same on every host, for that).",
+                names.ENV_FINGERPRINT_KEY,
+            )
         _keys.clear()  # one key in use at a time
         _keys[secret] = key
     return key

@@ -20,6 +20,8 @@ from .params import DURATION, MOMENT, describe
 from .report import _sqlite_path
 
 _FORMATS = ("table", "json", "markdown")
+NOTE = (f"Repeats (prompt cache, response cache, conversations) are found across processes only when every "
+        f"process sets the same {names.ENV_FINGERPRINT_KEY}; estimates are what-ifs priced from the recorded usage.")
 
 
 def _ladders(values: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], ...]] | None:
@@ -58,7 +60,7 @@ def _markdown(advice: Any, title: str) -> str:
     lines = [f"# {title}", "", f"{advice.calls} priced calls, {_usd(advice.spend)} spent in the window "
              f"({advice.window_days} d).", ""]
     if not advice.findings:
-        return "\n".join([*lines, "No opportunity found."])
+        return "\n".join([*lines, "No opportunity found.", "", NOTE])
     lines += ["| # | opportunity | where | USD / month | evidence |", "|---|---|---|---:|---|"]
     for n, f in enumerate(advice.findings, 1):
         where = f"{f.provider} {f.model}" + (f" ({f.feature})" if f.feature else "")
@@ -67,7 +69,7 @@ def _markdown(advice: Any, title: str) -> str:
     for n, f in enumerate(advice.findings, 1):
         lines += ["", f"## {n}. {f.title}: {_usd(f.monthly_usd)} per month", "", *(f"- {a}" for a in f.arithmetic),
                   f"- **Change**: {f.change}"]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", NOTE])
 
 
 def _table(advice: Any, title: str) -> None:
@@ -88,6 +90,7 @@ def _table(advice: Any, title: str) -> None:
         where = f"{f.provider} {f.model}" + (f"\nfeature {f.feature}" if f.feature else "")
         grid.add_row(str(n), f.title, where, _usd(f.monthly_usd), "\n".join([*f.arithmetic, "→ " + f.change]))
     out.print(grid)
+    out.print(NOTE, style="dim")
 
 
 def exposition(totals: dict[str, Decimal]) -> str:
@@ -173,7 +176,7 @@ def advise(source: str, since: float, until: float | None, offline: tuple[str, .
     advice = _advice(path, since, end, offline_features, ladders)
     title = f"Where the money could be saved, last {describe(since)}, from sqlite:{path}"
     if fmt == "json":
-        click.echo(json.dumps(advice.as_dict(), indent=2))
+        click.echo(json.dumps({**advice.as_dict(), "note": NOTE}, indent=2))
     elif fmt == "markdown":
         click.echo(_markdown(advice, title))
     else:

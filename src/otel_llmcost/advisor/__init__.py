@@ -58,8 +58,12 @@ def analyse(
         "max_tokens": detect.max_tokens(calls, pricer),
         "growing_context": detect.growing_context(calls, pricer),
     }
+    counts: dict[detect.Group, int] = {}
+    for call in calls:
+        counts[call.group] = counts.get(call.group, 0) + 1
     findings = [
-        _finding(kind, group, tally, days) for kind, tallies in found.items() for group, tally in tallies.items()
+        _finding(kind, group, tally, days, counts[group])
+        for kind, tallies in found.items() for group, tally in tallies.items()
     ]
     findings.sort(key=lambda f: (-f.monthly_usd, f.kind, f.provider, f.model, f.feature))
     spend = sum((call.cost for call in calls), Decimal(0))
@@ -70,13 +74,14 @@ def _usd(value: Decimal) -> str:
     return f"${value:,.6f}"
 
 
-def _finding(kind: str, group: detect.Group, tally: detect.Tally, days: Decimal) -> Finding:
+def _finding(kind: str, group: detect.Group, tally: detect.Tally, days: Decimal, calls: int) -> Finding:
     provider, model, feature = group
     monthly = tally.saved * data.DAYS_PER_MONTH / days
-    evidence: dict[str, Any] = {"calls": tally.calls, "affected_calls": tally.hits}
+    evidence: dict[str, Any] = {"calls": calls, "affected_calls": tally.hits}
     if tally.tokens:
         evidence["tokens"] = tally.tokens
-    extra = {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in tally.extra.items()}
+    shown = {k: v for k, v in tally.extra.items() if k != "explicit"}
+    extra = {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in shown.items()}
     evidence.update(extra)
     scale = f"{_usd(tally.saved)} in {days} d x {data.DAYS_PER_MONTH} / {days} = {_usd(monthly)} per month"
     where = f"{provider} {model}" + (f", feature {feature}" if feature else "")
@@ -84,7 +89,7 @@ def _finding(kind: str, group: detect.Group, tally: detect.Tally, days: Decimal)
     if kind == "prompt_cache":
         premium = tally.extra.get("write_premium_usd", Decimal(0))
         arithmetic = [
-            f"{tally.hits} calls re-sent {tally.tokens:,} prefix tokens within {data.CACHE_TTL_SECONDS} s of the "
+            f"{tally.hits} of {calls} calls re-sent {tally.tokens:,} prefix tokens within {data.CACHE_TTL_SECONDS} s of the "
             f"same prefix: priced as uncached input, they would cost less as cache reads",
             f"input price - cache-read price on those tokens, less {_usd(premium)} of cache-write premium "
             f"(first send of each prefix) = {_usd(tally.saved)}",
@@ -137,7 +142,7 @@ def _finding(kind: str, group: detect.Group, tally: detect.Tally, days: Decimal)
     elif kind == "model_ladder":
         target = tally.extra["to"]
         arithmetic = [
-            f"{tally.calls} calls, median output {tally.extra['median_output_tokens']} tokens, cost "
+            f"{calls} calls, median output {tally.extra['median_output_tokens']} tokens, cost "
             f"{_usd(tally.spent)}; the same tokens on {target} cost {_usd(tally.spent - tally.saved)}: "
             f"{_usd(tally.saved)}",
             scale,

@@ -90,7 +90,8 @@ def _finding(kind: str, group: detect.Group, tally: detect.Tally, days: Decimal,
         premium = tally.extra.get("write_premium_usd", Decimal(0))
         arithmetic = [
             f"{tally.hits} of {calls} calls re-sent {tally.tokens:,} prefix tokens within "
-            f"{data.CACHE_TTL_SECONDS} s of the same prefix: priced as uncached input, they would cost less as cache reads",
+            f"{data.CACHE_TTL_SECONDS} s of the same prefix: priced as uncached input, they would cost less as "
+            f"cache reads",
             f"input price - cache-read price on those tokens, less {_usd(premium)} of cache-write premium "
             f"(first send of each prefix) = {_usd(tally.saved)}",
             scale,

@@ -339,3 +339,25 @@ def test_fingerprints_off_by_one_setting(tmp_path: Path) -> None:
         assert names.LLMCOST_REQUEST_FINGERPRINT not in attrs and attrs[names.LLMCOST_REQUEST_ORIGIN] == "none"
     finally:
         t.cap.instrumentor.uninstrument()
+
+
+def test_gemini_and_ollama_calls_carry_fingerprints_too(captured: Any) -> None:
+    from google.genai import types
+
+    from gemini_payloads import FakeGemini
+    from gemini_payloads import Tokens as GeminiTokens
+    from gemini_payloads import client as gemini_client
+    from ollama_payloads import FakeOllama, sync_client
+
+    config = types.GenerateContentConfig(system_instruction=f"{SECRET} be brief")
+    for question in ("a", "b"):
+        gemini_client("gemini", FakeGemini(GeminiTokens(prompt=10, candidates=2))).models.generate_content(
+            model="gemini-2.5-flash", contents=f"{SECRET} {question}", config=config
+        )
+    sync_client(FakeOllama()).chat(model="llama3.2", messages=[user("hi")], stream=False)
+    spans = [dict(s.attributes or {}) for s in captured.client_spans()]
+    assert len(spans) == 3 and all(len(s[names.LLMCOST_REQUEST_FINGERPRINT]) == 32 for s in spans)
+    first, second = (s[names.LLMCOST_REQUEST_PREFIX_FINGERPRINTS] for s in spans[:2])
+    assert first[0] == second[0] and first[1] != second[1]  # the same system instruction, another question
+    assert spans[0][names.LLMCOST_REQUEST_PREFIX_BOUNDARIES] == (0, 1)
+    assert all(SECRET not in repr(s) for s in spans)

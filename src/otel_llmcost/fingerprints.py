@@ -205,9 +205,15 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
         boundaries.append(0)
     if _given(messages):
         items = messages if isinstance(messages, (list, tuple)) else (messages,)
+        # A longer conversation keeps its first _FIRST and its last boundaries: those between are not finalized.
+        offset = len(prefixes) - 1  # boundary index = offset + message number
+        total = offset + 1 + len(items)
+        gap = range(_FIRST, total - (MAX_BOUNDARIES - _FIRST)) if total > MAX_BOUNDARIES else range(0)
         for number, message in enumerate(items, 1):
             inner.update(b"\x1e")
             size += _feed(inner, message) + 1
+            if offset + number in gap:
+                continue
             prefixes.append(key.finish(inner))
             tokens.append(-(-size // BYTES_PER_TOKEN))
             boundaries.append(number)
@@ -218,11 +224,6 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
             continue
         inner.update(b"\x1f" + name.encode("utf-8", "surrogatepass"))
         _feed(inner, value)
-    if len(prefixes) > MAX_BOUNDARIES:
-        keep = MAX_BOUNDARIES - _FIRST
-        prefixes = prefixes[:_FIRST] + prefixes[-keep:]
-        tokens = tokens[:_FIRST] + tokens[-keep:]
-        boundaries = boundaries[:_FIRST] + boundaries[-keep:]
     return Fingerprints(key.finish(inner), tuple(prefixes), tuple(tokens), tuple(boundaries), key.fleet)
 
 

@@ -61,6 +61,8 @@ CASES = [
     Case("metric_attributes", "feature, user, llmcost.tenant", (names.LLMCOST_FEATURE, names.USER_ID, "llmcost.tenant"),
          ("team",), (names.LLMCOST_TEAM,), ["feature", "tenant"], "feature,tenant"),
     Case("max_attribute_values", "25", 25, 25, 25, 0, "1.5"),
+    Case("fingerprints", "off", False, False, False, "maybe", "maybe"),
+    Case("fingerprint_key", " s3cret ", "s3cret", b"k", "k", 42, None),
     Case("budgets", None, None, DAILY, (DAILY,), ["daily"], None),
     Case("budget_file", "/etc/budgets.yaml", "/etc/budgets.yaml", Path("/b.yaml"), "/b.yaml", 3, None),
     Case("budget_store", "redis://cache:6379/2", "redis://cache:6379/2", "sqlite:/tmp/spend.db", "sqlite:/tmp/spend.db",

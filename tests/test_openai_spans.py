@@ -43,7 +43,13 @@ def test_chat_span_has_every_attribute(captured: Any) -> None:
     assert span.instrumentation_scope.name == names.INSTRUMENTATION_SCOPE
     uncached = 1_200 - 1_024 - 100
     # OpenAI does not price cache writes separately: they pay the input price ($2.50).
-    assert attributes(span) == {
+    found = attributes(span)
+    assert len(found.pop(names.LLMCOST_REQUEST_FINGERPRINT)) == 32  # keyed hashes, never the content
+    assert [len(h) for h in found.pop(names.LLMCOST_REQUEST_PREFIX_FINGERPRINTS)] == [32]
+    assert found.pop(names.LLMCOST_REQUEST_PREFIX_BOUNDARIES) == (1,)
+    assert found.pop(names.LLMCOST_REQUEST_PREFIX_TOKENS)[0] > 0
+    assert found.pop(names.LLMCOST_REQUEST_ORIGIN) == "none"
+    assert found == {
         names.GEN_AI_OPERATION_NAME: "chat",
         names.GEN_AI_PROVIDER_NAME: "openai",
         names.GEN_AI_REQUEST_MODEL: "gpt-4o",

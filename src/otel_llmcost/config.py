@@ -331,6 +331,17 @@ def _attribute_keys(value: object) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _fingerprint_key(value: object) -> str | None:
+    """A secret text (never echoed: any text is accepted, blank means none)."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "surrogateescape")
+    if not isinstance(value, str):
+        raise _Invalid("is not text")
+    return value.strip() or None
+
+
 def _budgets(value: object) -> tuple[Any, ...]:
     from .budgets.model import Budget  # not at import: budgets import this module's siblings
 
@@ -417,6 +428,14 @@ class Settings:
         default=100, metadata=_option(_whole_number, names.ENV_MAX_ATTRIBUTE_VALUES, "100", "100")
     )
     """Distinct values per attribution key on metrics per process, "other" included."""
+    fingerprints: bool = field(default=True, metadata=_option(_flag, names.ENV_FINGERPRINTS, "false", "False"))
+    """Keyed hashes of each request and its prefixes on the span and in the ledger (for otel-llmcost advise)."""
+    fingerprint_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_option(_fingerprint_key, names.ENV_FINGERPRINT_KEY, "a-long-random-secret", "'a-long-random-secret'", True),
+    )
+    """The HMAC key of fingerprints, shared by a fleet; None: a random key per process (no cross-host repeats)."""
     budgets: tuple[Any, ...] = field(default=(), metadata=_option(_budgets, None, None, "[Budget('daily', limit=50)]"))
     """Budgets declared in code (``otel_llmcost.Budget``), added to those of the budget file."""
     budget_file: str | None = field(

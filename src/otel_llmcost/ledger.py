@@ -32,6 +32,18 @@ if TYPE_CHECKING:
 
 TABLE: Final = "llm_calls"
 
+# Columns added after 0.1.0 (issue 20: what otel-llmcost advise reads), all nullable: a ledger file made before
+# them gains them when it is opened for writing (``create``: ALTER TABLE), and its old rows read as NULL.
+ADDED_COLUMNS: Final = (
+    ("request_fingerprint", "TEXT"),  # keyed hash of the whole request (fingerprints.py): never content
+    ("prefix_fingerprints", "TEXT"),  # "boundary:tokens:hash" per prefix (0: system+tools, n: n messages)
+    ("origin", "TEXT"),               # server | local | none: what the call ran under (llmcost.request.origin)
+    ("max_tokens", "INTEGER"),        # the output cap the call asked for
+    ("finish_reason", "TEXT"),        # the first finish / stop reason
+    ("service_tier", "TEXT"),         # the tier that billed the call
+    ("cache_write_1h_tokens", "INTEGER"),  # part of cache_write_tokens written with a 1-hour TTL
+)
+
 SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,7 +67,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     trace_id TEXT,                    -- 32 hex digits
     span_id TEXT,                     -- 16 hex digits
     request_id TEXT,                  -- gen_ai.response.id
-    error_type TEXT
+    error_type TEXT,
+    {", ".join(f"{name} {kind}" for name, kind in ADDED_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts);
 """
@@ -64,6 +77,7 @@ COLUMNS: Final = (
     "ts", "provider", "operation", "model", "response_model", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "price_source", "batch",
     "feature", "team", "user_id", "attributes", "trace_id", "span_id", "request_id", "error_type",
+    *(name for name, _ in ADDED_COLUMNS),
 )
 
 
@@ -84,6 +98,12 @@ def row(
     span_id: int | None,
     request_id: str | None,
     error_type: str | None,
+    fingerprints: Any = None,
+    origin: str | None = None,
+    max_tokens: int | None = None,
+    finish_reason: str | None = None,
+    service_tier: str | None = None,
+    cache_write_1h_tokens: int | None = None,
 ) -> dict[str, Any]:
     """The ledger row of a finished call.
 
@@ -91,6 +111,7 @@ def row(
     ``price_source`` is where the cost's price came from; usage without a cost is marked with the unknown
     price source instead, so a report can count it as unpriced.
     ``trace_id`` / ``span_id`` are None when the call had no valid span context.
+    ``fingerprints`` (``fingerprints.Fingerprints``) are keyed hashes and token estimates, never content.
     """
     input_tokens, output_tokens, cache_read, cache_write, reasoning = tokens or (None, None, None, None, None)
     if cost is None:
@@ -117,7 +138,18 @@ def row(
         "span_id": format(span_id, "016x") if span_id is not None else None,
         "request_id": request_id,
         "error_type": error_type,
-    }
+        "request_fingerprint": fingerprints.request if fingerprints is not None else None,
+        "prefix_fingerprints": " ".join(
+            f"{boundary}:{tokens}:{digest}" for boundary, tokens, digest in zip(
+                fingerprints.boundaries, fingerprints.prefix_tokens, fingerprints.prefixes, strict=True
+            )
+        ) if fingerprints is not None and fingerprints.prefixes else None,
+        "origin": origin,
+        "max_tokens": max_tokens,
+        "finish_reason": finish_reason,
+        "service_tier": service_tier,
+        "cache_write_1h_tokens": cache_write_1h_tokens,
+    }  # fmt: skip
 
 
 # --- the writer ---------------------------------------------------------------------------------------
@@ -139,7 +171,8 @@ shipped; append. Version 1 is idempotent (IF NOT EXISTS), so a file made before 
 
 
 def create(conn: sqlite3.Connection) -> None:
-    """Apply the migrations the file lacks (the table and its index at first), in the caller's transaction."""
+    """Apply the migrations the file lacks (the table and its index at first), then add the columns a ledger made
+    by an older version lacks (``ADDED_COLUMNS``), in the caller's transaction."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
     (current,) = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {VERSION_TABLE}").fetchone()
     for version, script in MIGRATIONS:
@@ -148,6 +181,10 @@ def create(conn: sqlite3.Connection) -> None:
         for statement in statements(script):
             conn.execute(statement)
         conn.execute(f"INSERT INTO {VERSION_TABLE} (version, applied_at) VALUES (?, strftime('%s', 'now'))", (version,))
+    present = {name for (_, name, *_) in conn.execute(f"PRAGMA table_info({TABLE})")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {kind}")
 
 
 def write(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:

@@ -81,6 +81,15 @@ ANTHROPIC_RESPONSE_HEADERS: Final = {
     "anthropic.workspace.id": "anthropic-workspace-id",
 }
 
+# Fingerprints (issue 20): keyed hashes of the request, never content, never a metric label.
+LLMCOST_REQUEST_FINGERPRINT: Final = "llmcost.request.fingerprint"
+LLMCOST_REQUEST_PREFIX_FINGERPRINTS: Final = "llmcost.request.prefix_fingerprints"
+LLMCOST_REQUEST_PREFIX_TOKENS: Final = "llmcost.request.prefix_tokens"
+LLMCOST_REQUEST_PREFIX_BOUNDARIES: Final = "llmcost.request.prefix_boundaries"
+"""Where each prefix ends: 0 after system instructions and tools, n after the n-th message."""
+LLMCOST_REQUEST_ORIGIN: Final = "llmcost.request.origin"
+"""server (under a SERVER span or a propagated trace), local (a trace of this process), none (no trace)."""
+
 # Attribution (issue 4): on every span; on metrics only when allow-listed, values capped per process.
 LLMCOST_FEATURE: Final = "llmcost.feature"
 LLMCOST_TEAM: Final = "llmcost.team"
@@ -117,6 +126,12 @@ LLMCOST_STAGE: Final = "llmcost.stage"
 COST_COMPONENTS: Final = ("input", "output", "cache_read", "cache_write")
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_write", "reasoning")
 SAVINGS_KINDS: Final = ("cache", "batch")
+# Metric attribute of llmcost.savings.potential (otel-llmcost advise --serve): the kind of opportunity.
+LLMCOST_OPPORTUNITY: Final = "llmcost.opportunity"
+OPPORTUNITY_KINDS: Final = (
+    "prompt_cache", "cache_write_unread", "cache_ttl", "response_cache", "batch", "model_ladder", "max_tokens",
+    "growing_context",
+)
 
 # --- Metrics --------------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -154,6 +169,9 @@ METRIC_RECONCILE_COST: Final = "llmcost.reconcile.cost"
 METRIC_RECONCILE_DRIFT: Final = "llmcost.reconcile.drift"
 METRIC_RECONCILE_UNEXPLAINED: Final = "llmcost.reconcile.unexplained"
 METRIC_RECONCILE_LAST_SUCCESS: Final = "llmcost.reconcile.last_success"
+
+# Estimated USD per month the advisor finds could be saved, by llmcost.opportunity (a gauge of advise --serve).
+METRIC_SAVINGS_POTENTIAL: Final = "llmcost.savings.potential"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
@@ -253,6 +271,9 @@ ENV_TRACE_URL_TEMPLATE: Final = "OTEL_LLMCOST_TRACE_URL_TEMPLATE"
 ENV_LEDGER: Final = "OTEL_LLMCOST_LEDGER"
 ENV_LEDGER_SPILL: Final = "OTEL_LLMCOST_LEDGER_SPILL"
 ENV_LEDGER_QUEUE_SIZE: Final = "OTEL_LLMCOST_LEDGER_QUEUE_SIZE"
+# Fingerprints (issue 20).
+ENV_FINGERPRINTS: Final = "OTEL_LLMCOST_FINGERPRINTS"
+ENV_FINGERPRINT_KEY: Final = "OTEL_LLMCOST_FINGERPRINT_KEY"
 # OpenTelemetry's own switches, honoured by instrument(): either one makes us patch nothing.
 ENV_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"

@@ -82,6 +82,15 @@ class Telemetry:
                 attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content(request.system_instructions)
         if request.attribution:
             attributes.update(request.attribution)
+        if request.origin is not None:
+            attributes[names.LLMCOST_REQUEST_ORIGIN] = request.origin
+        prints = request.fingerprints
+        if prints is not None:  # keyed hashes and token counts: never content
+            attributes[names.LLMCOST_REQUEST_FINGERPRINT] = prints.request
+            if prints.prefixes:
+                attributes[names.LLMCOST_REQUEST_PREFIX_FINGERPRINTS] = prints.prefixes
+                attributes[names.LLMCOST_REQUEST_PREFIX_TOKENS] = prints.prefix_tokens
+                attributes[names.LLMCOST_REQUEST_PREFIX_BOUNDARIES] = prints.boundaries
         if name is None:
             name = f"{request.operation} {request.model}" if request.model else request.operation
         return (tracer or self._tracer).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)

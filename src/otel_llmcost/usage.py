@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
 
@@ -74,6 +75,11 @@ class Request:
     """References to the prompt arguments (messages, system, tools...), never copied: a block budget's estimate
     of the input reads them before the call is sent."""
     attribution: Mapping[str, str] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    """Who the call is for (llmcost.feature, llmcost.team, user.id, ...), set when the call begins."""
+    fingerprints: Any = None
+    """Keyed hashes of the request and its prefixes (``fingerprints.Fingerprints``), None when off."""
+    origin: str | None = None
+    """Where the call ran: server, local or none (``fingerprints.origin``)."""
     """Who the call is for (llmcost.feature, llmcost.team, user.id, ...), set when the call begins."""
 
 

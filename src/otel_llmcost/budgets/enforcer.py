@@ -423,6 +423,12 @@ class BudgetEnforcer:
             span_id=context.span_id if context.is_valid else None,
             request_id=response.response_id if response is not None else None,
             error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
+            fingerprints=request.fingerprints,
+            origin=request.origin,
+            max_tokens=request.max_tokens,
+            finish_reason=response.finish_reasons[0] if response is not None and response.finish_reasons else None,
+            service_tier=(usage.service_tier if usage is not None else None) or request.service_tier,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens if usage is not None else None,
         )  # fmt: skip
 
 

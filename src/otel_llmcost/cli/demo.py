@@ -275,6 +275,23 @@ def _reconciliation(out: Console, records: list[CallRecord]) -> None:
          lines)
 
 
+def advice_summary(out: Console, ledger_path: str) -> None:
+    """What ``otel-llmcost advise`` finds in the demo's ledger: its own traffic plants a few opportunities (a
+    1-hour cache write never read back, calls made by a script with no server span above them)."""
+    import time
+
+    from ..advisor import advise
+
+    advice = advise(ledger_path, 86_400, time.time() + 1)
+    out.print("\nWhere the money could be saved (otel-llmcost advise --from sqlite:LEDGER, the demo's calls "
+              "counted as a day of traffic):")
+    for finding in advice.findings[:5]:
+        where = f"{finding.model}" + (f", {finding.feature}" if finding.feature else "")
+        out.print(f"  {output.usd(finding.monthly_usd, 2):>10}/month  {finding.title} ({where})", highlight=False)
+    if not advice.findings:
+        out.print("  nothing found.")
+
+
 def _exporters(
     otlp: str | None, console: bool, metrics_port: int | None, metrics_addr: str, spans_file: IO[str] | None
 ) -> Exporters:
@@ -362,6 +379,8 @@ def demo(
                 out.print("\nInterrupted: reporting the calls made so far.")
             report(out, run.records(), run.metric_total(), per_call=duration is None)
             _reconciliation(out, run.records())
+            if not interrupted:
+                advice_summary(out, run.ledger)
             if run.metrics_url and not interrupted:
                 out.print(f"\nServing {run.metrics_url} until Ctrl-C.", highlight=False)
                 stop.event.wait()

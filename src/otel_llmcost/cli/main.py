@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..version import __version__
+from .advise import advise
 from .check import check
 from .demo import demo
 from .digest import digest
@@ -83,6 +84,7 @@ cli.add_command(report)
 cli.add_command(check)
 cli.add_command(reconcile)
 cli.add_command(digest)
+cli.add_command(advise)
 cli.add_command(stack)
 
 

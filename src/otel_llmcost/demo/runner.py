@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,6 +91,9 @@ class DemoRun:
         self._started = False
         self._instrumentor = LLMCostInstrumentor()
         self._metrics_server: Any = None
+        self._ledger_dir = tempfile.mkdtemp(prefix="otel-llmcost-demo-")
+        self.ledger = os.path.join(self._ledger_dir, "ledger.db")
+        """The calls' ledger (the SQLite store, no budget): what the closing ``advise`` reads."""
         self.tracer_provider, self.meter_provider = self._providers()
         self.metrics_url: str | None = None
 
@@ -161,7 +166,8 @@ class DemoRun:
             shown = "127.0.0.1" if addr in ("0.0.0.0", "") else addr
             self.metrics_url = f"http://{shown}:{self._metrics_server.server_port}/metrics"
         self._instrumentor.instrument(
-            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, provider_hosts=hosts
+            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider, provider_hosts=hosts,
+            budget_store=f"sqlite:{self.ledger}",
         )
         if importlib.util.find_spec("openai") is not None:
             import openai
@@ -203,6 +209,7 @@ class DemoRun:
             self._metrics_server = None
         for server in self._servers.values():
             server.stop()
+        shutil.rmtree(self._ledger_dir, ignore_errors=True)
 
     # --- traffic ---------------------------------------------------------------------------------
     def available(self, step: Step) -> bool:

@@ -54,6 +54,11 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
         f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_row_id ON {TABLE} (row_id)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts)",
     )),
+    # What otel-llmcost advise reads (ledger.ADDED_COLUMNS), all nullable.
+    (2, tuple(
+        f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {name} {'BIGINT' if kind == 'INTEGER' else kind}"
+        for name, kind in ledger.ADDED_COLUMNS
+    )),
 )  # fmt: skip
 LATEST: Final = MIGRATIONS[-1][0]
 
@@ -115,6 +120,7 @@ _STAGE_TYPES: Final = {
     "cache_write_tokens": "BIGINT", "reasoning_tokens": "BIGINT", "cost_usd": "NUMERIC", "price_source": "TEXT",
     "batch": "SMALLINT", "feature": "TEXT", "team": "TEXT", "user_id": "TEXT", "attributes": "TEXT",
     "trace_id": "TEXT", "span_id": "TEXT", "request_id": "TEXT", "error_type": "TEXT",
+    **{name: "BIGINT" if kind == "INTEGER" else kind for name, kind in ledger.ADDED_COLUMNS},
 }
 
 

@@ -34,6 +34,7 @@ from opentelemetry.trace import SpanKind
 
 from .. import names
 from ..calls import Call, Listener, Runtime
+from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
@@ -305,6 +306,8 @@ class GeminiMethod:
             top_p=number(get(config, "top_p")),
             service_tier=_service_tier(config),
         )
+        head = (get(config, "tools"), get(config, "system_instruction"))
+        describe(runtime.settings, request, head, kwargs.get("contents"), {"model": model, "config": config})
         if runtime.settings.capture_content and self.operation == OPERATION:
             request.input_messages = kwargs.get("contents")
             system = get(config, "system_instruction")

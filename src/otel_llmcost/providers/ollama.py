@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import Call, Runtime
+from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from .base import Begin, Wrapper, call_async, call_sync, count, get, given, number, whole
@@ -143,6 +144,9 @@ class OllamaMethod:
             temperature=number(get(options, "temperature")),
             top_p=number(get(options, "top_p")),
         )
+        content = _argument(args, kwargs, content_arg, 1)
+        head = (kwargs.get("tools"), kwargs.get("system"))
+        describe(runtime.settings, request, head, content, {**kwargs, "model": model})
         if runtime.settings.capture_content:
             content = _argument(args, kwargs, content_arg, 1)
             request.input_messages = content if given(content) else None

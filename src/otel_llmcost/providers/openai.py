@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import names
 from ..calls import Call, Runtime
+from ..fingerprints import describe
 from ..guard import internal_error
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
@@ -273,6 +274,7 @@ class OpenAIMethod:
             service_tier=tier if isinstance(tier, str) else None,
             prompt=self._prompt(kwargs),
         )
+        describe(settings, request, *self._parts(kwargs), kwargs)
         if settings.capture_content:
             request.input_messages = kwargs.get("messages") if self.api == "chat" else kwargs.get("input")
             instructions = kwargs.get("instructions")
@@ -304,6 +306,14 @@ class OpenAIMethod:
         if self.api == "responses":
             return kwargs.get("input"), kwargs.get("instructions"), kwargs.get("tools")
         return (kwargs.get("input"),)
+
+    def _parts(self, kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], Any]:
+        """The fingerprinted parts: (head: tools, instructions), messages (or the input)."""
+        if self.api == "chat":
+            return (kwargs.get("tools"),), kwargs.get("messages")
+        if self.api == "responses":
+            return (kwargs.get("tools"), kwargs.get("instructions")), kwargs.get("input")
+        return (), kwargs.get("input")
 
     def _summary(self, call: Call, kwargs_usage: bool) -> Any:
         if self.api == "responses":

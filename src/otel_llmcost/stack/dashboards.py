@@ -76,6 +76,7 @@ def panels(config: StackConfig) -> list[Panel]:
     rng = "$__range"
     rate = "$__rate_interval"
     model = promql.MODEL
+    potential = f"max by ({promql.OPPORTUNITY}) ({promql.selector(promql.SAVINGS_POTENTIAL.name)})"
     out = [
         Panel("Spend in the selected range", "stat", (Target(promql.total(cost, rng), instant=True),), USD,
               (0, 0, 4, 4), "Every dollar in the dashboard's time range, the first call of a new model or process "
@@ -179,6 +180,13 @@ def panels(config: StackConfig) -> list[Panel]:
               "short", (12, 52, 12, 8), "Failures inside the instrumentation (never raised to your code), "
               "attribution values over the per-key cap, and members of per-member budgets the memory store forgot "
               "past its cap; 0 when there are none.", 0),
+        # otel-llmcost advise --serve exposes the gauge (a scrape job of your own): 0 until it is scraped.
+        Panel("Where the money could be saved (USD per month)", "bargauge",
+              (Target(promql.or_zero(potential, {promql.OPPORTUNITY: "none"}), f"{{{{{promql.OPPORTUNITY}}}}}",
+                      instant=True),),
+              USD, (0, 68, 24, 8), "Estimates of otel-llmcost advise --serve by opportunity kind (prompt cache, "
+              "response cache, batch, model ladder, ...): run it on the ledger and add it as a Prometheus scrape "
+              "job; `otel-llmcost advise` explains each estimate.", 2),
     ]
     out += _reconciliation()
     return out

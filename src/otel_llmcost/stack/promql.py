@@ -76,12 +76,14 @@ HARDWARE_COST = Series(names.METRIC_HARDWARE_COST, names.UNIT_USD, "counter")
 RECONCILE_COST = Series(names.METRIC_RECONCILE_COST, names.UNIT_USD, "gauge")
 RECONCILE_DRIFT = Series(names.METRIC_RECONCILE_DRIFT, names.UNIT_RATIO, "gauge")
 RECONCILE_UNEXPLAINED = Series(names.METRIC_RECONCILE_UNEXPLAINED, names.UNIT_USD, "gauge")
+SAVINGS_POTENTIAL = Series(names.METRIC_SAVINGS_POTENTIAL, names.UNIT_USD, "gauge")  # otel-llmcost advise --serve
 
 ALL_SERIES: tuple[Series, ...] = (
     COST, TOKENS, SAVINGS, REQUESTS, UNPRICED, REQUEST_COST, TOKEN_USAGE, DURATION, TIME_TO_FIRST_CHUNK,
     INSTRUMENTATION_ERRORS, ATTRIBUTION_FOLDED, BUDGET_SPEND, BUDGET_LIMIT, BUDGET_REMAINING,
     BUDGET_CROSSINGS, BUDGET_BLOCKED, BUDGET_STORE_ERRORS, BUDGET_MEMBERS_OVER, BUDGET_MEMBERS_EVICTED, HARDWARE_COST,
     RECONCILE_COST, RECONCILE_DRIFT, RECONCILE_UNEXPLAINED,
+    SAVINGS_POTENTIAL,
 )
 
 # The service is the scrape job: the collector's prometheus exporter (scraped with honor_labels), Prometheus
@@ -101,6 +103,7 @@ BUDGET = label(names.LLMCOST_BUDGET_NAME)
 DAY = label(names.LLMCOST_DAY)
 DAY_CLOSED = label(names.LLMCOST_DAY_CLOSED)
 COST_SOURCE = label(names.LLMCOST_COST_SOURCE)
+OPPORTUNITY = label(names.LLMCOST_OPPORTUNITY)
 
 # Dimensions a limit or a dashboard filter can select on: short name -> label.
 DIMENSIONS: Mapping[str, str] = {

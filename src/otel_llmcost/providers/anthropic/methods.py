@@ -19,6 +19,7 @@ from typing import Any
 
 from ... import names
 from ...calls import Call, Runtime
+from ...fingerprints import describe
 from ...guard import internal_error
 from ...streams import AsyncStreamProxy, StreamProxy
 from ...usage import Request, Response, Usage
@@ -101,6 +102,7 @@ class AnthropicMethod:
             top_p=number(kwargs.get("top_p")),
             prompt=(kwargs.get("messages"), kwargs.get("system"), kwargs.get("tools")),
         )
+        describe(runtime.settings, request, (kwargs.get("tools"), kwargs.get("system")), kwargs.get("messages"), kwargs)
         if runtime.settings.capture_content:
             request.input_messages = kwargs.get("messages")
             system = kwargs.get("system")

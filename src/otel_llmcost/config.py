@@ -433,7 +433,9 @@ class Settings:
     fingerprint_key: str | None = field(
         default=None,
         repr=False,
-        metadata=_option(_fingerprint_key, names.ENV_FINGERPRINT_KEY, "a-long-random-secret", "'a-long-random-secret'", True),
+        metadata=_option(
+            _fingerprint_key, names.ENV_FINGERPRINT_KEY, "a-long-random-secret", "'a-long-random-secret'", True
+        ),
     )
     """The HMAC key of fingerprints, shared by a fleet; None: a random key per process (no cross-host repeats)."""
     budgets: tuple[Any, ...] = field(default=(), metadata=_option(_budgets, None, None, "[Budget('daily', limit=50)]"))

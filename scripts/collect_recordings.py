@@ -4,7 +4,8 @@
 
 Each source is a bare git directory ``<mirrors>/<owner>+<repo>/repo``; the files are read at its HEAD with
 ``git show``. A copy keeps the source's path under ``tests/recordings/<owner>+<repo>/`` and only the data:
-credentials and cookies are removed from every request and response (``STRIPPED_HEADERS``, ``key=`` in URLs),
+credentials and cookies are removed from every request and response (``STRIPPED_HEADERS`` as headers, the same
+names as body fields are set to ``REDACTED``, ``key=`` in URLs),
 then the cassette is written back as YAML. ``tests/recordings/MANIFEST.json`` records, per copy, the source
 repository, path, commit, licence and the sha256 of the copy (tests/test_recorded_costs.py checks them).
 Files over 200 KB (inline images, audio, PDFs) are skipped: the costs they show are in smaller ones.
@@ -88,6 +89,8 @@ def strip(node: Any) -> Any:
         for key, value in node.items():
             if key == "headers" and isinstance(value, dict):
                 out[key] = {k: v for k, v in value.items() if str(k).lower() not in STRIPPED_HEADERS}
+            elif str(key).lower() in STRIPPED_HEADERS and isinstance(value, str):
+                out[key] = "REDACTED"  # a credential in a body (an MCP connector's authorization, ...)
             elif key == "uri" and isinstance(value, str):
                 out[key] = _KEY_IN_URL.sub(r"\1REDACTED", value)
             else:

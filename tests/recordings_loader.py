@@ -111,6 +111,8 @@ def route_of(uri: str, method: str) -> tuple[str, str]:
     """(route, skip reason) for a request URI."""
     parts = urlsplit(uri)
     path = parts.path
+    if not path:
+        return "", "no HTTP request recorded (gRPC client)"
     if method != "POST":
         return "", f"not a generation call ({method})"
     if path.endswith("/chat/completions"):

@@ -169,15 +169,6 @@ def _split(method: Any, body: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _drain(result: Any) -> None:
-    if hasattr(result, "__iter__") and not isinstance(result, (dict, str, bytes)) and hasattr(result, "__next__"):
-        for _ in result:
-            pass
-    elif type(result).__name__ in ("Stream",):
-        for _ in result:
-            pass
-
-
 def replay_openai(rec: Recording) -> None:
     import openai
 
@@ -280,17 +271,29 @@ def _summarize(config: pytest.Config) -> None:
     kinds = Counter(o["result"] for o in OUTCOMES.values())
     skipped = Counter(o["skip"] for o in OUTCOMES.values() if o["result"] == "skipped")
     mismatched = Counter(EXPECTED.get(i, "NEW") for i, o in OUTCOMES.items() if o["result"] == "mismatch")
+    ours_sum: Counter[str] = Counter()
+    expected_sum: Counter[str] = Counter()
+    for i, o in OUTCOMES.items():
+        if o["result"] == "mismatch":
+            ours_sum[EXPECTED.get(i, "NEW")] += Decimal(str(o["ours"] or 0))
+            expected_sum[EXPECTED.get(i, "NEW")] += Decimal(o["expected"])
     lines = [
         f"recorded costs: {len(ALL)} interactions in {len(manifest())} cassettes; replayed "
         f"{kinds['match'] + kinds['mismatch']}, match {kinds['match']}, mismatch {kinds['mismatch']}, "
         f"skipped {kinds['skipped']}",
         *(f"  skipped {n:4d}  {why}" for why, n in sorted(skipped.items(), key=lambda x: -x[1])),
-        *(f"  mismatch {n:3d}  {why}" for why, n in sorted(mismatched.items(), key=lambda x: -x[1])),
+        *(
+            f"  mismatch {n:3d}  ours ${ours_sum[why]} vs expected ${expected_sum[why]}: {why[:90]}"
+            for why, n in sorted(mismatched.items(), key=lambda x: -x[1])
+        ),
     ]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        if reporter is not None:
-            reporter.write_line(line)
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # a fixture's teardown output is captured otherwise
+            reporter.write_line("")
+            for line in lines:
+                reporter.write_line(line)
     report = os.environ.get("RECORDINGS_REPORT")
     if report:
         with open(report, "w", encoding="utf-8") as out:

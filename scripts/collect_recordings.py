@@ -8,24 +8,28 @@ credentials and cookies are removed from every request and response (``STRIPPED_
 names as body fields are set to ``REDACTED``, ``key=`` in URLs),
 then the cassette is written back as YAML. ``tests/recordings/MANIFEST.json`` records, per copy, the source
 repository, path, commit, licence and the sha256 of the copy (tests/test_recorded_costs.py checks them).
-Files over 200 KB (inline images, audio, PDFs) are skipped: the costs they show are in smaller ones.
+Files over 100 KB (inline images, audio, PDFs, embedding vectors) are skipped: the costs they show are in smaller
+ones; so is a cassette whose every response an earlier copy already has (a suite's content/no-content variants).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "recordings"
-MAX_BYTES = 200_000
+MAX_BYTES = 100_000
 
 # (owner+repo, licence, path prefixes to take)
 SOURCES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -44,11 +48,23 @@ SOURCES: list[tuple[str, str, tuple[str, ...]]] = [
                 "test_deepseek",
                 "test_deepseek_responses",
                 "test_openrouter",
-                "test_xai",
                 "test_cerebras",
                 "test_ollama",
             )
         ),
+    ),
+    (
+        "traceloop+openllmetry",
+        "Apache-2.0",
+        tuple(
+            f"packages/opentelemetry-instrumentation-{d}/tests/"
+            for d in ("openai", "anthropic", "groq", "ollama", "google-generativeai")
+        ),
+    ),
+    (
+        "pydantic+logfire",
+        "MIT",
+        tuple(f"tests/otel_integrations/cassettes/test_{d}/" for d in ("openai", "anthropic", "google_genai")),
     ),
     (
         "open-telemetry+opentelemetry-python-contrib",
@@ -82,6 +98,52 @@ def git(repo: Path, *args: str) -> bytes:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True).stdout
 
 
+_HOSTS = re.compile(
+    r"^(api\.openai\.com|api\.anthropic\.com|[a-z0-9.-]*googleapis\.com|api\.groq\.com|api\.deepseek\.com"
+    r"|openrouter\.ai|api\.cerebras\.ai|api\.x\.ai|localhost|127\.0\.0\.1)$"
+)
+_CALLS = re.compile(
+    r"(/chat/completions|/responses|/embeddings|/v1/messages|:generateContent|:streamGenerateContent"
+    r"|/api/chat|/api/generate|/api/embed|/api/embeddings)$"
+)
+
+
+def _replayable(request: dict[str, Any]) -> bool:
+    """A POST to a generation endpoint of a provider the replay covers (the rest is not worth the bytes)."""
+    parts = urlsplit(str(request.get("uri", "")))
+    return (
+        str(request.get("method", "")).upper() == "POST"
+        and bool(_HOSTS.match(parts.hostname or ""))
+        and bool(_CALLS.search(parts.path))
+    )
+
+
+def _body(response: dict[str, Any]) -> Any:
+    return response.get("parsed_body", response.get("body"))
+
+
+def decode_bodies(data: dict[str, Any]) -> None:
+    """Response bodies recorded compressed (``!!binary`` gzip/deflate) as the text they decode to, so the copy
+    is readable and greppable; the ``content-encoding`` header goes with the decoding."""
+    for interaction in data.get("interactions") or []:
+        response = interaction.get("response") or {}
+        body = response.get("body")
+        raw = body.get("string") if isinstance(body, dict) else None
+        if not isinstance(raw, bytes):
+            continue
+        try:
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            elif raw[:1] == b"\x78":
+                raw = zlib.decompress(raw)
+            body["string"] = raw.decode("utf-8")
+        except (OSError, zlib.error, UnicodeDecodeError):
+            continue  # left as recorded; the replay skips a body it cannot read
+        headers = response.get("headers") or {}
+        for name in [k for k in headers if str(k).lower() == "content-encoding"]:
+            del headers[name]
+
+
 def strip(node: Any) -> Any:
     """The cassette without credentials: header entries by name, ``key=`` query values in URIs."""
     if isinstance(node, dict):
@@ -103,6 +165,7 @@ def strip(node: Any) -> Any:
 
 def main(mirrors: Path) -> None:
     manifest: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for source, licence, prefixes in SOURCES:
         repo = mirrors / source / "repo"
         commit = git(repo, "rev-parse", "HEAD").decode().strip()
@@ -117,6 +180,16 @@ def main(mirrors: Path) -> None:
             data = yaml.load(git(repo, "show", f"HEAD:{path}"), Loader=yaml.CSafeLoader)
             if not isinstance(data, dict) or not data.get("interactions"):
                 continue
+            if not any(_replayable(i.get("request") or {}) for i in data["interactions"]):
+                continue
+            decode_bodies(data)
+            responses = {
+                hashlib.sha256(repr((i["request"].get("uri"), _body(i["response"]))).encode()).hexdigest()
+                for i in data["interactions"]
+            }
+            if responses <= seen:
+                continue
+            seen |= responses
             text = yaml.dump(strip(data), Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False, width=1000)
             target = OUT / source / path
             target.parent.mkdir(parents=True, exist_ok=True)

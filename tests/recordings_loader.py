@@ -47,7 +47,8 @@ class Recording:
     headers: dict[str, str]
     body: bytes
     route: str = ""
-    """openai.chat | openai.responses | openai.embeddings | anthropic.messages | anthropic.beta | google | ''."""
+    """openai.chat | openai.responses | openai.embeddings | anthropic.messages | anthropic.beta | google | ollama
+    | '' (not replayed)."""
     skip: str = ""
     """Why this interaction is not replayed ('' when it is)."""
     host: str = field(default="")
@@ -125,6 +126,8 @@ def route_of(uri: str, method: str) -> tuple[str, str]:
         return ("anthropic.beta" if "beta=true" in parts.query else "anthropic.messages"), ""
     if path.endswith((":generateContent", ":streamGenerateContent")):
         return "google", ""
+    if path.endswith(("/api/chat", "/api/generate", "/api/embed")):
+        return "ollama", ""
     tail = path.rsplit("/", 1)[-1].split(":")[-1] or path
     return "", f"endpoint not replayed here ({tail})"
 
@@ -149,7 +152,7 @@ def _load(file: str) -> list[Recording]:
             host=urlsplit(uri).hostname or "",
         )
         rec.route, rec.skip = route_of(uri, method)
-        if not rec.skip and rec.provider_id is None:
+        if not rec.skip and rec.provider_id is None and rec.route != "ollama":
             rec.skip = f"host not a priced provider ({rec.host})"
         if not rec.skip and not 200 <= rec.status < 300:
             rec.skip = "error response (no usage to price)"

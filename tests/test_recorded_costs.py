@@ -118,12 +118,31 @@ def requested_model(rec: Recording) -> str | None:
     return found.group(1) if found else None
 
 
+def ollama_final(rec: Recording) -> dict[str, Any] | None:
+    """The Ollama response that carries the counts: the body, or a stream's last (``done``) JSON line."""
+    lines = [json.loads(line) for line in rec.body.decode().splitlines() if line.strip()]
+    done = [line for line in lines if line.get("done", True)]
+    return done[-1] if done else None
+
+
 def expected_cost(rec: Recording) -> tuple[Decimal | None, str, dict[str, Any]]:
-    """(expected USD, skip reason, diagnostics) from genai-prices alone."""
+    """(expected USD, skip reason, diagnostics) from genai-prices alone.
+
+    Ollama is the exception: genai-prices has no self-hosted prices, and a model served by the user's own
+    Ollama is a real $0 of API spend; its check is the recorded token counts (``prompt_eval_count``,
+    ``eval_count``) on the span, and $0."""
     from genai_prices import data_snapshot, extract_usage
 
+    if rec.route == "ollama":
+        final = ollama_final(rec)
+        if not final or "prompt_eval_count" not in final:
+            return None, "Ollama response without token counts", {}
+        counts = {"input_tokens": final["prompt_eval_count"], "output_tokens": final.get("eval_count", 0)}
+        return Decimal(0), "", counts
     response = final_response(rec)
     if not isinstance(response, dict):
+        if rec.stream and rec.route == "openai.chat":
+            return None, "chat stream without usage (stream_options.include_usage not asked): nothing to price", {}
         return None, "no final usage in the recorded response", {}
     provider = next((p for p in data_snapshot.get_snapshot().providers if p.id == rec.provider_id), None)
     if provider is None:
@@ -245,8 +264,26 @@ def replay_google(rec: Recording) -> None:
         client.models.generate_content(model=model, contents=contents, config=parsed)
 
 
+def replay_ollama(rec: Recording) -> None:
+    import httpx
+    import ollama
+
+    parts = urlsplit(rec.uri)
+    client = ollama.Client(host=f"{parts.scheme}://{parts.netloc}", transport=httpx.MockTransport(_handler(rec, httpx)))
+    body = dict(rec.request)
+    kind = parts.path.rsplit("/", 1)[-1]
+    method = {"chat": client.chat, "generate": client.generate, "embed": client.embed}[kind]
+    allowed = inspect.signature(method).parameters
+    result = method(**{k: v for k, v in body.items() if k in allowed and v not in (None, "")})
+    if body.get("stream"):
+        for _ in result:
+            pass
+
+
 def replay(rec: Recording) -> None:
-    if rec.route.startswith("openai"):
+    if rec.route == "ollama":
+        replay_ollama(rec)
+    elif rec.route.startswith("openai"):
         replay_openai(rec)
     elif rec.route.startswith("anthropic"):
         replay_anthropic(rec)
@@ -330,6 +367,16 @@ def test_recorded_cost(rec: Recording, instrumented: Captured) -> None:
         unavailable=attrs.get(names.LLMCOST_USAGE_UNAVAILABLE_REASON),
         span_model=attrs.get(names.GEN_AI_RESPONSE_MODEL) or attrs.get(names.GEN_AI_REQUEST_MODEL),
     )
+    if rec.route == "ollama":  # the recorded counts, and a real $0
+        outcome["result"] = (
+            "match"
+            if ours == 0
+            and (attrs.get(names.GEN_AI_USAGE_INPUT_TOKENS), attrs.get(names.GEN_AI_USAGE_OUTPUT_TOKENS))
+            == (usage["input_tokens"], usage["output_tokens"])
+            else "mismatch"
+        )
+        assert attrs.get(names.GEN_AI_USAGE_INPUT_TOKENS) == usage["input_tokens"]
+        assert attrs.get(names.GEN_AI_USAGE_OUTPUT_TOKENS) == usage["output_tokens"]
     assert ours == float(expected), f"ours {ours} != expected {expected} ({usage})"
 
 

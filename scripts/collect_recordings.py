@@ -8,8 +8,10 @@ credentials and cookies are removed from every request and response (``STRIPPED_
 names as body fields are set to ``REDACTED``, ``key=`` in URLs),
 then the cassette is written back as YAML. ``tests/recordings/MANIFEST.json`` records, per copy, the source
 repository, path, commit, licence and the sha256 of the copy (tests/test_recorded_costs.py checks them).
-Files over 100 KB (inline images, audio, PDFs, embedding vectors) are skipped: the costs they show are in smaller
-ones; so is a cassette whose every response an earlier copy already has (a suite's content/no-content variants).
+A file over 200 KB is kept only if it fits once its inline base64 blobs (images, audio, video, PDFs) are replaced
+by ``AAAA`` (``elide``; the manifest counts them): the usage the replay checks is in the JSON around them.
+Left out: a cassette with no generation call to a provider the replay covers, and one whose every response an
+earlier copy already has (a suite's content/no-content variants).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "recordings"
-MAX_BYTES = 100_000
+MAX_BYTES = 200_000
+ELIDE_UP_TO = 8_000_000
+_BLOB = re.compile(r"[A-Za-z0-9+/_-]{2000,}={0,2}")
+BLOB_STAND_IN = "AAAA"  # valid base64 (three zero bytes): the SDKs decode inline data
 
 # (owner+repo, licence, path prefixes to take)
 SOURCES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -144,6 +149,22 @@ def decode_bodies(data: dict[str, Any]) -> None:
             del headers[name]
 
 
+def elide(node: Any, count: list[int]) -> Any:
+    """Inline base64 blobs (images, audio, video, PDFs: 2,000+ base64 characters) replaced by ``AAAA``.
+
+    Usage and cost are in the JSON around them, so a recording of an image generation or a video input keeps
+    what the replay checks in a few KB instead of megabytes. The manifest counts the blobs elided per file."""
+    if isinstance(node, dict):
+        return {k: elide(v, count) for k, v in node.items()}
+    if isinstance(node, list):
+        return [elide(v, count) for v in node]
+    if isinstance(node, str) and len(node) >= 2000:
+        new, n = _BLOB.subn(BLOB_STAND_IN, node)
+        count[0] += n
+        return new
+    return node
+
+
 def strip(node: Any) -> Any:
     """The cassette without credentials: header entries by name, ``key=`` query values in URIs."""
     if isinstance(node, dict):
@@ -175,7 +196,7 @@ def main(mirrors: Path) -> None:
             size = meta.split()[3]
             if not path.endswith((".yaml", ".yml")) or "cassettes/" not in path:
                 continue
-            if not path.startswith(prefixes) or not size.isdigit() or int(size) > MAX_BYTES:
+            if not path.startswith(prefixes) or not size.isdigit() or int(size) > ELIDE_UP_TO:
                 continue
             data = yaml.load(git(repo, "show", f"HEAD:{path}"), Loader=yaml.CSafeLoader)
             if not isinstance(data, dict) or not data.get("interactions"):
@@ -190,7 +211,12 @@ def main(mirrors: Path) -> None:
             if responses <= seen:
                 continue
             seen |= responses
+            elided = [0]
+            if int(size) > MAX_BYTES:
+                data = elide(data, elided)
             text = yaml.dump(strip(data), Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False, width=1000)
+            if len(text.encode()) > MAX_BYTES:
+                continue
             target = OUT / source / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
@@ -202,6 +228,7 @@ def main(mirrors: Path) -> None:
                     "commit": commit,
                     "license": licence,
                     "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                    **({"blobs_elided": elided[0]} if elided[0] else {}),
                 }
             )
     manifest.sort(key=lambda e: e["file"])

@@ -310,17 +310,25 @@ def _summarize(config: pytest.Config) -> None:
     mismatched = Counter(EXPECTED.get(i, "NEW") for i, o in OUTCOMES.items() if o["result"] == "mismatch")
     ours_sum: Counter[str] = Counter()
     expected_sum: Counter[str] = Counter()
+    worst: dict[str, tuple[Decimal, str]] = {}
     for i, o in OUTCOMES.items():
         if o["result"] == "mismatch":
-            ours_sum[EXPECTED.get(i, "NEW")] += Decimal(str(o["ours"] or 0))
-            expected_sum[EXPECTED.get(i, "NEW")] += Decimal(o["expected"])
+            why = EXPECTED.get(i, "NEW")
+            ours, expected = Decimal(str(o["ours"] or 0)), Decimal(o["expected"])
+            ours_sum[why] += ours
+            expected_sum[why] += expected
+            gap = abs(expected - ours)
+            if why not in worst or gap > worst[why][0]:
+                model = o["usage"].get("model", "?")
+                worst[why] = (gap, f"worst {model}: ours ${ours} vs ${expected} ({i.rsplit('/', 1)[-1]})")
     lines = [
         f"recorded costs: {len(ALL)} interactions in {len(manifest())} cassettes; replayed "
         f"{kinds['match'] + kinds['mismatch']}, match {kinds['match']}, mismatch {kinds['mismatch']}, "
         f"skipped {kinds['skipped']}",
         *(f"  skipped {n:4d}  {why}" for why, n in sorted(skipped.items(), key=lambda x: -x[1])),
         *(
-            f"  mismatch {n:3d}  ours ${ours_sum[why]} vs expected ${expected_sum[why]}: {why[:90]}"
+            f"  mismatch {n:3d}  ours ${ours_sum[why]} vs expected ${expected_sum[why]}: {why[:90]}\n"
+            f"                {worst[why][1]}"
             for why, n in sorted(mismatched.items(), key=lambda x: -x[1])
         ),
     ]

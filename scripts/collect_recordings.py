@@ -134,7 +134,7 @@ def decode_bodies(data: dict[str, Any]) -> None:
         response = interaction.get("response") or {}
         body = response.get("body")
         raw = body.get("string") if isinstance(body, dict) else None
-        if not isinstance(raw, bytes):
+        if not isinstance(body, dict) or not isinstance(raw, bytes):
             continue
         try:
             if raw[:2] == b"\x1f\x8b":

@@ -149,7 +149,7 @@ def expected_cost(rec: Recording) -> tuple[Decimal | None, str, dict[str, Any]]:
         return None, f"provider unknown to genai-prices ({rec.provider_id})", {}
     flavor = api_flavor(rec, provider)
     try:
-        extracted = extract_usage(response, provider_id=rec.provider_id, api_flavor=flavor)
+        extracted = extract_usage(response, provider_id=str(rec.provider_id), api_flavor=flavor)
     except Exception as exc:  # genai-prices raises ValueError/KeyError/... when the shape is not its own
         return None, f"genai-prices cannot extract usage ({rec.provider_id} {flavor}: {type(exc).__name__})", {}
     usage = {k: v for k, v in vars(extracted.usage).items() if v}
@@ -203,7 +203,7 @@ def replay_openai(rec: Recording) -> None:
         max_retries=0,
         http_client=http.Client(transport=http.MockTransport(_handler(rec, http))),
     )
-    method = {
+    method: Any = {
         "openai.chat": client.chat.completions.create,
         "openai.responses": client.responses.create,
         "openai.embeddings": client.embeddings.create,
@@ -272,7 +272,7 @@ def replay_ollama(rec: Recording) -> None:
     client = ollama.Client(host=f"{parts.scheme}://{parts.netloc}", transport=httpx.MockTransport(_handler(rec, httpx)))
     body = dict(rec.request)
     kind = parts.path.rsplit("/", 1)[-1]
-    method = {"chat": client.chat, "generate": client.generate, "embed": client.embed}[kind]
+    method: Any = {"chat": client.chat, "generate": client.generate, "embed": client.embed}[kind]
     allowed = inspect.signature(method).parameters
     result = method(**{k: v for k, v in body.items() if k in allowed and v not in (None, "")})
     if body.get("stream"):
@@ -308,15 +308,15 @@ def _summarize(config: pytest.Config) -> None:
     kinds = Counter(o["result"] for o in OUTCOMES.values())
     skipped = Counter(o["skip"] for o in OUTCOMES.values() if o["result"] == "skipped")
     mismatched = Counter(EXPECTED.get(i, "NEW") for i, o in OUTCOMES.items() if o["result"] == "mismatch")
-    ours_sum: Counter[str] = Counter()
-    expected_sum: Counter[str] = Counter()
+    ours_sum: dict[str, Decimal] = {}
+    expected_sum: dict[str, Decimal] = {}
     worst: dict[str, tuple[Decimal, str]] = {}
     for i, o in OUTCOMES.items():
         if o["result"] == "mismatch":
             why = EXPECTED.get(i, "NEW")
             ours, expected = Decimal(str(o["ours"] or 0)), Decimal(o["expected"])
-            ours_sum[why] += ours
-            expected_sum[why] += expected
+            ours_sum[why] = ours_sum.get(why, Decimal(0)) + ours
+            expected_sum[why] = expected_sum.get(why, Decimal(0)) + expected
             gap = abs(expected - ours)
             if why not in worst or gap > worst[why][0]:
                 model = o["usage"].get("model", "?")

@@ -34,6 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -171,8 +172,14 @@ def expected_cost(rec: Recording) -> tuple[Decimal | None, str, dict[str, Any]]:
 
 
 # --- replay through the real SDK clients ------------------------------------------------------------------
-def _handler(rec: Recording, http: Any) -> Any:
+_CURRENT: list[Recording] = []
+"""The recording the clients answer with: one client per SDK and address serves every replay (a google-genai
+client costs ~0.1 s to build: an SSL context), each answering with the recording being replayed."""
+
+
+def _handler(http: Any) -> Any:
     def handle(request: Any) -> Any:
+        rec = _CURRENT[-1]
         return http.Response(rec.status, headers=rec.headers, content=rec.body)
 
     return handle
@@ -188,21 +195,26 @@ def _split(method: Any, body: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def replay_openai(rec: Recording) -> None:
+@cache
+def _openai_client(base: str) -> Any:
     import openai
 
     http = transport.for_sdk("openai")
     assert http is not None
+    return openai.OpenAI(
+        api_key="test-key",
+        base_url=base,
+        max_retries=0,
+        http_client=http.Client(transport=http.MockTransport(_handler(http))),
+    )
+
+
+def replay_openai(rec: Recording) -> None:
     path = urlsplit(rec.uri).path
     suffix = {"openai.chat": "/chat/completions", "openai.responses": "/responses", "openai.embeddings": "/embeddings"}
     base = rec.uri.split("?", 1)[0]
     base = base[: len(base) - len(suffix[rec.route])] if path.endswith(suffix[rec.route]) else base
-    client = openai.OpenAI(
-        api_key="test-key",
-        base_url=base,
-        max_retries=0,
-        http_client=http.Client(transport=http.MockTransport(_handler(rec, http))),
-    )
+    client = _openai_client(base)
     method: Any = {
         "openai.chat": client.chat.completions.create,
         "openai.responses": client.responses.create,
@@ -214,18 +226,23 @@ def replay_openai(rec: Recording) -> None:
             pass
 
 
-def replay_anthropic(rec: Recording) -> None:
+@cache
+def _anthropic_client(base: str) -> Any:
     import anthropic
 
     http = transport.for_sdk("anthropic")
     assert http is not None
-    parts = urlsplit(rec.uri)
-    client = anthropic.Anthropic(
+    return anthropic.Anthropic(
         api_key="test-key",
-        base_url=f"{parts.scheme}://{parts.netloc}",
+        base_url=base,
         max_retries=0,
-        http_client=http.Client(transport=http.MockTransport(_handler(rec, http))),
+        http_client=http.Client(transport=http.MockTransport(_handler(http))),
     )
+
+
+def replay_anthropic(rec: Recording) -> None:
+    parts = urlsplit(rec.uri)
+    client = _anthropic_client(f"{parts.scheme}://{parts.netloc}")
     method = client.beta.messages.create if rec.route == "anthropic.beta" else client.messages.create
     result = method(**_split(method, rec.request))
     if rec.request.get("stream"):
@@ -233,22 +250,28 @@ def replay_anthropic(rec: Recording) -> None:
             pass
 
 
+@cache
+def _google_client(vertex: bool) -> Any:
+    from google import genai
+
+    from gemini_payloads import http as gemini_http
+    from gemini_payloads import http_options, vertex_client
+
+    handler = _handler(gemini_http)
+    if vertex:
+        return vertex_client(handler)
+    return genai.Client(api_key="test-key", http_options=http_options(handler))
+
+
 _CONFIG_KEYS = ("systemInstruction", "tools", "toolConfig", "safetySettings", "cachedContent", "labels")
 
 
 def replay_google(rec: Recording) -> None:
-    from google import genai
     from google.genai import types
-
-    from gemini_payloads import http_options, vertex_client
 
     path = urlsplit(rec.uri).path
     model = requested_model(rec) or ""
-    handler = _handler(rec, transport.for_sdk("openai") or transport.http)
-    if rec.host.endswith("aiplatform.googleapis.com"):
-        client = vertex_client(handler)
-    else:
-        client = genai.Client(api_key="test-key", http_options=http_options(handler))
+    client = _google_client(rec.host.endswith("aiplatform.googleapis.com"))
     body = rec.request
     config: dict[str, Any] = dict(body.get("generationConfig") or {})
     config.update({k: body[k] for k in _CONFIG_KEYS if k in body})
@@ -269,7 +292,7 @@ def replay_ollama(rec: Recording) -> None:
     import ollama
 
     parts = urlsplit(rec.uri)
-    client = ollama.Client(host=f"{parts.scheme}://{parts.netloc}", transport=httpx.MockTransport(_handler(rec, httpx)))
+    client = ollama.Client(host=f"{parts.scheme}://{parts.netloc}", transport=httpx.MockTransport(_handler(httpx)))
     body = dict(rec.request)
     kind = parts.path.rsplit("/", 1)[-1]
     method: Any = {"chat": client.chat, "generate": client.generate, "embed": client.embed}[kind]
@@ -281,6 +304,7 @@ def replay_ollama(rec: Recording) -> None:
 
 
 def replay(rec: Recording) -> None:
+    _CURRENT[:] = [rec]
     if rec.route == "ollama":
         replay_ollama(rec)
     elif rec.route.startswith("openai"):

@@ -123,12 +123,12 @@ def hammer(config: dict[str, Any], index: int = 0, go: tuple[int, int] | None = 
         thread.start()
     for thread in threads:
         thread.join()
-    print(
-        json.dumps(
-            {"pid": os.getpid(), "sent": len(api.requests), **counts, "crossings": crossings, "members": by_member}
-        ),
-        flush=True,
+    line = json.dumps(
+        {"pid": os.getpid(), "sent": len(api.requests), **counts, "crossings": crossings, "members": by_member}
     )
+    # One write(2) per child: the children share the pipe, and a write under PIPE_BUF is never interleaved.
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (line + "\n").encode())
 
 
 def fork_hammers(config: dict[str, Any]) -> int:

@@ -605,25 +605,7 @@ class DigestSettings:
     def load(cls, env: Mapping[str, str] | None = None) -> DigestSettings:
         """The settings the environment (default ``os.environ``) gives, over defaults; ``ConfigError`` on a bad
         value (naming the variable, the value, unless secret, and a fix)."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for name, option in DIGEST_OPTIONS.items():
-            if option.env is not None and env.get(option.env, "").strip():
-                values[name] = env[option.env]
-                sources[name] = option.env
-        if not values:
-            return cls()
-        from pydantic import ValidationError
-
-        from .settings_model import validate
-
-        checks = tuple((name, option.check) for name, option in DIGEST_OPTIONS.items())
-        try:
-            validated = validate(cls, checks, values)
-        except ValidationError as exc:
-            raise _config_error(exc, sources, DIGEST_OPTIONS) from None
-        settings = cls(**validated)
+        settings = cls(**_command_values(cls, DIGEST_OPTIONS, None, env))
         if (settings.smtp_user is None) != (settings.smtp_password is None):
             given, missing = ((names.ENV_SMTP_USER, names.ENV_SMTP_PASSWORD) if settings.smtp_user
                               else (names.ENV_SMTP_PASSWORD, names.ENV_SMTP_USER))
@@ -631,6 +613,34 @@ class DigestSettings:
                               "for a server that takes mail without one.")
         return settings
 
+
+
+def _command_values(
+    cls: type, options: Mapping[str, Option], overrides: Mapping[str, Any] | None, env: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """The validated values of a command's settings (``otel-llmcost digest``, ``reconcile``: never ``instrument()``
+    options): its ``--option`` values (``overrides``; None means not given) over ``env`` (default ``os.environ``);
+    empty when nothing is given. ``ConfigError`` names the option or variable and the fix, never a secret."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, option in options.items():
+        given = (overrides or {}).get(name)
+        if given is not None:
+            values[name], sources[name] = given, f"--{name.replace('_', '-')}"
+        elif option.env is not None and env.get(option.env, "").strip():
+            values[name], sources[name] = env[option.env], option.env
+    if not values:
+        return {}
+    from pydantic import ValidationError
+
+    from .settings_model import validate
+
+    checks = tuple((name, option.check) for name, option in options.items())
+    try:
+        return validate(cls, checks, values)
+    except ValidationError as exc:
+        raise _config_error(exc, sources, options) from None
 
 DIGEST_OPTIONS: dict[str, Option] = {item.name: item.metadata[_OPTION] for item in fields(DigestSettings)}
 """The digest's settings (field name -> variable, example, validator); environment only."""
@@ -767,27 +777,7 @@ class ReconcileSettings:
     ) -> ReconcileSettings:
         """Options (``overrides``; None means not given) over ``env`` (default ``os.environ``) over defaults.
         Raises ``ConfigError`` naming the option and the fix, never a key's value."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        for name, option in RECONCILE_OPTIONS.items():
-            given = (overrides or {}).get(name)
-            if given is not None:
-                values[name], sources[name] = given, f"--{name.replace('_', '-')}"
-            elif option.env is not None and env.get(option.env, "").strip():
-                values[name], sources[name] = env[option.env], option.env
-        if not values:
-            return cls()
-        from pydantic import ValidationError
-
-        from .settings_model import validate
-
-        checks = tuple((name, option.check) for name, option in RECONCILE_OPTIONS.items())
-        try:
-            validated = validate(cls, checks, values)
-        except ValidationError as exc:
-            raise _config_error(exc, sources, RECONCILE_OPTIONS) from None
-        return cls(**validated)
+        return cls(**_command_values(cls, RECONCILE_OPTIONS, overrides, env))
 
     def __repr__(self) -> str:  # the keys never reach a log line through a repr
         shown = {

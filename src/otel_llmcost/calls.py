@@ -45,6 +45,8 @@ class Runtime:
         self.listeners: list[Listener] = []
         self.budgets: BudgetEnforcer | None = None
         """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
+        self.after_call: list[Callable[[Call, Outcome], None]] = []
+        """Run at every call's end, after budgets settled and before its span ends: roll-ups, expensive calls."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
 
@@ -172,6 +174,12 @@ class Call:
         budgets = runtime.budgets
         if budgets is not None:
             budgets.settle(self, outcome)  # before the span ends: a threshold crossing is an event on it
+        if runtime.after_call:  # roll-ups, expensive-request check: before the span ends (they write on it)
+            for hook in runtime.after_call:
+                try:
+                    hook(self, outcome)
+                except Exception:
+                    internal_error("after_call")
         telemetry = runtime.telemetry
         if self.own_span:
             try:

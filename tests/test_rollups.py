@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from openai_payloads import MESSAGES, FakeOpenAI, Tokens
 from otel_llmcost import ConfigError, attributes, names
 
@@ -303,7 +304,7 @@ def test_an_expensive_call_gets_an_event_a_warning_and_the_callbacks(
 
 
 def test_a_bad_expensive_threshold_is_one_clear_error(instrument_with: Any) -> None:
-    with pytest.raises(ConfigError, match="OTEL_LLMCOST_EXPENSIVE_REQUEST_USD|expensive_request_usd"):
+    with pytest.raises(ConfigError, match=r"expensive_request_usd"):
         instrument_with(expensive_request_usd="lots")
     with pytest.raises(ConfigError, match="chat"):
         instrument_with(expensive_request_usd_by_feature="chat=cheap")

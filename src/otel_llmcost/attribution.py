@@ -61,8 +61,8 @@ def attribute_name(key: str) -> str:
 class attributes:  # lower case: used like a function, `with attributes(...)` or `@attributes(...)`
     """Attribute every LLM call inside this scope (a ``with`` block, or a decorated sync or async function).
 
-    ``attributes(user_id="u1", feature="summarize", team="search", conversation_id="c-42")``; a mapping argument takes dotted names
-    as they are (``attributes({"app.tenant": "acme"})``). ``None`` values are ignored.
+    ``attributes(user_id="u1", feature="summarize", team="search", conversation_id="c-42")``; a mapping argument
+    takes dotted names as they are (``attributes({"app.tenant": "acme"})``). ``None`` values are ignored.
     """
 
     __slots__ = ("_tokens", "_values")

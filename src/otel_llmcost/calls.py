@@ -60,7 +60,12 @@ class Runtime:
     ) -> Call:
         """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span, ``tracer``
         and ``span_name`` when our span replaces the one that tracer would make."""
-        request.attribution = current_attributes()
+        attribution = current_attributes()
+        if request.conversation_id is not None or request.previous_response_id is not None:
+            from .conversations import resolve
+
+            attribution = resolve(request, attribution)
+        request.attribution = attribution
         return Call(self, request, own_span, tracer, span_name)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:

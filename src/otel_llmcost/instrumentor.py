@@ -264,7 +264,7 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if self.runtime is not None:
                 self.runtime.active = False
                 for hook in self.runtime.after_call:
-                    owner = getattr(hook, "__self__", None)
+                    owner: Any = getattr(hook, "__self__", None)
                     if hasattr(owner, "shutdown"):  # the roll-up processor stays on its provider: inert
                         owner.shutdown()
                         owner.clear()
@@ -327,6 +327,9 @@ def _after_call(runtime: Runtime, settings: Any, instruments: Instruments, kwarg
         runtime.after_call.append(
             ExpensiveRequests(settings.expensive_request_usd, settings.expensive_request_usd_by_feature).check
         )
+    from .conversations import remember
+
+    runtime.after_call.append(remember)  # a Responses previous_response_id chain is one conversation
     pending = _PendingRollups(runtime, instruments, settings, kwargs.get("tracer_provider"))
     runtime.after_call.append(pending.add)
     pending.attach()

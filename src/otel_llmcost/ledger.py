@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     trace_id TEXT,                    -- 32 hex digits
     span_id TEXT,                     -- 16 hex digits
     request_id TEXT,                  -- gen_ai.response.id
-    error_type TEXT
+    error_type TEXT,
+    conversation_id TEXT              -- gen_ai.conversation.id (added to older ledgers when opened)
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts);
 """
@@ -61,7 +62,10 @@ COLUMNS: Final = (
     "ts", "provider", "operation", "model", "response_model", "input_tokens", "output_tokens",
     "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "price_source", "batch",
     "feature", "team", "user_id", "attributes", "trace_id", "span_id", "request_id", "error_type",
+    "conversation_id",
 )
+# Columns added after the first release, with their type: an existing ledger gains them when it is opened.
+ADDED_COLUMNS: Final = (("conversation_id", "TEXT"),)
 
 
 # --- the row ------------------------------------------------------------------------------------------
@@ -114,6 +118,7 @@ def row(
         "span_id": format(span_id, "016x") if span_id is not None else None,
         "request_id": request_id,
         "error_type": error_type,
+        "conversation_id": attribution.get(names.GEN_AI_CONVERSATION_ID),
     }
 
 
@@ -131,6 +136,10 @@ def create(conn: sqlite3.Connection) -> None:
     """Make the table and its index if missing, in the caller's transaction."""
     for statement in statements(SCHEMA):
         conn.execute(statement)
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+    for column, kind in ADDED_COLUMNS:
+        if column not in present:  # a ledger written by an older release: its rows read NULL
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} {kind}")
 
 
 def write(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
@@ -230,3 +239,70 @@ def spend(path: str | Path, dimension: str, start: float, end: float) -> list[Sp
     finally:
         conn.close()
     return sorted(rows, key=lambda r: (-r.cost, r.key))
+
+
+# --- conversations ------------------------------------------------------------------------------------
+def conversations(path: str | Path, start: float, end: float) -> list[dict[str, Any]]:
+    """Per conversation (``gen_ai.conversation.id``) of the calls that ended in [start, end): its turns (calls),
+    cost (exact; None when every priced part is unknown), tokens, and how its input grew per turn, costliest
+    first. The first turn of an OpenAI ``previous_response_id`` chain carries no conversation id (it could not
+    know it starts one): it is counted in the conversation named after its response id. A ledger written
+    before conversation ids were recorded has none: its calls are all "(none)".
+    """
+    import sqlite3
+
+    from .reporting import NONE
+
+    conn = connect(path)
+    try:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+        if "conversation_id" in present:
+            key = (
+                f"COALESCE(NULLIF(conversation_id, ''), CASE WHEN request_id IN (SELECT conversation_id FROM {TABLE} "
+                "WHERE conversation_id IS NOT NULL) THEN request_id END)"
+            )
+        else:
+            key = "NULL"
+        cursor = conn.execute(
+            f"SELECT {key}, input_tokens, output_tokens, cost_usd, error_type FROM {TABLE} "
+            "WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+            (start, end),
+        )
+        groups: dict[str, dict[str, Any]] = {}
+        for conversation, input_tokens, output_tokens, cost, error in cursor:
+            name = NONE if conversation is None else str(conversation)
+            group = groups.get(name)
+            if group is None:
+                group = groups[name] = {
+                    "conversation": name, "calls": 0, "unpriced": 0, "input_tokens": 0, "output_tokens": 0,
+                    "cost": Decimal(0), "priced": 0, "inputs": [],
+                }  # fmt: skip
+            group["calls"] += 1
+            group["input_tokens"] += input_tokens or 0
+            group["output_tokens"] += output_tokens or 0
+            if cost is not None:
+                group["cost"] += Decimal(str(cost))
+                group["priced"] += 1
+            elif error is None:
+                group["unpriced"] += 1
+            if input_tokens is not None:
+                group["inputs"].append(input_tokens)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot read {str(path)!r}: {exc}") from None
+    finally:
+        conn.close()
+    rows = []
+    for group in groups.values():
+        inputs = group.pop("inputs")
+        priced = group.pop("priced")
+        group["first_input_tokens"] = inputs[0] if inputs else None
+        group["last_input_tokens"] = inputs[-1] if inputs else None
+        group["input_growth_per_turn"] = (
+            round((inputs[-1] - inputs[0]) / (len(inputs) - 1)) if len(inputs) > 1 else None
+        )
+        per_turn = (group["cost"] / group["calls"]).quantize(Decimal("1e-12")).normalize() if priced else None
+        group["cost_per_turn"] = per_turn
+        if not priced and group["unpriced"]:
+            group["cost"] = None
+        rows.append(group)
+    return sorted(rows, key=lambda r: (-(r["cost"] or 0), r["conversation"]))

@@ -75,6 +75,10 @@ class Request:
     of the input reads them before the call is sent."""
     attribution: Mapping[str, str] = field(default_factory=lambda: _NO_ATTRIBUTES)
     """Who the call is for (llmcost.feature, llmcost.team, user.id, ...), set when the call begins."""
+    conversation_id: str | None = None
+    """The conversation the SDK call names (OpenAI Responses ``conversation``)."""
+    previous_response_id: str | None = None
+    """The response this call continues (OpenAI Responses ``previous_response_id``): its conversation is this one's."""
 
 
 @dataclass(slots=True)

@@ -72,11 +72,16 @@ BUDGET_CROSSINGS = Series(names.METRIC_BUDGET_THRESHOLD_CROSSINGS, names.UNIT_EV
 BUDGET_BLOCKED = Series(names.METRIC_BUDGET_BLOCKED, names.UNIT_REQUEST, "counter")
 BUDGET_STORE_ERRORS = Series(names.METRIC_BUDGET_STORE_ERRORS, names.UNIT_ERROR, "counter")
 HARDWARE_COST = Series(names.METRIC_HARDWARE_COST, names.UNIT_USD, "counter")
+# Roll-ups (issue 18): one point per request of the app (local root span) with LLM calls.
+OPERATION_COST = Series(names.METRIC_OPERATION_COST, names.UNIT_USD, "histogram")
+OPERATION_CALLS = Series(names.METRIC_OPERATION_CALLS, names.UNIT_REQUEST, "histogram")
+ROLLUP_LATE = Series(names.METRIC_ROLLUP_LATE_CALLS, names.UNIT_REQUEST, "counter")
 
 ALL_SERIES: tuple[Series, ...] = (
     COST, TOKENS, SAVINGS, REQUESTS, UNPRICED, REQUEST_COST, TOKEN_USAGE, DURATION, TIME_TO_FIRST_CHUNK,
     INSTRUMENTATION_ERRORS, ATTRIBUTION_FOLDED, BUDGET_SPEND, BUDGET_LIMIT, BUDGET_REMAINING,
-    BUDGET_CROSSINGS, BUDGET_BLOCKED, BUDGET_STORE_ERRORS, HARDWARE_COST,
+    BUDGET_CROSSINGS, BUDGET_BLOCKED, BUDGET_STORE_ERRORS, HARDWARE_COST, OPERATION_COST, OPERATION_CALLS,
+    ROLLUP_LATE,
 )
 
 # The service is the scrape job: the collector's prometheus exporter (scraped with honor_labels), Prometheus
@@ -93,6 +98,7 @@ SAVINGS_KIND = label(names.LLMCOST_SAVINGS_KIND)
 ERROR_TYPE = label(names.ERROR_TYPE)
 STAGE = label(names.LLMCOST_STAGE)
 BUDGET = label(names.LLMCOST_BUDGET_NAME)
+OPERATION = label(names.LLMCOST_OPERATION)
 
 # Dimensions a limit or a dashboard filter can select on: short name -> label.
 DIMENSIONS: Mapping[str, str] = {

@@ -251,3 +251,75 @@ def test_flask_requests_roll_up_by_route_template(captured: Any, flask_app: Any)
     one = cost(captured.client_spans()[0])  # each point is one request's exact total (the SDK sums in float)
     assert Decimal(repr(costs["/summarize/<doc_id>"].min)) == Decimal(repr(costs["/summarize/<doc_id>"].max)) == one
     assert costs["/summarize/<doc_id>"].sum == pytest.approx(float(one * 3))
+
+
+LAUNCHED_APP = """
+import HTTP_LIB as http_lib
+import flask
+import openai
+
+USAGE = {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050}
+
+
+def handler(request):
+    body = {
+        "id": "chatcmpl-app", "object": "chat.completion", "created": 1735689600, "model": "gpt-4o",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": USAGE,
+    }
+    return http_lib.Response(200, json=body)
+
+
+client = openai.OpenAI(api_key="sk-test", http_client=http_lib.Client(transport=http_lib.MockTransport(handler)))
+app = flask.Flask("launched")
+
+
+@app.post("/summarize/<doc_id>")
+def summarize(doc_id):
+    for _ in range(2):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": doc_id}])
+    return {"doc": doc_id}
+
+
+with app.test_client() as web:  # the real WSGI stack, no socket
+    for doc in ("a", "b"):
+        assert web.post(f"/summarize/{doc}").status_code == 200
+"""
+
+
+def test_under_opentelemetry_instrument_a_flask_route_rolls_up(tmp_path: Any) -> None:
+    """The app never mentions otel-llmcost: the launcher loads the Flask instrumentation and ours."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_openai_launcher import LAUNCHER, _json_documents, _metric_points
+    from transport import http
+
+    if not Path(LAUNCHER).exists():
+        pytest.skip("opentelemetry-instrument is not installed next to this Python")
+    script = tmp_path / "app.py"
+    script.write_text(LAUNCHED_APP.replace("HTTP_LIB", http.__name__))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_"))}
+    env.update(OTEL_METRIC_EXPORT_INTERVAL="600000", OTEL_LOGS_EXPORTER="none", OTEL_SERVICE_NAME="rollups",
+               OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai")
+    result = subprocess.run(
+        [str(LAUNCHER), "--traces_exporter", "console", "--metrics_exporter", "console", sys.executable, str(script)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    documents = _json_documents(result.stdout)
+    servers = [d for d in documents if d.get("kind") == "SpanKind.SERVER"]
+    assert len(servers) == 2
+    calls = [d for d in documents if d.get("kind") == "SpanKind.CLIENT" and d["name"] == "chat gpt-4o"]
+    assert len(calls) == 4
+    for server in servers:
+        assert server["attributes"][names.HTTP_ROUTE] == "/summarize/<doc_id>"
+        assert server["attributes"][names.LLMCOST_ROLLUP_CALLS] == 2
+        assert server["attributes"][names.LLMCOST_ROLLUP_COST] == pytest.approx(
+            2 * calls[0]["attributes"][names.GEN_AI_USAGE_COST]
+        )
+    (point,) = _metric_points(documents, names.METRIC_OPERATION_CALLS)
+    assert point["attributes"] == {names.LLMCOST_OPERATION: "/summarize/<doc_id>"}
+    assert (point["count"], point["sum"]) == (2, 4)

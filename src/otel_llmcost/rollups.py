@@ -227,7 +227,9 @@ class Rollups(SpanProcessor):
         """Add a finished call to the totals of its open root and agent runs (before its own span ends)."""
         if not self.active:
             return
-        span: Any = call.span if call.own_span else trace.get_current_span()
+        own = call.own_span
+        # A call without a span of ours (batch results read back) belongs where it is read: the current span.
+        span: Any = call.span if own else trace.get_current_span()
         context = span.get_span_context()
         if not context.is_valid:
             return
@@ -240,12 +242,13 @@ class Rollups(SpanProcessor):
             root = self._roots.get(trace_id)
             if root is None:
                 parent = getattr(span, "parent", None)
-                if parent is not None and not parent.is_remote:  # its root ended first: a late call
+                if not own or (parent is not None and not parent.is_remote):  # its root ended first: a late call
                     self._m.rollup_late.add((), 1)
                 return
-            targets: list[Span] = [] if root.context.span_id == span_id else [root]  # a bare call is no request
+            # A call whose own span is the local root (no app span around it) is no request of the app.
+            targets: list[Span] = [] if own and root.context.span_id == span_id else [root]
             if chain:
-                targets += [agent for agent in chain if agent is not root and agent.context.span_id != span_id]
+                targets += [agent for agent in chain if agent is not root]
             for target in targets:
                 key = target.context.span_id
                 totals = self._totals.get(key)

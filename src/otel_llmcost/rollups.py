@@ -44,6 +44,9 @@ MAX_TRACKED = 100_000
 """Open roots and agent-run spans tracked at once; beyond it (spans that are never ended) new ones are left out."""
 
 _AGENT_OPERATIONS = frozenset(names.AGENT_OPERATIONS)
+# Agent-run spans are named "{gen_ai.operation.name} {gen_ai.agent.name}" (GenAI conventions); pydantic-ai's
+# older naming is "agent run". Only spans so named have their gen_ai.operation.name read.
+_AGENT_PREFIXES = (*names.AGENT_OPERATIONS, "agent run")
 _ZERO = Decimal(0)
 
 
@@ -122,41 +125,54 @@ class Rollups(SpanProcessor):
 
     # --- the span processor ----------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # Runs for every span of the app: a few property reads and dict lookups, no attribute read (a missing
+        # key costs BoundedAttributes a KeyError) unless the span is named as an agent run.
         if not self.active:
             return
         try:
-            context = span.context
             parent = span.parent
-            trace_id = context.trace_id
             chain: tuple[Span, ...] | None = None
             if parent is None or parent.is_remote:
+                trace_id = span.context.trace_id
                 previous = self._roots.setdefault(trace_id, span)
                 if previous is not span:
                     with self._lock:
                         if len(self._roots) < MAX_TRACKED:
                             self._shadowed.setdefault(trace_id, []).append(previous)
                             self._roots[trace_id] = span
-            elif trace_id in self._agent_traces:
+            elif self._agent_traces and span.context.trace_id in self._agent_traces:
                 chain = self._chains.get(parent.span_id)
-            attributes = span.attributes
-            if attributes and attributes.get(names.GEN_AI_OPERATION_NAME) in _AGENT_OPERATIONS:
+            if span.name.startswith(_AGENT_PREFIXES) and self._is_agent(span):
                 if len(self._chains) >= MAX_TRACKED:
                     return
+                trace_id = span.context.trace_id
                 with self._lock:
                     self._agent_traces[trace_id] = self._agent_traces.get(trace_id, 0) + 1
                 chain = (*chain, span) if chain else (span,)
             if chain is not None and len(self._chains) < MAX_TRACKED:
-                self._chains[context.span_id] = chain
+                self._chains[span.context.span_id] = chain
         except Exception:
             internal_error("rollup")
 
+    @staticmethod
+    def _is_agent(span: Span) -> bool:
+        attributes = span.attributes
+        if not attributes:
+            return False
+        operation = attributes.get(names.GEN_AI_OPERATION_NAME)
+        return isinstance(operation, str) and operation in _AGENT_OPERATIONS
+
     def on_end(self, span: ReadableSpan) -> None:
         try:
+            parent = span.parent
+            chains = self._chains
+            if not chains and parent is not None and not parent.is_remote:
+                return  # neither a root nor inside an agent run: nothing to do
             context = span.context
             if context is None:
                 return
             span_id = context.span_id
-            chain = self._chains.pop(span_id, None) if self._chains else None
+            chain = chains.pop(span_id, None) if chains else None
             if chain is not None and chain[-1].context.span_id == span_id:  # an agent span: its run is over
                 with self._lock:
                     self._totals.pop(span_id, None)
@@ -165,7 +181,6 @@ class Rollups(SpanProcessor):
                         self._agent_traces[context.trace_id] = left
                     else:
                         self._agent_traces.pop(context.trace_id, None)
-            parent = span.parent
             if parent is None or parent.is_remote:
                 self._root_ended(span, context.trace_id, span_id)
         except Exception:

@@ -224,11 +224,12 @@ class Rollups(SpanProcessor):
                 value = names.OVERFLOW_VALUE
                 self._m.folded.add(((names.LLMCOST_ATTRIBUTION_KEY, key),), 1)
             labels[key] = value
-        # The root's trace is the exemplar: a point of the histogram links to the request's trace.
-        context = trace.set_span_in_context(trace.NonRecordingSpan(span.context))
         m = self._m
-        m.operation_calls.record(totals.calls, labels, context=context)
+        # No exemplar on the calls (the root's span has left the context by now): an exemplar costs the SDK
+        # about as much as the point itself, and the cost histogram's already links to the request's trace.
+        m.operation_calls.record(totals.calls, labels)
         if totals.priced and not totals.unpriced:  # an unknown part makes the total unknown: never a silent $0
+            context = trace.set_span_in_context(trace.NonRecordingSpan(span.context))
             m.operation_cost.record(float(totals.cost), labels, context=context)
 
     def shutdown(self) -> None:

@@ -193,7 +193,7 @@ def panels(config: StackConfig) -> list[Panel]:
                       f"avg {{{{{op}}}}}"),
                Target(f"histogram_quantile(0.95, sum by (le, {op}) (rate("
                       f"{promql.selector(promql.OPERATION_CALLS.bucket, per_request)}[{rate}])))",
-                      f"p95 {{{{{op}}}}}", exemplar=True)),
+                      f"p95 {{{{{op}}}}}")),
               "short", (12, 60, 12, 8), "LLM calls made by one request of the app (llmcost.operation.calls); "
               "a request with no LLM call is not counted.", 1),
     ]

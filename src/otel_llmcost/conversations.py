@@ -16,13 +16,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .names import GEN_AI_CONVERSATION_ID
 
 if TYPE_CHECKING:
-    from .calls import Call
-    from .telemetry import Outcome
     from .usage import Request
 
 MAX_REMEMBERED = 10_000
@@ -45,9 +43,12 @@ def resolve(request: Request, attribution: Mapping[str, str]) -> Mapping[str, st
     return MappingProxyType({**attribution, GEN_AI_CONVERSATION_ID: conversation})
 
 
-def remember(call: Call, outcome: Outcome) -> None:
+def remember(call: Any, outcome: Any) -> None:  # calls.Call, telemetry.Outcome (calls imports this module)
     """After a call of a conversation: its response id continues that conversation (a later previous_response_id)."""
-    conversation = call.request.attribution.get(GEN_AI_CONVERSATION_ID)
+    request = call.request
+    if request.conversation_id is None and request.previous_response_id is None:
+        return  # only a call that names its conversation continues it (explicit ids need no chain)
+    conversation = request.attribution.get(GEN_AI_CONVERSATION_ID)
     response = outcome.response
     if conversation is None or response is None or not response.response_id:
         return

@@ -265,6 +265,22 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     def achat() -> object:
         return loop.run_until_complete(aclient.chat.completions.create(model="gpt-4o", messages=messages))  # type: ignore[arg-type]
 
+    app_tracer = tracer_provider.get_tracer("app")
+
+    def chat_in_request() -> object:
+        """One call inside a request of the app (a local root span): what roll-ups add to a call."""
+        with app_tracer.start_as_current_span("POST /ask", attributes={"http.route": "/ask"}):
+            return chat()
+
+    def spans_without_llm() -> object:
+        """A request of the app with no LLM call (a root and two children): what roll-ups add to it."""
+        with (
+            app_tracer.start_as_current_span("GET /health", attributes={"http.route": "/health"}),
+            app_tracer.start_as_current_span("db"),
+            app_tracer.start_as_current_span("cache"),
+        ):
+            return None
+
     calls, stream_calls = args.calls, max(50, args.calls // 4)
     floor_on, floor_off = floor_patch(tracer_provider, meter_provider)
     table: dict[str, Scenario] = {
@@ -272,6 +288,8 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
         "openai.chat": ("openai chat.completions.create", chat, on, off, calls),
         "openai.chat.stream": (f"openai chat stream ({args.chunks} chunks)", chat_stream, on, off, stream_calls),
         "openai.chat.async": ("openai async chat.completions.create", achat, on, off, calls),
+        "openai.chat.in_request": ("openai chat inside an app request span", chat_in_request, on, off, calls),
+        "app.spans.no_llm": ("app request span, 2 children, no LLM call", spans_without_llm, on, off, calls),
     }
     try:
         import anthropic

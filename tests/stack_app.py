@@ -194,6 +194,7 @@ def main() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import SpanKind
     from prometheus_client import start_http_server
 
     from otel_llmcost import LLMCostInstrumentor
@@ -214,8 +215,11 @@ def main() -> None:
                    "max_attribute_values": 2}
     with MockLLMServer() as openai_api, MockLLMServer() as anthropic_api:
         hosts = {openai_api.url.split("//", 1)[1]: "openai", anthropic_api.url.split("//", 1)[1]: "anthropic"}
+        tracer_provider = TracerProvider(resource=resource)
+        # Each call is one request of the app (a server span with a route): the per-route roll-up panels.
+        tracer = tracer_provider.get_tracer("e2e-app")
         LLMCostInstrumentor().instrument(
-            tracer_provider=TracerProvider(resource=resource), meter_provider=meter_provider,
+            tracer_provider=tracer_provider, meter_provider=meter_provider,
             price_file=args.price_file, provider_hosts=hosts, **options,
         )
         oa = openai.OpenAI(api_key="e2e", base_url=openai_api.openai_base_url, max_retries=0)
@@ -225,7 +229,9 @@ def main() -> None:
             if line.strip() == "exit":
                 break
             for number, call in enumerate(wave(args.openai_model, expensive=waves == 1)):
-                _run(call, oa, an, user=f"user-{number % 3}")
+                with tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER,
+                                                  attributes={"http.route": "/chat"}):
+                    _run(call, oa, an, user=f"user-{number % 3}")
             if options:
                 _block_one(oa)
             try:

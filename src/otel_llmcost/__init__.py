@@ -14,6 +14,7 @@ from .version import __version__
 if TYPE_CHECKING:
     from .attribution import attributes, current_attributes
     from .budgets import Budget, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
+    from .expensive import ExpensiveRequest, on_expensive_request, remove_expensive_request_callback
     from .instrumentor import LLMCostInstrumentor
 
 # Public name -> the submodule that defines it.
@@ -25,6 +26,9 @@ _LAZY = {
     "on_budget_threshold": "budgets.enforcer",
     "remove_budget_threshold_callback": "budgets.enforcer",
     "LLMCostInstrumentor": "instrumentor",
+    "ExpensiveRequest": "expensive",
+    "on_expensive_request": "expensive",
+    "remove_expensive_request_callback": "expensive",
 }
 
 __all__ = [
@@ -33,13 +37,16 @@ __all__ = [
     "BudgetExceededError",
     "BudgetUnavailableError",
     "ConfigError",
+    "ExpensiveRequest",
     "LLMCostInstrumentor",
     "ThresholdCrossing",
     "__version__",
     "attributes",
     "current_attributes",
     "on_budget_threshold",
+    "on_expensive_request",
     "remove_budget_threshold_callback",
+    "remove_expensive_request_callback",
 ]
 
 

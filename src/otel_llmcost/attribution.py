@@ -17,13 +17,20 @@ from typing import Any, TypeVar
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-from .names import LLMCOST_FEATURE, LLMCOST_TEAM, USER_ID
+from .names import GEN_AI_CONVERSATION_ID, LLMCOST_FEATURE, LLMCOST_TEAM, USER_ID
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _CURRENT: ContextVar[Mapping[str, str]] = ContextVar("otel_llmcost_attributes", default=_EMPTY)
 
 # Keyword -> attribute name; any other keyword becomes "llmcost.<keyword>".
-KEYWORDS: Mapping[str, str] = MappingProxyType({"user_id": USER_ID, "feature": LLMCOST_FEATURE, "team": LLMCOST_TEAM})
+KEYWORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "user_id": USER_ID,
+        "feature": LLMCOST_FEATURE,
+        "team": LLMCOST_TEAM,
+        "conversation_id": GEN_AI_CONVERSATION_ID,
+    }
+)
 # Baggage entries read, and the attribute each sets (the attribute's own name, or its short form).
 BAGGAGE_KEYS: Mapping[str, str] = MappingProxyType(
     {
@@ -32,6 +39,8 @@ BAGGAGE_KEYS: Mapping[str, str] = MappingProxyType(
         LLMCOST_TEAM: LLMCOST_TEAM,
         "feature": LLMCOST_FEATURE,
         "team": LLMCOST_TEAM,
+        GEN_AI_CONVERSATION_ID: GEN_AI_CONVERSATION_ID,
+        "conversation_id": GEN_AI_CONVERSATION_ID,
     }
 )
 
@@ -52,8 +61,8 @@ def attribute_name(key: str) -> str:
 class attributes:  # lower case: used like a function, `with attributes(...)` or `@attributes(...)`
     """Attribute every LLM call inside this scope (a ``with`` block, or a decorated sync or async function).
 
-    ``attributes(user_id="u1", feature="summarize", team="search")``; a mapping argument takes dotted names
-    as they are (``attributes({"app.tenant": "acme"})``). ``None`` values are ignored.
+    ``attributes(user_id="u1", feature="summarize", team="search", conversation_id="c-42")``; a mapping argument
+    takes dotted names as they are (``attributes({"app.tenant": "acme"})``). ``None`` values are ignored.
     """
 
     __slots__ = ("_tokens", "_values")

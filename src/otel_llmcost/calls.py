@@ -55,6 +55,8 @@ class Runtime:
         """Reserves before a call is sent and settles after it ended; None when no budget or ledger is set."""
         self.ledger: LedgerSink | None = None
         """The PostgreSQL ledger's writer (OTEL_LLMCOST_LEDGER); None when none is set."""
+        self.after_call: list[Callable[[Call, Outcome], None]] = []
+        """Run at every call's end, after budgets settled and before its span ends: roll-ups, expensive calls."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
 
@@ -68,7 +70,12 @@ class Runtime:
     ) -> Call:
         """Start a call; ``own_span=False`` when another tracer (an SDK's own) already makes its span, ``tracer``
         and ``span_name`` when our span replaces the one that tracer would make."""
-        request.attribution = current_attributes()
+        attribution = current_attributes()
+        if request.conversation_id is not None or request.previous_response_id is not None:
+            from .conversations import resolve
+
+            attribution = resolve(request, attribution)
+        request.attribution = attribution
         return Call(self, request, own_span, tracer, span_name)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
@@ -185,6 +192,12 @@ class Call:
         ledger = runtime.ledger
         if ledger is not None:
             ledger.add(self, outcome)  # a queue append (guarded inside): written to PostgreSQL off the call path
+        if runtime.after_call:  # roll-ups, expensive-request check: before the span ends (they write on it)
+            for hook in runtime.after_call:
+                try:
+                    hook(self, outcome)
+                except Exception:
+                    internal_error("after_call")
         telemetry = runtime.telemetry
         if self.own_span:
             try:

@@ -180,6 +180,23 @@ def _pairs(value: object) -> dict[str, str]:
     raise _Invalid("is neither KEY=VALUE text nor a dict")
 
 
+def _usd_by_feature(value: object) -> dict[str, Decimal]:
+    """feature -> USD threshold, from "summarize=2.00,chat=0.10" or a dict of amounts."""
+    if isinstance(value, Mapping):
+        value = {key: str(amount) if isinstance(amount, (int, float, Decimal)) else amount
+                 for key, amount in value.items()}
+    result: dict[str, Decimal] = {}
+    for feature, text in _pairs(value).items():
+        try:
+            amount = _usd(text)
+        except _Invalid:
+            amount = None
+        if amount is None:
+            raise _Invalid(f"gives {feature!r} {text!r}, which is not an amount in USD >= 0")
+        result[feature] = amount
+    return result
+
+
 def _hosts(value: object) -> dict[str, str]:
     hosts = _pairs(value)
     for host in hosts:
@@ -326,6 +343,11 @@ def _attribute_keys(value: object) -> tuple[str, ...]:
         key = _SHORT_KEYS.get(text, text)
         if "." not in key:
             raise _Invalid(f"is refused: {text!r} is not feature, team, user or a dotted attribute name")
+        if key == names.GEN_AI_CONVERSATION_ID or text in ("conversation", "conversation_id"):
+            raise _Invalid(
+                f"is refused: {text!r} has a value per conversation, too many for a metric label "
+                "(it is on every span and in the ledger; `otel-llmcost report --by conversation` groups it)"
+            )
         if key not in keys:
             keys.append(key)
     return tuple(keys)
@@ -438,6 +460,18 @@ class Settings:
         ),
     )
     """The HMAC key of fingerprints, shared by a fleet; None: a random key per process (no cross-host repeats)."""
+    expensive_request_usd: Decimal | None = field(
+        default=None, metadata=_option(_usd, names.ENV_EXPENSIVE_REQUEST_USD, "0.50", "0.50")
+    )
+    """A call costing more than this (USD) gets a span event, a WARNING and the on_expensive_request callbacks."""
+    expensive_request_usd_by_feature: dict[str, Decimal] = field(
+        default_factory=dict,
+        metadata=_option(
+            _usd_by_feature, names.ENV_EXPENSIVE_REQUEST_USD_BY_FEATURE, "summarize=2.00",
+            "{'summarize': '2.00'}",
+        ),
+    )
+    """Per-feature thresholds (llmcost.feature) that replace expensive_request_usd for that feature's calls."""
     budgets: tuple[Any, ...] = field(default=(), metadata=_option(_budgets, None, None, "[Budget('daily', limit=50)]"))
     """Budgets declared in code (``otel_llmcost.Budget``), added to those of the budget file."""
     budget_file: str | None = field(

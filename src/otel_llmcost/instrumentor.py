@@ -263,6 +263,11 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 self._hooks = None
             if self.runtime is not None:
                 self.runtime.active = False
+                for hook in self.runtime.after_call:
+                    owner: Any = getattr(hook, "__self__", None)
+                    if hasattr(owner, "shutdown"):  # the roll-up processor stays on its provider: inert
+                        owner.shutdown()
+                        owner.clear()
                 if self.runtime.budgets is not None:
                     if self._gauges is not None:
                         self._gauges.source = None
@@ -318,9 +323,55 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
         runtime.ledger = LedgerWriter(
             settings.ledger, spill=settings.ledger_spill, queue_size=settings.ledger_queue_size
         )
+    _after_call(runtime, settings, instruments, kwargs)
     instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
     instruments.budget_gauges.members = enforcer.members_over if enforcer is not None else None
     return runtime, instruments
+
+
+def _after_call(runtime: Runtime, settings: Any, instruments: Instruments, kwargs: Mapping[str, Any]) -> None:
+    """Hook roll-ups (issue 18) and the expensive-request check into every call's end."""
+    if settings.expensive_request_usd is not None or settings.expensive_request_usd_by_feature:
+        from .expensive import ExpensiveRequests
+
+        runtime.after_call.append(
+            ExpensiveRequests(settings.expensive_request_usd, settings.expensive_request_usd_by_feature).check
+        )
+    from .conversations import remember
+
+    runtime.after_call.append(remember)  # a Responses previous_response_id chain is one conversation
+    pending = _PendingRollups(runtime, instruments, settings, kwargs.get("tracer_provider"))
+    runtime.after_call.append(pending.add)
+    pending.attach()
+
+
+class _PendingRollups:
+    """Attaches the roll-up span processor to the tracer provider, at once or, when the global provider is not
+    set yet (the app sets it after instrument()), at the first call that finds an SDK provider."""
+
+    def __init__(self, runtime: Runtime, instruments: Instruments, settings: Any, provider: Any) -> None:
+        self._runtime, self._instruments, self._settings = runtime, instruments, settings
+        self._provider = provider
+        self.rollups: Any = None
+
+    def attach(self) -> None:
+        from opentelemetry import trace
+
+        provider = self._provider or trace.get_tracer_provider()
+        if not hasattr(provider, "add_span_processor"):
+            return
+        from .rollups import attach  # the SDK's trace module: only with an SDK provider
+
+        self.rollups = attach(provider, self._instruments, self._settings)
+        if self.rollups is not None:
+            hooks = self._runtime.after_call
+            hooks[hooks.index(self.add)] = self.rollups.add
+
+    def add(self, call: Call, outcome: Outcome) -> None:
+        if self.rollups is None:
+            self.attach()
+        if self.rollups is not None:
+            self.rollups.add(call, outcome)
 
 
 def _telemetry(settings: Any, kwargs: Mapping[str, Any]) -> tuple[Any, Instruments]:

@@ -46,6 +46,7 @@ ADDED_COLUMNS: Final = (
     ("finish_reason", "TEXT"),        # the first finish / stop reason
     ("service_tier", "TEXT"),         # the tier that billed the call
     ("cache_write_1h_tokens", "INTEGER"),  # part of cache_write_tokens written with a 1-hour TTL
+    ("conversation_id", "TEXT"),      # gen_ai.conversation.id (issue 18)
 )
 
 SCHEMA: Final = f"""
@@ -153,6 +154,7 @@ def row(
         "finish_reason": finish_reason,
         "service_tier": service_tier,
         "cache_write_1h_tokens": cache_write_1h_tokens,
+        "conversation_id": attribution.get(names.GEN_AI_CONVERSATION_ID),
     }  # fmt: skip
 
 
@@ -429,3 +431,70 @@ def daily(path: str | Path, start: float, end: float) -> list[dict[str, Any]]:
         raise LedgerError(f"cannot read {str(path)!r}: {exc}") from None
     finally:
         conn.close()
+
+
+# --- conversations ------------------------------------------------------------------------------------
+def conversations(path: str | Path, start: float, end: float) -> list[dict[str, Any]]:
+    """Per conversation (``gen_ai.conversation.id``) of the calls that ended in [start, end): its turns (calls),
+    cost (exact; None when every priced part is unknown), tokens, and how its input grew per turn, costliest
+    first. The first turn of an OpenAI ``previous_response_id`` chain carries no conversation id (it could not
+    know it starts one): it is counted in the conversation named after its response id. A ledger written
+    before conversation ids were recorded has none: its calls are all "(none)".
+    """
+    import sqlite3
+
+    from .reporting import NONE
+
+    conn = connect(path)
+    try:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+        if "conversation_id" in present:
+            key = (
+                f"COALESCE(NULLIF(conversation_id, ''), CASE WHEN request_id IN (SELECT conversation_id FROM {TABLE} "
+                "WHERE conversation_id IS NOT NULL) THEN request_id END)"
+            )
+        else:
+            key = "NULL"
+        cursor = conn.execute(
+            f"SELECT {key}, input_tokens, output_tokens, cost_usd, error_type FROM {TABLE} "
+            "WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+            (start, end),
+        )
+        groups: dict[str, dict[str, Any]] = {}
+        for conversation, input_tokens, output_tokens, cost, error in cursor:
+            name = NONE if conversation is None else str(conversation)
+            group = groups.get(name)
+            if group is None:
+                group = groups[name] = {
+                    "conversation": name, "calls": 0, "unpriced": 0, "input_tokens": 0, "output_tokens": 0,
+                    "cost": Decimal(0), "priced": 0, "inputs": [],
+                }  # fmt: skip
+            group["calls"] += 1
+            group["input_tokens"] += input_tokens or 0
+            group["output_tokens"] += output_tokens or 0
+            if cost is not None:
+                group["cost"] += Decimal(str(cost))
+                group["priced"] += 1
+            elif error is None:
+                group["unpriced"] += 1
+            if input_tokens is not None:
+                group["inputs"].append(input_tokens)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot read {str(path)!r}: {exc}") from None
+    finally:
+        conn.close()
+    rows = []
+    for group in groups.values():
+        inputs = group.pop("inputs")
+        priced = group.pop("priced")
+        group["first_input_tokens"] = inputs[0] if inputs else None
+        group["last_input_tokens"] = inputs[-1] if inputs else None
+        group["input_growth_per_turn"] = (
+            round((inputs[-1] - inputs[0]) / (len(inputs) - 1)) if len(inputs) > 1 else None
+        )
+        per_turn = (group["cost"] / group["calls"]).quantize(Decimal("1e-12")).normalize() if priced else None
+        group["cost_per_turn"] = per_turn
+        if not priced and group["unpriced"]:
+            group["cost"] = None
+        rows.append(group)
+    return sorted(rows, key=lambda r: (-(r["cost"] or 0), r["conversation"]))

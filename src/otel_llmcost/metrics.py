@@ -213,6 +213,20 @@ class Instruments:
             description="USD cost of each priced call.",
             explicit_bucket_boundaries_advisory=list(request_cost_buckets),
         )
+        # Roll-ups (issue 18): one point per local root span that had LLM calls under it, at its end.
+        self.operation_cost = meter.create_histogram(
+            names.METRIC_OPERATION_COST,
+            unit=names.UNIT_USD,
+            description="USD cost of the LLM calls of one request of the app (a local root span), by route.",
+            explicit_bucket_boundaries_advisory=list(request_cost_buckets),
+        )
+        self.operation_calls = meter.create_histogram(
+            names.METRIC_OPERATION_CALLS,
+            unit=names.UNIT_REQUEST,
+            description="LLM calls made by one request of the app (a local root span), by route.",
+            explicit_bucket_boundaries_advisory=[float(b) for b in names.OPERATION_CALLS_BUCKETS],
+        )
+        self.rollup_late = CounterTable()
         # The tables a finished call adds to share one lock: its points go in under one acquisition.
         self.call_lock = threading.Lock()
         self.cost = CounterTable(self.call_lock)
@@ -259,6 +273,12 @@ class Instruments:
                 "Budget warning thresholds crossed, once per threshold per period.",
             ),
             (names.METRIC_BUDGET_BLOCKED, names.UNIT_REQUEST, self.budget_blocked, "Calls refused by a budget."),
+            (
+                names.METRIC_ROLLUP_LATE_CALLS,
+                names.UNIT_REQUEST,
+                self.rollup_late,
+                "LLM calls that ended after their request's root span had ended (a stream read on): in no roll-up.",
+            ),
             (
                 names.METRIC_BUDGET_STORE_ERRORS,
                 names.UNIT_ERROR,

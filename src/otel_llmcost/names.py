@@ -105,6 +105,26 @@ LLMCOST_BUDGET_THRESHOLD_EVENT: Final = "llmcost.budget.threshold_crossed"
 # Metric attribute of llmcost.attribution.folded: the attribution key whose value was folded.
 LLMCOST_ATTRIBUTION_KEY: Final = "llmcost.attribution.key"
 
+# Roll-ups (issue 18): running totals of the LLM calls under an open local root span (an HTTP request, a task,
+# any span the app starts) and under each invoke_agent / invoke_workflow span, written while it is open.
+LLMCOST_ROLLUP_COST: Final = "llmcost.rollup.cost"
+LLMCOST_ROLLUP_CALLS: Final = "llmcost.rollup.calls"
+LLMCOST_ROLLUP_UNPRICED_CALLS: Final = "llmcost.rollup.unpriced_calls"
+LLMCOST_ROLLUP_INPUT_TOKENS: Final = "llmcost.rollup.input_tokens"
+LLMCOST_ROLLUP_OUTPUT_TOKENS: Final = "llmcost.rollup.output_tokens"
+LLMCOST_ROLLUP_CACHE_READ_TOKENS: Final = "llmcost.rollup.cache_read_tokens"
+LLMCOST_ROLLUP_CACHE_WRITE_TOKENS: Final = "llmcost.rollup.cache_write_tokens"
+LLMCOST_ROLLUP_REASONING_TOKENS: Final = "llmcost.rollup.reasoning_tokens"
+# The bounded operation label of the per-request histograms: the root's http.route template, else its span name.
+LLMCOST_OPERATION: Final = "llmcost.operation"
+# gen_ai.operation.name values of the spans that get agent roll-ups.
+AGENT_OPERATIONS: Final = ("invoke_agent", "invoke_workflow")
+# GenAI semconv: the conversation (thread, session) a call belongs to; on spans and the ledger, never on metrics.
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+# One expensive call (issue 18): the span event and its threshold attribute.
+LLMCOST_EXPENSIVE_REQUEST_EVENT: Final = "llmcost.expensive_request"
+LLMCOST_EXPENSIVE_THRESHOLD_USD: Final = "llmcost.expensive_request.threshold_usd"
+
 # Values of llmcost.price.source
 PRICE_SOURCE_BUNDLED: Final = "genai-prices"
 PRICE_SOURCE_OVERRIDE: Final = "override"
@@ -156,6 +176,11 @@ METRIC_BUDGET_LIMIT: Final = "llmcost.budget.limit"
 METRIC_BUDGET_REMAINING: Final = "llmcost.budget.remaining"
 METRIC_BUDGET_THRESHOLD_CROSSINGS: Final = "llmcost.budget.threshold_crossings"
 METRIC_BUDGET_BLOCKED: Final = "llmcost.budget.blocked"
+# Roll-ups (issue 18): per local root span with at least one LLM call under it, by llmcost.operation and the
+# allow-listed attribution keys; calls that ended after their root had ended (counted here, not in a root).
+METRIC_OPERATION_COST: Final = "llmcost.operation.cost"
+METRIC_OPERATION_CALLS: Final = "llmcost.operation.calls"
+METRIC_ROLLUP_LATE_CALLS: Final = "llmcost.rollup.late_calls"
 # Budget store failures (unreachable, timed out), by llmcost.stage (reserve, settle, read, mark).
 METRIC_BUDGET_STORE_ERRORS: Final = "llmcost.budget.store_errors"
 # Per-member (wildcard) budgets, by llmcost.budget.name only (never a series per member): members whose spend
@@ -195,6 +220,8 @@ TIME_TO_FIRST_CHUNK_BUCKETS: Final = DURATION_BUCKETS
 REQUEST_COST_BUCKETS: Final = (
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
 )
+# LLM calls per request of the app (llmcost.operation.calls).
+OPERATION_CALLS_BUCKETS: Final = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
 
 # Value that replaces a model name once the per-process cap of distinct models is reached.
 OVERFLOW_VALUE: Final = "other"
@@ -274,6 +301,9 @@ ENV_LEDGER_QUEUE_SIZE: Final = "OTEL_LLMCOST_LEDGER_QUEUE_SIZE"
 # Fingerprints (issue 20).
 ENV_FINGERPRINTS: Final = "OTEL_LLMCOST_FINGERPRINTS"
 ENV_FINGERPRINT_KEY: Final = "OTEL_LLMCOST_FINGERPRINT_KEY"
+# One expensive call (issue 18): a call above this cost gets a span event, a WARNING and the callbacks.
+ENV_EXPENSIVE_REQUEST_USD: Final = "OTEL_LLMCOST_EXPENSIVE_REQUEST_USD"
+ENV_EXPENSIVE_REQUEST_USD_BY_FEATURE: Final = "OTEL_LLMCOST_EXPENSIVE_REQUEST_USD_BY_FEATURE"
 # OpenTelemetry's own switches, honoured by instrument(): either one makes us patch nothing.
 ENV_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 ENV_DISABLED_INSTRUMENTATIONS: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"

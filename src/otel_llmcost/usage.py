@@ -81,6 +81,10 @@ class Request:
     origin: str | None = None
     """Where the call ran: server, local or none (``fingerprints.origin``)."""
     """Who the call is for (llmcost.feature, llmcost.team, user.id, ...), set when the call begins."""
+    conversation_id: str | None = None
+    """The conversation the SDK call names (OpenAI Responses ``conversation``)."""
+    previous_response_id: str | None = None
+    """The response this call continues (OpenAI Responses ``previous_response_id``): its conversation is this one's."""
 
 
 @dataclass(slots=True)

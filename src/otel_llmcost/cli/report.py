@@ -76,7 +76,8 @@ def _sum(rows: list[SpendRow], field: str) -> int | None:
               help="Window length: 1d, 7d, 30d, 12h, …")
 @click.option("--until", "until", type=MOMENT, metavar="TIME",
               help="Window end: unix seconds or ISO 8601 (UTC unless a zone is given); default now.")
-@click.option("--by", "by", type=click.Choice(list(DIMENSIONS)), default="model", show_default=True)
+@click.option("--by", "by", type=click.Choice([*DIMENSIONS, "conversation"]), default="model", show_default=True,
+              help="conversation: per gen_ai.conversation.id, with input growth per turn (SQLite ledger only).")
 @click.option("--from", "source", metavar="LEDGER",
               help="The ledger: sqlite:PATH (the SQLite budget store's file) or postgresql://USER@HOST:PORT/DB.")
 @click.option("--prometheus", metavar="URL", help="A Prometheus server's base URL, e.g. http://localhost:9090.")
@@ -97,6 +98,15 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
     if prometheus is not None:
         http_url(prometheus, "--prometheus", "http://localhost:9090")
     end = time.time() if until is None else until
+    if by == "conversation":
+        path = url.partition(":")[2] if url is not None and url.lower().startswith("sqlite:") else None
+        if path is None:
+            raise click.UsageError(
+                "--by conversation reads a SQLite ledger (--from sqlite:PATH): a conversation id is never a metric "
+                "label."
+            )
+        _conversations(path, since, end, fmt)
+        return
     if url is not None:
         from ..ledgers.reader import open_reader
 
@@ -136,3 +146,38 @@ def report(since: float, until: float | None, by: str, source: str | None, prome
         out.print(f"No series carries the {label} label: attribution reaches metrics only for the keys allowed on "
                   "them (see the README); the ledger (--from sqlite:PATH or postgresql://...) has every call's.",
                   style="dim")
+
+
+CONVERSATION_COLUMNS = (
+    output.Column("conversation", "conversation"),
+    output.Column("calls", "turns", "int"),
+    output.Column("unpriced", "unpriced", "int"),
+    output.Column("input_tokens", "input tokens", "int"),
+    output.Column("output_tokens", "output tokens", "int"),
+    output.Column("first_input_tokens", "first input", "int"),
+    output.Column("last_input_tokens", "last input", "int"),
+    output.Column("input_growth_per_turn", "input growth/turn", "int"),
+    output.Column("cost_per_turn", "cost/turn (USD)", "usd", missing="unpriced"),
+    output.Column("cost", "cost (USD)", "usd", missing="unpriced"),
+)
+
+
+def _conversations(path: str, since: float, end: float, fmt: str) -> None:
+    """Cost, turns and input growth per conversation, from the ledger."""
+    try:
+        rows = ledger.conversations(path, end - since, end)
+    except ledger.LedgerError as exc:
+        raise click.BadParameter(str(exc), param_hint="--from") from None
+    origin = f"sqlite:{path}"
+    title = f"Spend by conversation, last {describe(since)} ({_when(end - since)} to {_when(end)}), from {origin}"
+    out = output.console()
+    if not rows and fmt == "table":
+        out.print(f"{title}\nNo calls recorded in this window.")
+        return
+    total = {
+        "conversation": "total",
+        "calls": sum(r["calls"] for r in rows),
+        "cost": sum((r["cost"] for r in rows if r["cost"] is not None), Decimal(0)),
+    }
+    meta = {"by": "conversation", "since": describe(since), "start": end - since, "end": end, "source": origin}
+    output.render(out, fmt, title, CONVERSATION_COLUMNS, rows, total, meta)

@@ -275,6 +275,12 @@ class OpenAIMethod:
             prompt=self._prompt(kwargs),
         )
         describe(settings, request, *self._parts(kwargs), kwargs)
+        if self.api == "responses":  # the conversation the call names (gen_ai.conversation.id), issue 18
+            conversation = kwargs.get("conversation")
+            conversation = conversation.get("id") if isinstance(conversation, dict) else conversation
+            request.conversation_id = conversation if isinstance(conversation, str) and conversation else None
+            previous = kwargs.get("previous_response_id")
+            request.previous_response_id = previous if isinstance(previous, str) and previous else None
         if settings.capture_content:
             request.input_messages = kwargs.get("messages") if self.api == "chat" else kwargs.get("input")
             instructions = kwargs.get("instructions")

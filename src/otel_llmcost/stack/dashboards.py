@@ -42,6 +42,8 @@ class Target:
     legend: str = ""
     instant: bool = False
     table: bool = False
+    exemplar: bool = False
+    """Show the series' exemplars: each links a point to its trace in Tempo (the datasource's trace_id link)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ def panels(config: StackConfig) -> list[Panel]:
     cache_read = promql.selector(promql.TOKENS.name, [*f, f'{promql.TOKEN_TYPE}="cache_read"'])
     input_tokens = promql.selector(promql.TOKENS.name, [*f, f'{promql.TOKEN_TYPE}="input"'])
     service_only = _filters("service")
+    per_request = _filters("service", "feature", "team")  # roll-up points carry no provider or model
+    op = promql.OPERATION
     rng = "$__range"
     rate = "$__rate_interval"
     model = promql.MODEL
@@ -124,8 +128,9 @@ def panels(config: StackConfig) -> list[Panel]:
         Panel("Cost per request: average and p95", "timeseries",
               (Target(f"sum(rate({cost}[{rate}])) / sum(rate({requests}[{rate}]))", "average"),
                Target(f"histogram_quantile(0.95, sum by (le) (rate("
-                      f"{promql.selector(promql.REQUEST_COST.bucket, f)}[{rate}])))", "p95")),
-              USD, (0, 28, 12, 8), "p95 from the llmcost.request.cost histogram (priced calls).", 4),
+                      f"{promql.selector(promql.REQUEST_COST.bucket, f)}[{rate}])))", "p95", exemplar=True)),
+              USD, (0, 28, 12, 8), "p95 from the llmcost.request.cost histogram (priced calls). Exemplars (dots) "
+              "link a call's cost to its trace in Tempo.", 4),
         Panel("Latency p50 / p95 by model", "timeseries",
               tuple(Target(f"histogram_quantile({q}, sum by (le, {model}) (rate("
                            f"{promql.selector(promql.DURATION.bucket, f)}[{rate}])))",
@@ -187,6 +192,25 @@ def panels(config: StackConfig) -> list[Panel]:
               USD, (0, 68, 24, 8), "Estimates of otel-llmcost advise --serve by opportunity kind (prompt cache, "
               "response cache, batch, model ladder, ...): run it on the ledger and add it as a Prometheus scrape "
               "job; `otel-llmcost advise` explains each estimate.", 2),
+        # Roll-ups (issue 18): one point per request of the app (local root span) with LLM calls, by route.
+        Panel("Cost per request by route: average and p95", "timeseries",
+              (Target(f"sum by ({op}) (rate({promql.selector(promql.OPERATION_COST.sum, per_request)}[{rate}])) / "
+                      f"sum by ({op}) (rate({promql.selector(promql.OPERATION_COST.count, per_request)}[{rate}]))",
+                      f"avg {{{{{op}}}}}"),
+               Target(f"histogram_quantile(0.95, sum by (le, {op}) (rate("
+                      f"{promql.selector(promql.OPERATION_COST.bucket, per_request)}[{rate}])))",
+                      f"p95 {{{{{op}}}}}", exemplar=True)),
+              USD, (0, 76, 12, 8), "LLM cost of one request of the app (llmcost.operation.cost), by http.route "
+              "template or root span name. Exemplars (dots) open the request's trace in Tempo.", 4),
+        Panel("LLM calls per request by route", "timeseries",
+              (Target(f"sum by ({op}) (rate({promql.selector(promql.OPERATION_CALLS.sum, per_request)}[{rate}])) / "
+                      f"sum by ({op}) (rate({promql.selector(promql.OPERATION_CALLS.count, per_request)}[{rate}]))",
+                      f"avg {{{{{op}}}}}"),
+               Target(f"histogram_quantile(0.95, sum by (le, {op}) (rate("
+                      f"{promql.selector(promql.OPERATION_CALLS.bucket, per_request)}[{rate}])))",
+                      f"p95 {{{{{op}}}}}")),
+              "short", (12, 76, 12, 8), "LLM calls made by one request of the app (llmcost.operation.calls); "
+              "a request with no LLM call is not counted.", 1),
     ]
     out += _reconciliation()
     return out
@@ -234,6 +258,8 @@ def _target(ref: str, target: Target) -> dict[str, Any]:
     }
     if target.table:
         out["format"] = "table"
+    if target.exemplar:
+        out["exemplar"] = True
     return out
 
 

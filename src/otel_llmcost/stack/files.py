@@ -67,8 +67,10 @@ def _datasources(config: StackConfig) -> dict[str, Any]:
                 "url": "http://prometheus:9090",
                 "isDefault": True,
                 # POST: the calendar-window queries are long. timeInterval: $__rate_interval needs the scrape interval.
+                # exemplarTraceIdDestinations: an exemplar's trace_id opens the trace in Tempo.
                 "jsonData": {"httpMethod": "POST", "timeInterval": config.scrape_interval, "manageAlerts": True,
-                             "prometheusType": "Prometheus"},
+                             "prometheusType": "Prometheus",
+                             "exemplarTraceIdDestinations": [{"name": "trace_id", "datasourceUid": "tempo"}]},
                 "editable": False,
             },
             {
@@ -161,6 +163,7 @@ exporters:
   prometheus:
     endpoint: 0.0.0.0:8889
     metric_expiration: 15m       # series of a process that stopped leave the scrape after this
+    enable_open_metrics: true    # exemplars (trace_id of a request's cost) travel only in OpenMetrics
   otlp_grpc/tempo:
     endpoint: tempo:4317
     tls:
@@ -219,7 +222,8 @@ def _prometheus3() -> str:
     return """\
 # Overlay for Prometheus 3.x: push metrics over OTLP instead of being scraped.
 #   otelcol-contrib --config=config.yaml --config=prometheus3.yaml
-# Start Prometheus 3 with --web.enable-otlp-receiver. It names series like the prometheus exporter
+# Start Prometheus 3 with --web.enable-otlp-receiver (and --enable-feature=exemplar-storage to keep the
+# trace_id exemplars the dashboards link to Tempo). It names series like the prometheus exporter
 # (llmcost_cost_USD_total, ..._bucket) and sets job/instance from service.name/service.instance.id, so the
 # dashboards and rules work unchanged; drop the otel-collector scrape job from prometheus.yml.
 exporters:
@@ -283,6 +287,7 @@ services:
       - --storage.tsdb.path=/prometheus
       - --storage.tsdb.retention.time={config.retention}
       - --web.enable-lifecycle
+      - --enable-feature=exemplar-storage   # keeps the trace_id exemplars of request and per-route costs
     volumes:
       - ./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro
       - ./prometheus/rules:/etc/prometheus/rules:ro

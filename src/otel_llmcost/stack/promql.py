@@ -77,6 +77,10 @@ RECONCILE_COST = Series(names.METRIC_RECONCILE_COST, names.UNIT_USD, "gauge")
 RECONCILE_DRIFT = Series(names.METRIC_RECONCILE_DRIFT, names.UNIT_RATIO, "gauge")
 RECONCILE_UNEXPLAINED = Series(names.METRIC_RECONCILE_UNEXPLAINED, names.UNIT_USD, "gauge")
 SAVINGS_POTENTIAL = Series(names.METRIC_SAVINGS_POTENTIAL, names.UNIT_USD, "gauge")  # otel-llmcost advise --serve
+# Roll-ups (issue 18): one point per request of the app (local root span) with LLM calls.
+OPERATION_COST = Series(names.METRIC_OPERATION_COST, names.UNIT_USD, "histogram")
+OPERATION_CALLS = Series(names.METRIC_OPERATION_CALLS, names.UNIT_REQUEST, "histogram")
+ROLLUP_LATE = Series(names.METRIC_ROLLUP_LATE_CALLS, names.UNIT_REQUEST, "counter")
 
 ALL_SERIES: tuple[Series, ...] = (
     COST, TOKENS, SAVINGS, REQUESTS, UNPRICED, REQUEST_COST, TOKEN_USAGE, DURATION, TIME_TO_FIRST_CHUNK,
@@ -84,6 +88,7 @@ ALL_SERIES: tuple[Series, ...] = (
     BUDGET_CROSSINGS, BUDGET_BLOCKED, BUDGET_STORE_ERRORS, BUDGET_MEMBERS_OVER, BUDGET_MEMBERS_EVICTED, HARDWARE_COST,
     RECONCILE_COST, RECONCILE_DRIFT, RECONCILE_UNEXPLAINED,
     SAVINGS_POTENTIAL,
+    OPERATION_COST, OPERATION_CALLS, ROLLUP_LATE,
 )
 
 # The service is the scrape job: the collector's prometheus exporter (scraped with honor_labels), Prometheus
@@ -104,6 +109,7 @@ DAY = label(names.LLMCOST_DAY)
 DAY_CLOSED = label(names.LLMCOST_DAY_CLOSED)
 COST_SOURCE = label(names.LLMCOST_COST_SOURCE)
 OPPORTUNITY = label(names.LLMCOST_OPPORTUNITY)
+OPERATION = label(names.LLMCOST_OPERATION)
 
 # Dimensions a limit or a dashboard filter can select on: short name -> label.
 DIMENSIONS: Mapping[str, str] = {

@@ -390,7 +390,7 @@ def test_the_demo_reconciles_its_traffic_and_explains_the_planted_difference() -
     output = done.stdout
     assert "Reconciliation: the demo's spend against (fake) provider bills" in output
     planted = f"-${reconcile_demo.UNINSTRUMENTED_USD:.6f}"
-    why = output.split("Why they differ:", 1)[1]
+    why = output.split("Why they differ:", 1)[1].split("\n\n", 1)[0]
     assert f"openai {(TODAY - timedelta(days=1)).isoformat()} {reconcile_demo.UNINSTRUMENTED_MODEL}: uninstrumented " \
            f"{planted}" in why
     assert len([line for line in why.splitlines() if line.strip()]) == 1  # the only difference: the rest matches

@@ -25,7 +25,11 @@ from . import names
 if TYPE_CHECKING:
     import sqlite3
 
+    from opentelemetry.trace import SpanContext
+
     from .reporting import SpendRow
+    from .telemetry import Outcome
+    from .usage import Request
 
 # The reader's imports (sqlite3, reporting) are made when a ledger is read: an app whose budgets keep spend in
 # memory imports this module (through the enforcer) and never needs them.
@@ -154,6 +158,37 @@ def row(
 
 # --- the writer ---------------------------------------------------------------------------------------
 _INSERT: Final = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+
+
+def call_row(request: Request, outcome: Outcome, context: SpanContext, ts: float) -> dict[str, Any]:
+    """The row of a finished call, for every kind of ledger (the SQLite store's and the PostgreSQL writer's):
+    ``context`` is the span context the row links to (invalid: none)."""
+    response, usage, cost = outcome.response, outcome.usage, outcome.cost
+    return row(
+        ts=ts,
+        provider=request.provider,
+        operation=request.operation,
+        model=request.model,
+        response_model=response.model if response is not None else None,
+        tokens=(
+            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+            usage.reasoning_tokens,
+        ) if usage is not None else None,
+        cost=cost.exact if cost is not None else None,
+        price_source=cost.source if cost is not None else None,
+        batch=usage is not None and usage.batch,
+        attribution=request.attribution,
+        trace_id=context.trace_id if context.is_valid else None,
+        span_id=context.span_id if context.is_valid else None,
+        request_id=response.response_id if response is not None else None,
+        error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
+        fingerprints=request.fingerprints,
+        origin=request.origin,
+        max_tokens=request.max_tokens,
+        finish_reason=response.finish_reasons[0] if response is not None and response.finish_reasons else None,
+        service_tier=(usage.service_tier if usage is not None else None) or request.service_tier,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens if usage is not None else None,
+    )  # fmt: skip
 
 
 def statements(script: str) -> list[str]:

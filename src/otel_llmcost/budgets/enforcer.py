@@ -401,35 +401,10 @@ class BudgetEnforcer:
     # --- the ledger row ----------------------------------------------------------------------------
     @staticmethod
     def _row(call: Call, outcome: Outcome, now: float) -> dict[str, Any]:
-        request, response, usage, cost = call.request, outcome.response, outcome.usage, outcome.cost
         context = call.span.get_span_context()
         if not context.is_valid:
             context = trace.get_current_span().get_span_context()
-        return ledger.row(
-            ts=now,
-            provider=request.provider,
-            operation=request.operation,
-            model=request.model,
-            response_model=response.model if response is not None else None,
-            tokens=(
-                usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
-                usage.reasoning_tokens,
-            ) if usage is not None else None,
-            cost=cost.exact if cost is not None else None,
-            price_source=cost.source if cost is not None else None,
-            batch=usage is not None and usage.batch,
-            attribution=request.attribution,
-            trace_id=context.trace_id if context.is_valid else None,
-            span_id=context.span_id if context.is_valid else None,
-            request_id=response.response_id if response is not None else None,
-            error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
-            fingerprints=request.fingerprints,
-            origin=request.origin,
-            max_tokens=request.max_tokens,
-            finish_reason=response.finish_reasons[0] if response is not None and response.finish_reasons else None,
-            service_tier=(usage.service_tier if usage is not None else None) or request.service_tier,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens if usage is not None else None,
-        )  # fmt: skip
+        return ledger.call_row(call.request, outcome, context, now)
 
 
 def _group(budget: Budget, window: Window) -> str:

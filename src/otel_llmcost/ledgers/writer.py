@@ -51,28 +51,7 @@ RETRY_MIN, RETRY_MAX = 0.5, 10.0
 """Backoff (seconds) between connection attempts while the database does not answer."""
 
 
-def call_row(request: Request, outcome: Outcome, context: trace.SpanContext, ts: float) -> dict[str, Any]:
-    """The ledger row of a finished call (the same as the SQLite store's, see the enforcer's ``_row``)."""
-    response, usage, cost = outcome.response, outcome.usage, outcome.cost
-    return ledger.row(
-        ts=ts,
-        provider=request.provider,
-        operation=request.operation,
-        model=request.model,
-        response_model=response.model if response is not None else None,
-        tokens=(
-            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
-            usage.reasoning_tokens,
-        ) if usage is not None else None,
-        cost=cost.exact if cost is not None else None,
-        price_source=cost.source if cost is not None else None,
-        batch=usage is not None and usage.batch,
-        attribution=request.attribution,
-        trace_id=context.trace_id if context.is_valid else None,
-        span_id=context.span_id if context.is_valid else None,
-        request_id=response.response_id if response is not None else None,
-        error_type=type(outcome.error).__qualname__ if outcome.error is not None else None,
-    )  # fmt: skip
+call_row = ledger.call_row
 
 
 _Item = tuple[float, "Request", "Outcome", trace.Span]

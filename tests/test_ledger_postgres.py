@@ -351,6 +351,37 @@ def test_digest_reconcile_and_advise_read_postgresql_as_they_read_sqlite(
     assert from_sqlite["findings"]  # repeats and calls outside a server span: something to find
 
 
+def test_check_probes_the_ledger(postgres_server: PostgresServer, tmp_path: Path) -> None:  # noqa: F811
+    """``check`` names the ledger, says whether it answers and its schema version, and rows waiting in the spill
+    file; it never migrates (a fresh database stays empty) and never shows the password."""
+
+    def check(url: str) -> tuple[int, list[str]]:
+        result = CliRunner().invoke(cli, ["check"], env={"OTEL_LLMCOST_LEDGER": url,
+                                                         "OTEL_LLMCOST_LEDGER_SPILL": str(spill_path)})
+        return result.exit_code, [" ".join(line.split()) for line in result.stdout.splitlines()]
+
+    spill_path = tmp_path / "spill.db"
+    url = postgres_server.new_database()
+    code, out = check(url)
+    assert code == 0 and any(line.startswith(f"✓ ledger {url} answers; no schema yet") for line in out), out
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('llm_calls')").fetchone() == (None,)  # check did not migrate
+    with postgres.connect(url) as conn:
+        postgres.migrate(conn)
+    code, out = check(url)
+    assert code == 0 and f"✓ ledger {url} answers; schema version {postgres.LATEST}" in out, out
+    assert not spill_path.exists()  # check creates no spill file
+    Spill(spill_path).add(postgres.safe_url(url), [{"row_id": "r1", "ts": 1.0, "provider": "openai"}])
+    code, out = check(url)
+    assert code == 0 and f"! spill {spill_path}: 1 row waiting for the ledger (replayed by the next " \
+        "instrumented process)" in out, out
+    down = "postgresql://llmcost:hunter2@127.0.0.1:1/llmcost"
+    code, out = check(down)
+    (line,) = [line for line in out if line.startswith("✗ ledger")]
+    assert code == 2 and "OTEL_LLMCOST_LEDGER=postgresql://llmcost:***@127.0.0.1:1/llmcost" in line, line
+    assert "hunter2" not in "\n".join(out)
+
+
 def test_instrument_without_psycopg_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from otel_llmcost.errors import ConfigError
 

@@ -173,3 +173,13 @@ def test_unreachable_redis_store_fails_the_check() -> None:
     result = check(OTEL_LLMCOST_BUDGET_STORE="redis://127.0.0.1:1/0", OTEL_LLMCOST_BUDGET_STORE_TIMEOUT="0.2")
     assert result.exit_code == 2
     assert any("OTEL_LLMCOST_BUDGET_STORE=redis://127.0.0.1:1/0" in line for line in lines(result)), result.output
+
+
+def test_the_ledger_setting_is_reported(tmp_path: Path) -> None:
+    out = [" ".join(line.split()) for line in lines(check())]
+    assert "· ledger none (set OTEL_LLMCOST_LEDGER=postgresql://..., or OTEL_LLMCOST_BUDGET_STORE=sqlite:PATH)" in out
+    store = tmp_path / "spend.db"
+    out = [" ".join(line.split()) for line in lines(check(OTEL_LLMCOST_BUDGET_STORE=f"sqlite:{store}"))]
+    assert f"· ledger the SQLite budget store keeps it (sqlite:{store})" in out, out
+    result = check(OTEL_LLMCOST_LEDGER="sqlite:/tmp/x.db")
+    assert result.exit_code == 2 and "kept by the SQLite budget store" in result.stdout

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from budget_support import COST, REQUEST, TOKENS
+from budget_support import COST, REQUEST, TOKENS, Clock
 from openai_payloads import FakeOpenAI
 from otel_llmcost import Budget, BudgetExceededError, LLMCostInstrumentor
 from otel_llmcost import attributes as attribution
@@ -235,6 +235,151 @@ def test_report_from_postgresql_equals_report_from_sqlite(
     assert "secret" not in postgres.safe_url("postgresql://u:secret@h/db")
     with sqlite3.connect(store) as conn:  # the SQLite ledger keeps the same versioning
         assert conn.execute("SELECT MAX(version) FROM llmcost_schema_version").fetchone() == (1,)
+
+
+# --- digest, reconcile and advise: the same answer from either ledger ------------------------------------------
+BUDGETS = """\
+budgets:
+  - name: chat-daily
+    limit: 0.05
+    period: day
+    scope: {feature: chat}
+    action: block
+  - name: all-monthly
+    limit: 5
+    period: month
+"""
+
+
+def both_ledgers(make: Any, postgres_server: PostgresServer, tmp_path: Path,  # noqa: F811
+                 monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, list[str]]:
+    """The same calls, on four closed UTC days, in a SQLite ledger (the budget store's) and a PostgreSQL one, at
+    the same moments (one clock for the budgets and the PostgreSQL writer): chat calls a budget ends up refusing,
+    an unpriced model, repeated requests and calls outside any server span (what advise finds), a call that
+    fails. Returns the two URLs and the days, oldest first."""
+    from datetime import datetime, timedelta, timezone
+
+    import openai
+
+    from otel_llmcost.ledgers import writer as writer_module
+
+    url = postgres_server.new_database()
+    store = tmp_path / "spend.db"
+    (tmp_path / "budgets.yaml").write_text(BUDGETS)
+    clock = Clock(0)
+    monkeypatch.setattr(writer_module, "_now", clock)
+    cap = make(budget_store=f"sqlite:{store}", budget_file=str(tmp_path / "budgets.yaml"), budget_clock=clock,
+               ledger=url, ledger_spill=str(tmp_path / "spill.db"), fingerprint_key="fleet-key-for-tests")
+    client = FakeOpenAI(tokens=TOKENS).client(max_retries=0)
+    failing = FakeOpenAI(tokens=TOKENS, fail=(500, "overloaded")).client(max_retries=0)
+    today = datetime.now(timezone.utc).date()
+    days = [(today - timedelta(days=back)).isoformat() for back in (5, 4, 3, 2)]
+    for number, day in enumerate(days):
+        for n in range(6 + number):
+            clock.at(f"{day}T{8 + n:02d}:{number * 7:02d}:00")
+            model = "gpt-4o-mini" if n % 3 == 2 else "gpt-4o"
+            with attribution(feature="chat" if n % 2 else "search", team=f"t{n % 3}", user_id=f"u{n % 4}"), \
+                    contextlib.suppress(BudgetExceededError):
+                client.chat.completions.create(**{**REQUEST, "model": model})
+        clock.at(f"{day}T20:00:00")
+        with attribution(feature="search"):
+            client.chat.completions.create(**{**REQUEST, "model": "acme-unknown-7b"})  # unpriced
+            with contextlib.suppress(openai.InternalServerError):
+                failing.chat.completions.create(**REQUEST)
+    writer_of(cap).flush()
+    return f"sqlite:{store}", url, days
+
+
+def test_digest_reconcile_and_advise_read_postgresql_as_they_read_sqlite(
+    instrument_with: Any, postgres_server: PostgresServer, tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import datetime, timezone
+
+    from otel_llmcost.demo.billing_fake import BillingFake, Charge
+    from otel_llmcost.reconcile import computed
+    from otel_llmcost.reporting import REFUSED_ERRORS
+
+    lite, url, days = both_ledgers(instrument_with, postgres_server, tmp_path, monkeypatch)
+    with open_reader(lite) as a, open_reader(url) as b:
+        assert len(a.calls(0, time.time())) == len(b.calls(0, time.time())) == 38  # 30 chat+search, 4 unpriced, 4 fail
+        refused = [r for r in b.calls(0, time.time()) if r["error_type"] in REFUSED_ERRORS]
+        assert refused and b.daily(0, time.time()) == a.daily(0, time.time())
+        scope = ("feature", "chat")
+        assert b.spend(None, 0, time.time(), scope) == a.spend(None, 0, time.time(), scope)
+        assert b.spend(None, 0, 1) == a.spend(None, 0, 1)  # an empty window: one zero row
+        assert b.costliest(0, time.time(), 3) == a.costliest(0, time.time(), 3)
+
+    def digest(source: str, day: str) -> str:
+        result = CliRunner().invoke(cli, ["digest", "--from", source, "--date", day, "--budgets",
+                                          str(tmp_path / "budgets.yaml"), "--dry-run"], env={})
+        assert result.exit_code == 0, result.output
+        return result.stdout.replace(source, "LEDGER")
+
+    for day in (days[0], days[-1]):
+        from_sqlite = digest(lite, day)
+        assert digest(url, day) == from_sqlite
+        assert "$" in from_sqlite and "chat-daily" in from_sqlite
+
+    start = int(datetime.fromisoformat(days[0]).replace(tzinfo=timezone.utc).timestamp())
+    end = start + 4 * 86_400
+    assert computed.read(url, start, end, ["openai"]) == computed.read(lite, start, end, ["openai"]) != []
+    with BillingFake(page_size=2) as fake:
+        fake.add(Charge("openai", days[1], "gpt-4o-2024-08-06", "input", Decimal("0.1"), 500, 0, 5))
+
+        def reconcile(source: str) -> dict[str, Any]:
+            result = CliRunner().invoke(
+                cli, ["reconcile", "--since", "7d", "--from", source, "--openai-url", fake.openai_url,
+                      "--anthropic-url", fake.anthropic_url, "--format", "json"],
+                env={"OPENAI_ADMIN_KEY": fake.keys["openai"], "ANTHROPIC_ADMIN_KEY": None},
+            )
+            assert result.exit_code == 0, result.output
+            return dict(json.loads(result.stdout.replace(source, "LEDGER")))
+
+        from_sqlite = reconcile(lite)
+        assert reconcile(url) == from_sqlite
+        assert {line["computed"] for line in from_sqlite["lines"]} - {"0"}
+
+    def advise(source: str) -> dict[str, Any]:
+        result = CliRunner().invoke(cli, ["advise", "--from", source, "--since", "14d", "--until",
+                                          str(end + 86_400), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    from_sqlite = advise(lite)
+    assert advise(url) == from_sqlite
+    assert from_sqlite["findings"]  # repeats and calls outside a server span: something to find
+
+
+def test_check_probes_the_ledger(postgres_server: PostgresServer, tmp_path: Path) -> None:  # noqa: F811
+    """``check`` names the ledger, says whether it answers and its schema version, and rows waiting in the spill
+    file; it never migrates (a fresh database stays empty) and never shows the password."""
+
+    def check(url: str) -> tuple[int, list[str]]:
+        result = CliRunner().invoke(cli, ["check"], env={"OTEL_LLMCOST_LEDGER": url,
+                                                         "OTEL_LLMCOST_LEDGER_SPILL": str(spill_path)})
+        return result.exit_code, [" ".join(line.split()) for line in result.stdout.splitlines()]
+
+    spill_path = tmp_path / "spill.db"
+    url = postgres_server.new_database()
+    code, out = check(url)
+    assert code == 0 and any(line.startswith(f"✓ ledger {url} answers; no schema yet") for line in out), out
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('llm_calls')").fetchone() == (None,)  # check did not migrate
+    with postgres.connect(url) as conn:
+        postgres.migrate(conn)
+    code, out = check(url)
+    assert code == 0 and f"✓ ledger {url} answers; schema version {postgres.LATEST}" in out, out
+    assert not spill_path.exists()  # check creates no spill file
+    Spill(spill_path).add(postgres.safe_url(url), [{"row_id": "r1", "ts": 1.0, "provider": "openai"}])
+    code, out = check(url)
+    assert code == 0 and f"! spill {spill_path}: 1 row waiting for the ledger (replayed by the next " \
+        "instrumented process)" in out, out
+    down = "postgresql://llmcost:hunter2@127.0.0.1:1/llmcost"
+    code, out = check(down)
+    (line,) = [line for line in out if line.startswith("✗ ledger")]
+    assert code == 2 and "OTEL_LLMCOST_LEDGER=postgresql://llmcost:***@127.0.0.1:1/llmcost" in line, line
+    assert "hunter2" not in "\n".join(out)
 
 
 def test_instrument_without_psycopg_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -284,7 +284,7 @@ def test_bad_options(fake: BillingFake, tmp_path: Path) -> None:
     _one_line_error(run(fake, source, "--tolerance", "lots"), "--tolerance='lots'", "share")
     _one_line_error(run(fake, "sqlite:" + str(tmp_path / "missing.db")), "no ledger file")
     result = CliRunner().invoke(cli, ["reconcile"], env=env(fake))
-    assert result.exit_code == 2 and "--from sqlite:PATH or --prometheus URL" in result.stderr
+    assert result.exit_code == 2 and "--from sqlite:PATH, --from postgresql://... or --prometheus URL" in result.stderr
 
 
 # --- the exporter ---------------------------------------------------------------------------------------------

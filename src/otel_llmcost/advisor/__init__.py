@@ -23,15 +23,16 @@ _DAY = 86_400
 
 
 def advise(
-    path: str | Path,
+    source: str | Path,
     since_seconds: float,
     now: float,
     prices: PriceBook | None = None,
     offline_features: frozenset[str] = frozenset(),
     ladders: Mapping[str, tuple[tuple[str, ...], ...]] | None = None,
 ) -> Advice:
-    """The opportunities in the ledger's calls of [now - since, now), ranked by USD per month."""
-    calls = read(path, now - since_seconds, now)
+    """The opportunities in the ledger's calls of [now - since, now), ranked by USD per month. ``source``: a
+    ledger URL (``sqlite:PATH``, ``postgresql://...``) or a SQLite file's path."""
+    calls = read(source, now - since_seconds, now)
     return analyse(calls, now - since_seconds, now, prices or PriceBook(), offline_features, ladders)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from .. import ledger, names
+from .. import names
 from ..usage import Usage
 
 _WANTED = (
@@ -66,28 +66,27 @@ def _prefixes(text: str | None, input_tokens: int) -> tuple[Prefix, ...]:
     return tuple(Prefix(b, round(t * scale), d) for b, t, d in items)
 
 
-def read(path: str | Path, start: float, end: float) -> list[LedgerCall]:
-    """The successful priced calls that ended in [start, end), oldest first (LedgerError when unreadable)."""
-    import sqlite3
+def read(source: str | Path, start: float, end: float) -> list[LedgerCall]:
+    """The successful priced calls that ended in [start, end), oldest first (LedgerError when unreadable).
 
-    conn = ledger.connect(path)
-    try:
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({ledger.TABLE})")}
-        columns = ", ".join(column if column in present else f"NULL AS {column}" for column in _WANTED)
-        rows = conn.execute(
-            f"SELECT {columns} FROM {ledger.TABLE} WHERE ts >= ? AND ts < ? AND error_type IS NULL "
-            "AND cost_usd IS NOT NULL AND input_tokens IS NOT NULL ORDER BY ts, id",
-            (start, end),
-        ).fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise ledger.LedgerError(f"cannot read {str(path)!r}: {exc}") from None
-    finally:
-        conn.close()
+    ``source`` is a ledger URL (``sqlite:PATH``, ``postgresql://...``), read through ``open_reader``, or a
+    SQLite file's path. A SQLite file made before the advisor's columns reads them as NULL."""
+    from ..ledgers.reader import open_reader
+
+    text = str(source)
+    url = text if text.startswith(("sqlite:", "postgresql://", "postgres://")) else f"sqlite:{text}"
+    with open_reader(url) as reader:
+        found = reader.calls(start, end)
+    rows = [
+        tuple(row[column] for column in _WANTED)
+        for row in found
+        if row["error_type"] is None and row["cost_usd"] is not None and row["input_tokens"] is not None
+    ]
     calls = []
     for (ts, provider, operation, model, response_model, input_tokens, output_tokens, cache_read, cache_write, cost,
-         source, batch, feature, attributes, fingerprint, prefixes, origin, max_tokens, finish_reason, tier,
+         price_source, batch, feature, attributes, fingerprint, prefixes, origin, max_tokens, finish_reason, tier,
          write_1h) in rows:
-        if source == names.PRICE_SOURCE_LOCAL:
+        if price_source == names.PRICE_SOURCE_LOCAL:
             continue  # a local model costs no API money: nothing to save
         attrs = json.loads(attributes) if attributes else {}
         write_1h = write_1h or 0

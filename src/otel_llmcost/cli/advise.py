@@ -1,9 +1,10 @@
 """``otel-llmcost advise``: where the money could be saved, from the ledger, in USD per month.
 
-Reads a window of the ledger (``--from sqlite:PATH``), prints the opportunities ranked by estimated USD per month
-as a table, JSON or Markdown, each with its evidence, arithmetic and the change to make. ``--serve PORT`` keeps
-running and exposes the estimates by opportunity kind as the gauge ``llmcost.savings.potential`` on
-``/metrics`` (Prometheus text), recomputed at each scrape, for the dashboard row "where the money could be saved".
+Reads a window of the ledger (``--from sqlite:PATH`` or ``--from postgresql://...``), prints the opportunities
+ranked by estimated USD per month as a table, JSON or Markdown, each with its evidence, arithmetic and the change to
+make. ``--serve PORT`` keeps running and exposes the estimates by opportunity kind as the gauge
+``llmcost.savings.potential`` on ``/metrics`` (Prometheus text), recomputed at each scrape, for the dashboard row
+"where the money could be saved".
 """
 
 from __future__ import annotations
@@ -16,21 +17,20 @@ from typing import Any
 import click
 
 from .. import names
-from .params import DURATION, MOMENT, describe
+from .params import DURATION, LEDGER_HELP, LEDGER_METAVAR, MOMENT, describe, ledger_url
 
 _FORMATS = ("table", "json", "markdown")
 NOTE = (f"Repeats (prompt cache, response cache, conversations) are found across processes only when every "
         f"process sets the same {names.ENV_FINGERPRINT_KEY}; estimates are what-ifs priced from the recorded usage.")
 
 
-def _sqlite_path(value: str | None) -> str | None:
-    """The file of a ``sqlite:PATH`` ledger (the advisor reads SQLite ledgers only, for now)."""
-    if value is None:
-        return None
-    scheme, sep, path = value.partition(":")
-    if not sep or scheme != "sqlite" or not path:
-        raise click.BadParameter(f"{value!r} is not sqlite:PATH (e.g. sqlite:/var/lib/app/llmcost.db).")
-    return path
+def _shown(url: str) -> str:
+    """The ledger as the title names it: a PostgreSQL URL without its password."""
+    if url.startswith("sqlite:"):
+        return url
+    from ..ledgers.postgres import safe_url
+
+    return safe_url(url)
 
 
 def _ladders(values: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], ...]] | None:
@@ -151,7 +151,7 @@ def serve(port: int, host: str, compute: Any) -> None:
 
 
 @click.command()
-@click.option("--from", "source", metavar="sqlite:PATH", required=True, help="The embedded ledger (SQLite file).")
+@click.option("--from", "source", metavar=LEDGER_METAVAR, required=True, help=LEDGER_HELP)
 @click.option("--since", type=DURATION, default="14d", show_default=True, metavar="DURATION",
               help="Window length: 14d, 30d, 12h, …")
 @click.option("--until", "until", type=MOMENT, metavar="TIME",
@@ -172,18 +172,16 @@ def advise(source: str, since: float, until: float | None, offline: tuple[str, .
     otel-llmcost advise --from sqlite:llmcost.db --since 14d
     otel-llmcost advise --from sqlite:llmcost.db --format markdown --offline-feature nightly-report
     """
-    path = _sqlite_path(source)
-    if path is None:
-        raise click.UsageError("say where the ledger is: --from sqlite:PATH")
+    url = ledger_url(source)
     offline_features = frozenset(offline)
     ladders = _ladders(ladder)
     if port is not None:
-        serve(port, host, lambda: _advice(path, since, time.time() if until is None else until, offline_features,
+        serve(port, host, lambda: _advice(url, since, time.time() if until is None else until, offline_features,
                                           ladders))
         return
     end = time.time() if until is None else until
-    advice = _advice(path, since, end, offline_features, ladders)
-    title = f"Where the money could be saved, last {describe(since)}, from sqlite:{path}"
+    advice = _advice(url, since, end, offline_features, ladders)
+    title = f"Where the money could be saved, last {describe(since)}, from {_shown(url)}"
     if fmt == "json":
         click.echo(json.dumps({**advice.as_dict(), "note": NOTE}, indent=2))
     elif fmt == "markdown":

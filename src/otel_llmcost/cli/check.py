@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -126,7 +127,8 @@ def _patched_methods(inputs: Inputs) -> list[tuple[Any, str]] | None:
     if instrumentor.is_instrumented_by_opentelemetry:  # already on in this process: report what it did
         return list(getattr(instrumentor, "_patched", []))
     try:
-        options = {"price_file": inputs.price_file} if inputs.price_file else {}
+        options: dict[str, Any] = {"price_file": inputs.price_file} if inputs.price_file else {}
+        options["ledger"] = ""  # no ledger writer: it would connect, migrate and spill (check_ledger only looks)
         instrumentor.instrument(tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider(), **options)
     except ConfigError:
         return None  # reported by check_settings / check_prices
@@ -293,8 +295,72 @@ def check_budgets(inputs: Inputs) -> list[Finding]:
     return [*findings, Finding("ok", "store", f"budget spend store {url}")]
 
 
+def check_ledger(inputs: Inputs) -> list[Finding]:
+    """The PostgreSQL ledger (``OTEL_LLMCOST_LEDGER``) answers, and its schema version; rows left in the spill
+    file. Read-only: the schema is migrated by the instrumented process at start-up, never by ``check``."""
+    settings = inputs.loaded
+    if isinstance(settings, ConfigError):
+        return [Finding("info", "ledger", _AFTER_SETTINGS)]
+    if settings.ledger is None:
+        sqlite = settings.budget_store.startswith("sqlite:")
+        kept = (f"the SQLite budget store keeps it ({settings.budget_store})" if sqlite else
+                f"none (set {names.ENV_LEDGER}=postgresql://..., or {names.ENV_BUDGET_STORE}=sqlite:PATH)")
+        return [Finding("info", "ledger", kept)]
+    from ..ledgers import postgres
+    from ..ledgers.spill import Spill, default_path
+
+    url = postgres.safe_url(settings.ledger)  # shown without its password
+    try:
+        conn = postgres.connect(settings.ledger, 5.0)
+    except (ConfigError, postgres.PostgresUnavailable) as exc:  # psycopg missing, or the database did not answer
+        return [Finding("fail", "ledger", f"{names.ENV_LEDGER}={url}: {exc}")]
+    try:
+        version = _ledger_version(conn)
+    except Exception as exc:  # the server answered but refused the query (permissions, ...)
+        return [Finding("fail", "ledger", f"{names.ENV_LEDGER}={url}: {postgres._one_line(exc)}")]
+    finally:
+        conn.close()
+    if version == 0:
+        findings = [Finding("ok", "ledger", f"{url} answers; no schema yet: the first instrumented process creates "
+                                            f"it (version {postgres.LATEST})")]
+    elif version < postgres.LATEST:
+        findings = [Finding("ok", "ledger", f"{url} answers; schema version {version}, migrated to "
+                                            f"{postgres.LATEST} by the first instrumented process")]
+    elif version > postgres.LATEST:
+        findings = [Finding("warn", "ledger", f"{url} answers; schema version {version} is newer than this "
+                                              f"otel-llmcost knows ({postgres.LATEST}): upgrade otel-llmcost")]
+    else:
+        findings = [Finding("ok", "ledger", f"{url} answers; schema version {version}")]
+    spill_path = Path(settings.ledger_spill).expanduser() if settings.ledger_spill else default_path()
+    if spill_path.is_file():  # never created by check
+        spill = Spill(spill_path)
+        try:
+            waiting = spill.count(url)
+        except Exception as exc:  # not a spill file
+            return [*findings, Finding("fail", "spill", f"{spill_path}: {exc}")]
+        finally:
+            spill.close()
+        if waiting:
+            findings.append(Finding("warn", "spill", f"{spill_path}: {plural(waiting, 'row')} waiting for the "
+                                                     "ledger (replayed by the next instrumented process)"))
+    return findings
+
+
+def _ledger_version(conn: Any) -> int:
+    """The schema version recorded in the ledger database (0: no otel-llmcost schema there yet)."""
+    from ..ledgers import postgres
+
+    with conn.transaction():
+        found = conn.execute("SELECT to_regclass(%s)", (postgres.VERSION_TABLE,)).fetchone()
+        if not found or found[0] is None:
+            return 0
+        row = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {postgres.VERSION_TABLE}").fetchone()
+    return int(row[0]) if row else 0
+
+
 # In the order printed.
-CHECKS: list[Check] = [check_settings, check_prices, check_budgets, check_sdks, check_launcher, check_exporters]
+CHECKS: list[Check] = [check_settings, check_prices, check_budgets, check_ledger, check_sdks, check_launcher,
+                       check_exporters]
 
 
 @click.command()

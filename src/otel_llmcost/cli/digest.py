@@ -1,10 +1,10 @@
 """``otel-llmcost digest``: the spend summary of the last closed day or week, sent to Slack and by e-mail, once.
 
-Reads the ledger (``--from sqlite:PATH``: every call, exact) or Prometheus (``--prometheus URL``), builds the
-digest (``otel_llmcost.digest``), and sends it to each ``--to`` that has not had this period yet, recording
-each delivery in a state file (next to the ledger by default). A destination that fails is one ``Error:`` line
-and exit code 1, and is not marked: the next run sends it there. ``--dry-run`` prints the digest and sends
-nothing; ``--force`` sends again a period already sent.
+Reads the ledger (``--from sqlite:PATH`` or ``--from postgresql://...``: every call, exact) or Prometheus
+(``--prometheus URL``), builds the digest (``otel_llmcost.digest``), and sends it to each ``--to`` that has not had
+this period yet, recording each delivery in a state file (next to the ledger by default). A destination that fails
+is one ``Error:`` line and exit code 1, and is not marked: the next run sends it there. ``--dry-run`` prints the
+digest and sends nothing; ``--force`` sends again a period already sent.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import click
 
 from .. import names
 from ..errors import ConfigError
-from .params import http_url
+from .params import LEDGER_HELP, LEDGER_METAVAR, http_url, ledger_url
 
 STATE_FILE = "otel-llmcost-digest-sent.json"
 
@@ -68,7 +68,7 @@ def _day(value: str | None) -> date | None:
 @click.command()
 @click.option("--period", type=click.Choice(["day", "week"]), default="day", show_default=True,
               help="A UTC calendar day, or an ISO week (Monday to Sunday, UTC).")
-@click.option("--from", "source", metavar="sqlite:PATH", help="The embedded ledger (SQLite file).")
+@click.option("--from", "source", metavar=LEDGER_METAVAR, help=LEDGER_HELP)
 @click.option("--prometheus", metavar="URL", help="A Prometheus server's base URL, e.g. http://localhost:9090.")
 @click.option("--to", "to", multiple=True, metavar="slack:WEBHOOK|slack|email:ADDRESS",
               help=f"Where to send it (repeatable). A bare 'slack' uses {names.ENV_SLACK_WEBHOOK_URL}.")
@@ -98,7 +98,8 @@ def digest(period: str, source: str | None, prometheus: str | None, to: tuple[st
     from ..digest.state import SentState, StateError
 
     if (source is None) == (prometheus is None):
-        raise click.UsageError("say where the spend is recorded: --from sqlite:PATH or --prometheus URL (one).")
+        raise click.UsageError("say where the spend is recorded: --from sqlite:PATH, --from postgresql://... or "
+                               "--prometheus URL (one).")
     try:
         settings = DigestSettings.load()
         budget_file = budget_file or Settings.load(warn_unknown=False).budget_file
@@ -123,12 +124,13 @@ def digest(period: str, source: str | None, prometheus: str | None, to: tuple[st
 
     source_impl: LedgerSource | PrometheusSource
     if source is not None:
-        scheme, sep, path = source.partition(":")
-        if not sep or scheme != "sqlite" or not path:
-            raise click.BadParameter(f"{source!r} is not sqlite:PATH (e.g. sqlite:/var/lib/app/llmcost.db).",
-                                     param_hint="--from")
-        source_impl = LedgerSource(path)
-        default_state = Path(path).with_name(Path(path).name + ".digest-sent.json")
+        url = ledger_url(source)
+        source_impl = LedgerSource(url)
+        if url.startswith("sqlite:"):
+            path = url[len("sqlite:"):]
+            default_state = Path(path).with_name(Path(path).name + ".digest-sent.json")
+        else:
+            default_state = Path(STATE_FILE)
     else:
         assert prometheus is not None
         http_url(prometheus, "--prometheus", "http://localhost:9090")

@@ -77,6 +77,26 @@ def http_url(value: str, option: str, example: str) -> SplitResult:
     return parts
 
 
+LEDGER_METAVAR = "sqlite:PATH|postgresql://..."
+LEDGER_HELP = "The ledger: sqlite:PATH (the SQLite budget store's file) or postgresql://USER@HOST:PORT/DB."
+
+
+def ledger_url(value: str, option: str = "--from") -> str:
+    """``value`` as a ledger URL (``sqlite:PATH``, ``postgresql://...``, ``postgres://...``; the scheme in
+    lower case), else a usage error on ``option``. Whether the ledger is there is for ``open_reader`` to say."""
+    scheme, sep, rest = value.strip().partition(":")
+    scheme = scheme.lower()
+    if not sep or not rest or scheme not in ("sqlite", "postgresql", "postgres") or (
+        scheme != "sqlite" and not rest.startswith("//")
+    ):
+        raise click.BadParameter(
+            f"{value!r} is not sqlite:PATH nor postgresql://... (e.g. sqlite:/var/lib/app/llmcost.db or "
+            "postgresql://llmcost@db:5432/llmcost).",
+            param_hint=option,
+        )
+    return f"{scheme}:{rest}"
+
+
 def describe(seconds: float) -> str:
     """``7d``, ``36h``, ``90s``: a duration in the largest unit that spells it exactly."""
     for unit in ("d", "h", "m", "s"):

@@ -1,10 +1,11 @@
 """``otel-llmcost reconcile``: computed spend against the providers' own bills, per closed day and model, explained.
 
-Reads the bills with the providers' admin keys (``OPENAI_ADMIN_KEY``, ``ANTHROPIC_ADMIN_KEY``) through their
-SDKs, the computed spend from the ledger (``--from sqlite:PATH``) or Prometheus (``--prometheus URL``), and prints
-one line per provider and UTC day (then per model) with the difference and its explanations; table, CSV or JSON,
-money as exact decimals. ``--serve`` keeps polling and serves the comparison as Prometheus gauges instead.
-Every failure (no key, a refused key, an unreachable API, a refused window) is one line and exit code 2.
+Reads the bills with the providers' admin keys (``OPENAI_ADMIN_KEY``, ``ANTHROPIC_ADMIN_KEY``) through their SDKs,
+the computed spend from the ledger (``--from sqlite:PATH`` or ``postgresql://...``) or Prometheus (``--prometheus
+URL``), and prints one line per provider and UTC day (then per model) with the difference and its explanations;
+table, CSV or JSON, money as exact decimals. ``--serve`` keeps polling and serves the comparison as Prometheus
+gauges instead. Every failure (no key, a refused key, an unreachable API, a refused window) is one line and exit
+code 2.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import ConfigError
 from ..reconcile import PROVIDERS, ReconcileError
 from ..reconcile.compare import ALL_MODELS, DIFFERS, EXPLAINED, MATCH, OPEN, Line
 from . import output
-from .params import DURATION, MOMENT, describe, http_url
+from .params import DURATION, LEDGER_HELP, LEDGER_METAVAR, MOMENT, describe, http_url, ledger_url
 
 COLUMNS = (
     output.Column("provider", "provider"),
@@ -58,23 +59,20 @@ def _row(line: Line) -> dict[str, Any]:
 
 def _source(source: str | None, prometheus: str | None) -> str:
     if (source is None) == (prometheus is None):
-        raise click.UsageError("say where the spend is recorded: --from sqlite:PATH or --prometheus URL (one).")
+        raise click.UsageError("say where the spend is recorded: --from sqlite:PATH, --from postgresql://... or "
+                               "--prometheus URL (one).")
     if prometheus is not None:
         http_url(prometheus, "--prometheus", "http://localhost:9090")
         return f"prometheus:{prometheus}"
     assert source is not None
-    scheme, sep, path = source.partition(":")
-    if not sep or scheme != "sqlite" or not path:
-        raise click.BadParameter(f"{source!r} is not sqlite:PATH (e.g. sqlite:/var/lib/app/llmcost.db).",
-                                 param_hint="--from")
-    return source
+    return ledger_url(source)
 
 
 @click.command()
 @click.option("--since", type=DURATION, default="7d", show_default=True, metavar="DURATION",
               help="Window length, in whole UTC days: 7d, 30d …")
 @click.option("--until", "until", type=MOMENT, metavar="TIME", help="Window end (default now).")
-@click.option("--from", "source", metavar="sqlite:PATH", help="The embedded ledger (SQLite file).")
+@click.option("--from", "source", metavar=LEDGER_METAVAR, help=LEDGER_HELP)
 @click.option("--prometheus", metavar="URL", help="A Prometheus server's base URL, e.g. http://localhost:9090.")
 @click.option("--provider", "wanted", type=click.Choice(PROVIDERS), multiple=True,
               help="Only this provider (repeatable); default: every provider with an admin key set.")

@@ -21,7 +21,7 @@ from .. import ledger
 from ..errors import ConfigError
 from ..reporting import DIMENSIONS, NONE, SpendRow, prometheus_api, prometheus_label, share
 from . import output
-from .params import DURATION, MOMENT, describe, http_url
+from .params import DURATION, MOMENT, describe, http_url, ledger_url
 
 ATTRIBUTION = ("feature", "team", "user")
 # After the group-by column (named after the dimension: "model", "feature", ...). Columns no source row
@@ -44,13 +44,7 @@ ALWAYS = ("cost", "share_pct")
 def _ledger_url(value: str | None) -> str | None:
     if value is None:
         return None
-    scheme, sep, rest = value.partition(":")
-    if not sep or not rest or scheme.lower() not in ("sqlite", "postgresql", "postgres"):
-        raise click.BadParameter(
-            f"{value!r} is not sqlite:PATH nor postgresql://... (e.g. sqlite:/var/lib/app/llmcost.db or "
-            "postgresql://llmcost@db:5432/llmcost)."
-        )
-    return value
+    return ledger_url(value)
 
 
 def _when(moment: float) -> str:

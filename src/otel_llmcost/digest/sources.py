@@ -8,47 +8,62 @@ budget had spent at a moment (the ledger sums the budget's scope over its period
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .. import ledger, names
 from ..reporting import SpendRow, prometheus_api
 
 if TYPE_CHECKING:
     from ..budgets.model import Budget
+    from ..ledgers.reader import LedgerReader
+
+_T = TypeVar("_T")
 
 
 class SourceError(Exception):
     """The source cannot be read (the message says which and why)."""
 
 
-class LedgerSource:
-    """The SQLite ledger: exact decimal sums, every call with its trace id."""
+def _ledger_url(source: str) -> str:
+    """``sqlite:PATH`` and ``postgresql://...`` as given; a bare path is a SQLite file."""
+    if source.startswith(("sqlite:", "postgresql://", "postgres://")):
+        return source
+    return f"sqlite:{source}"
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.name = f"sqlite:{path}"
+
+class LedgerSource:
+    """The ledger, SQLite or PostgreSQL (``open_reader``): exact decimal sums, every call with its trace id."""
+
+    def __init__(self, source: str) -> None:
+        self.url = _ledger_url(source)
+        self.name = self.url
+        if not self.url.startswith("sqlite:"):
+            from ..ledgers import postgres
+
+            self.name = postgres.safe_url(self.url)  # shown in the digest: never the password
+
+    def _read(self, question: Callable[[LedgerReader], _T]) -> _T:
+        from ..ledgers.reader import open_reader
+
+        try:
+            with open_reader(self.url) as reader:
+                return question(reader)
+        except ledger.LedgerError as exc:
+            raise SourceError(str(exc)) from None
 
     def spend(self, dimension: str | None, start: float, end: float) -> list[SpendRow]:
-        try:
-            return ledger.spend(self.path, dimension, start, end)
-        except ledger.LedgerError as exc:
-            raise SourceError(str(exc)) from None
+        return self._read(lambda reader: reader.spend(dimension, start, end))
 
     def costliest(self, start: float, end: float, limit: int) -> list[ledger.LedgerCall] | None:
-        try:
-            return ledger.costliest(self.path, start, end, limit)
-        except ledger.LedgerError as exc:
-            raise SourceError(str(exc)) from None
+        return self._read(lambda reader: reader.costliest(start, end, limit))
 
     def budget_spend(self, budget: Budget, start: float, end: float) -> Decimal | None:
         scope = None
         if budget.scope_key is not None and budget.scope_value is not None:
             scope = (ledger.SCOPE_COLUMNS[budget.scope_key], budget.scope_value)
-        try:
-            rows = ledger.spend(self.path, None, start, end, scope)
-        except ledger.LedgerError as exc:
-            raise SourceError(str(exc)) from None
+        rows = self._read(lambda reader: reader.spend(None, start, end, scope))
         return rows[0].cost
 
 

@@ -1,9 +1,10 @@
 """The spend the instrumentation computed, per provider, UTC day and model, from wherever it is recorded.
 
-``read`` takes the ``--from`` text, so a new ledger backend is one more scheme here: ``sqlite:PATH`` reads the
-embedded ledger (exact decimal sums); ``prometheus:URL`` (the ``--prometheus`` option) asks Prometheus for the
-growth of the cost, token, request and unpriced counters over each day, computed as the dashboards compute it
-(exact for our born-at-zero counters: ``max - min`` over the day unless a series reset, then ``increase()``).
+``read`` takes the ``--from`` text: ``sqlite:PATH`` and ``postgresql://...`` read the ledger through
+``ledgers.reader.open_reader`` (exact decimal sums, the same rows from either); ``prometheus:URL`` (the
+``--prometheus`` option) asks Prometheus for the growth of the cost, token, request and unpriced counters over each
+day, computed as the dashboards compute it (exact for our born-at-zero counters: ``max - min`` over the day unless a
+series reset, then ``increase()``).
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from .. import names
 from . import Computed, ReconcileError, model_key
 from .billing import DAY, day_of
 
-SCHEMES = ("sqlite",)
+SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 def read(source: str, start: int, end: int, providers: Iterable[str]) -> list[Computed]:
-    """Computed spend of ``providers`` for calls in [start, end), from ``sqlite:PATH`` or ``prometheus:URL``."""
+    """Computed spend of ``providers`` for calls in [start, end), from ``sqlite:PATH``, ``postgresql://...`` or
+    ``prometheus:URL``."""
     scheme, sep, rest = source.partition(":")
+    scheme = scheme.lower()
     wanted = set(providers)
-    if sep and scheme == "sqlite" and rest:
-        rows = _sqlite(rest, start, end)
+    if sep and rest and scheme in SCHEMES:
+        rows = _ledger(source, start, end)
     elif sep and scheme == "prometheus" and rest:
         rows = _prometheus(rest, start, end)
     else:
-        raise ReconcileError(f"{source!r} is not sqlite:PATH (e.g. sqlite:/var/lib/app/llmcost.db)")
+        raise ReconcileError(f"{source!r} is not sqlite:PATH nor postgresql://... (e.g. "
+                             "sqlite:/var/lib/app/llmcost.db)")
     return _merged(r for r in rows if r.provider in wanted)
 
 
@@ -46,11 +50,13 @@ def _merged(rows: Iterable[Computed]) -> list[Computed]:
     return [merged[key] for key in sorted(merged)]
 
 
-def _sqlite(path: str, start: int, end: int) -> list[Computed]:
+def _ledger(url: str, start: int, end: int) -> list[Computed]:
     from .. import ledger
+    from ..ledgers.reader import open_reader
 
     try:
-        rows = ledger.daily(path, start, end)
+        with open_reader(url) as reader:
+            rows = reader.daily(start, end)
     except ledger.LedgerError as exc:
         raise ReconcileError(str(exc)) from None
     return [

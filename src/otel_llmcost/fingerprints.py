@@ -149,14 +149,17 @@ _encoder = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_plain, check_circular=False
 )
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-if _c_make_encoder is not None:
-    # The C encoder that JSONEncoder.encode builds on every call, built once (the same output, ~1 us less a call).
-    _c_encode = _c_make_encoder(None, _plain, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+# The C encoder that JSONEncoder.encode builds on every call, built once (the same output, ~1 us less a call).
+_c_encode = (
+    _c_make_encoder(None, _plain, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    if _c_make_encoder is not None else None
+)
 
-    def _encode(value: Any) -> str:
-        return "".join(_c_encode(value, 0))
-else:  # pragma: no cover - CPython always has the C encoder
-    _encode = _encoder.encode
+
+def _encode(value: Any) -> str:
+    if _c_encode is None:  # pragma: no cover - CPython has the C encoder
+        return _encoder.encode(value)
+    return "".join(_c_encode(value, 0))
 
 
 def _utf8(text: str) -> bytes:
@@ -166,15 +169,15 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _part(value: Any, out: list[bytes]) -> int:
-    """Append the bytes that hash one part to ``out``; returns its size in bytes. Text, and a message of text
-    fields (the common case), are hashed as their UTF-8 bytes (an ASCII str encodes at memory speed); anything
-    else as canonical JSON (the C encoder). The same value always takes the same path, so equal parts hash
-    equal."""
+def _part(value: Any, sep: str) -> tuple[bytes, int]:
+    """The bytes that hash one part, after its separator ``sep``, and its size in bytes (separator and tag left
+    out). Text, and a message of text fields (the common case), are hashed as their UTF-8 bytes (an ASCII str
+    encodes at memory speed); anything else as canonical JSON (the C encoder). The same value always takes the
+    same path, so equal parts hash equal."""
     kind = type(value)
     if kind is dict:
-        # One str of headers and text, encoded once: an ASCII text's length in bytes is its length.
-        pieces = []
+        # One str of separator, headers and text, encoded once: an ASCII text's length in bytes is its length.
+        pieces = [sep]
         for name in sorted(value):
             text = value[name]
             if type(text) is not str or type(name) is not str:
@@ -183,22 +186,15 @@ def _part(value: Any, out: list[bytes]) -> int:
             pieces.append(text)
         else:  # every field is text
             data = _utf8("".join(pieces))
-            out.append(data)
-            return len(data)
+            return data, len(data) - len(sep)
     elif kind is str:
-        data = _utf8(value)
-        out.append(b"s")
-        out.append(data)
-        return len(data)
+        data = _utf8(f"{sep}s{value}")
+        return data, len(data) - len(sep) - 1
     elif kind is int or kind is float or kind is bool or value is None:
-        data = repr(value).encode()
-        out.append(b"n")
-        out.append(data)
-        return len(data)
-    data = _utf8(_encode(value))
-    out.append(b"j")
-    out.append(data)
-    return len(data)
+        data = _utf8(f"{sep}n{value!r}")
+        return data, len(data) - len(sep) - 1
+    data = _utf8(f"{sep}j{_encode(value)}")
+    return data, len(data) - len(sep) - 1
 
 
 def _given(value: Any) -> bool:
@@ -220,14 +216,15 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
     tokens: list[int] = []
     boundaries: list[int] = []
     size = 0
-    out: list[bytes] = []
-    head_parts = [part for part in head if _given(part)]
-    if head_parts:
-        for part in head_parts:
-            out.append(b"\x1c")
-            size += _part(part, out)
-        update(join(out))
-        out.clear()
+    pending: list[bytes] = []  # bytes of the parts since the last kept boundary
+    for part in head:
+        if _given(part):
+            data, length = _part(part, "\x1c")
+            pending.append(data)
+            size += length
+    if pending:
+        update(join(pending))
+        pending.clear()
         digests.append(inner.digest())
         tokens.append(-(-size // BYTES_PER_TOKEN))
         boundaries.append(0)
@@ -238,23 +235,27 @@ def fingerprint(settings: Settings, head: tuple[Any, ...], messages: Any, params
         total = offset + 1 + len(items)
         gap = range(_FIRST, total - (MAX_BOUNDARIES - _FIRST)) if total > MAX_BOUNDARIES else range(0)
         for number, message in enumerate(items, 1):
-            out.append(b"\x1e")
-            size += _part(message, out) + 1
+            data, length = _part(message, "\x1e")
+            size += length + 1
             if offset + number in gap:
+                pending.append(data)
                 continue
-            update(join(out))
-            out.clear()
+            if pending:
+                pending.append(data)
+                update(join(pending))
+                pending.clear()
+            else:
+                update(data)
             digests.append(inner.digest())
             tokens.append(-(-size // BYTES_PER_TOKEN))
             boundaries.append(number)
-    out.append(b"\x1d")
+    pending.append(b"\x1d")
     for name in sorted(params):
         value = params[name]
         if name in IGNORED_PARAMETERS or not _given(value):
             continue
-        out.append(b"\x1f" + name.encode("utf-8", "surrogatepass"))
-        _part(value, out)
-    update(join(out))
+        pending.append(_part(value, f"\x1f{name}")[0])
+    update(join(pending))
     digests.append(inner.digest())
     hexes = key.finish(digests)
     request = hexes.pop()

@@ -16,8 +16,11 @@ token; the advisor rescales it by the tokens the call really reported). The whol
 parameters (model, temperature, response format, ...), leaving out those that do not change the answer
 (headers, timeouts, streaming, user ids).
 
-The cost is on the call path: one canonical JSON encoding of the request (C encoder) and one SHA-256 pass over
-it, plus ~1 µs per boundary (``benchmarks/fingerprints.py`` measures it; the README states it).
+The cost is on the call path: one running HMAC-SHA256 over the request (text as its bytes, only non-text parts
+through the C JSON encoder), one update per kept boundary, where the inner digest is read without a copy of the
+running hash, and one short outer hash (one SHA-256 block from the pre-hashed outer pad) per kept prefix. What is
+left above the bare SHA-256 is Python's walk of the request (~1 µs a message) and ~0.5 µs per kept boundary
+(``benchmarks/fingerprints.py`` measures it; the README states it).
 """
 
 from __future__ import annotations

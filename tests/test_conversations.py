@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -89,7 +88,8 @@ def test_conversation_is_ledger_only_in_reports(tmp_path: Path) -> None:
 
 def test_an_older_ledger_gains_the_column_when_opened(instrument_with: Any, tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    old_schema = re.sub(r"error_type TEXT,\s*conversation_id TEXT[^\n]*", "error_type TEXT", ledger.SCHEMA)
+    added = ", ".join(f"{name} {kind}" for name, kind in ledger.ADDED_COLUMNS)
+    old_schema = ledger.SCHEMA.replace(f"error_type TEXT,\n    {added}", "error_type TEXT")
     assert "conversation_id" not in old_schema
     with sqlite3.connect(path) as conn:
         for statement in ledger.statements(old_schema):

@@ -28,6 +28,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from otel_llmcost import LLMCostInstrumentor
 from otel_llmcost.pricing import PriceBook
@@ -243,6 +244,14 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     def on() -> None:
         instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
+    # A production app samples its traces (a parent-based 1-10% ratio is common): most calls' spans are not
+    # recorded, and only the metrics path should cost anything.
+    unsampled_provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    unsampled_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
+
+    def on_unsampled() -> None:
+        instrumentor.instrument(tracer_provider=unsampled_provider, meter_provider=meter_provider)
+
     def off() -> None:
         instrumentor.uninstrument()
 
@@ -270,6 +279,7 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     table: dict[str, Scenario] = {
         "openai.chat.floor": ("floor: bare span + 4 histograms (yardstick)", chat, floor_on, floor_off, calls),
         "openai.chat": ("openai chat.completions.create", chat, on, off, calls),
+        "openai.chat.unsampled": ("openai chat.completions.create, span not sampled", chat, on_unsampled, off, calls),
         "openai.chat.stream": (f"openai chat stream ({args.chunks} chunks)", chat_stream, on, off, stream_calls),
         "openai.chat.async": ("openai async chat.completions.create", achat, on, off, calls),
     }
@@ -283,6 +293,7 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     def shutdown() -> None:
         off()
         tracer_provider.shutdown()
+        unsampled_provider.shutdown()
         meter_provider.shutdown()
 
     return table, shutdown

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from .. import ledger, names
+from ..calls import Admission
 from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
 from ..guard import internal_error
 from ..metrics import Instruments
@@ -36,8 +37,9 @@ from .periods import RollingPeriod
 from .store import Line, SpendStore, StoreError, to_pico, to_usd
 
 if TYPE_CHECKING:
-    from ..calls import Call
+    from ..calls import Call, SpanEvent
     from ..telemetry import Outcome
+    from ..usage import Request
 
 logger = logging.getLogger("otel_llmcost.budgets")
 
@@ -123,23 +125,21 @@ class BudgetEnforcer:
         self._lock = threading.Lock()
 
     # --- before the call is sent ------------------------------------------------------------------
-    def admit(self, call: Call) -> None:
-        """Reserve the call's worst case against its block budgets; raise ``BudgetError`` when refused."""
+    def admit(self, request: Request) -> Admission | None:
+        """Reserve the call's worst case against its block budgets: its ticket, or a refusal (``BudgetError``)
+        that the call raises instead of sending."""
         try:
-            error = self._admit(call)
+            return self._admit(request)
         except Exception:
             internal_error("budget")
-            return
-        if error is not None:
-            raise error
+            return None
 
-    def _admit(self, call: Call) -> BudgetError | None:
-        request = call.request
+    def _admit(self, request: Request) -> Admission:
         matched = self._match(request.model, request.attribution)
         blocking = [b for b in matched if b.blocks]
-        call.ticket = ticket = _Ticket(matched)
+        ticket = _Ticket(matched)
         if not blocking:
-            return None
+            return Admission(ticket)
         now = self._clock()
         estimate = worst_case(self._prices, request, self._default_max_tokens)
         amount = to_pico(estimate, round_up=True) if estimate is not None else 0
@@ -151,15 +151,15 @@ class BudgetEnforcer:
             ))
         except StoreError as exc:
             if not self._fail_closed:
-                return None
+                return Admission(ticket)
             error: BudgetError = BudgetUnavailableError(
                 f"budget store {self.store.url} could not be reached ({exc}); with "
                 f"{names.ENV_BUDGET_STORE_FAILURE}=closed no call is sent until it answers"
             )
-            return self._refuse(call, blocking[0], error)
+            return self._refuse(blocking[0], error)
         if refusal is None:
             ticket.reservation = reservation
-            return None
+            return Admission(ticket)
         budget = blocking[refusal.index]
         window = lines[refusal.index].window
         error = BudgetExceededError(
@@ -171,31 +171,28 @@ class BudgetEnforcer:
             requested=to_usd(amount),
             rolling_hours=budget.period.hours if isinstance(budget.period, RollingPeriod) else None,
         )
-        return self._refuse(call, budget, error)
+        return self._refuse(budget, error)
 
-    def _refuse(self, call: Call, budget: Budget, error: BudgetError) -> BudgetError:
-        """End the refused call (its span says why) and count it; the caller raises ``error``."""
-        call.ticket = _BLOCKED
-        if not call.own_span:  # the SDK would have made the span, but the SDK is not called: make ours
-            call.span = call.runtime.telemetry.start_span(call.request)
-            call.own_span = True
-        call.span.set_attribute(names.LLMCOST_BUDGET_NAME, budget.name)
+    def _refuse(self, budget: Budget, error: BudgetError) -> Admission:
+        """Count the refusal; the call ends (its span names the budget) and raises ``error``."""
         self._m.budget_blocked.add(((names.LLMCOST_BUDGET_NAME, budget.name),), 1)
-        call.fail(error)
-        return error
+        return Admission(_BLOCKED, error, budget.name)
 
     def _match(self, model: str | None, attribution: Any) -> tuple[Budget, ...]:
         return tuple(b for b in self.budgets if b.matches(model, attribution))
 
     # --- after the call ended ---------------------------------------------------------------------
-    def settle(self, call: Call, outcome: Outcome) -> None:
-        """Turn the call's reservation into its real cost; fire the thresholds its spend reached."""
+    def settle(self, call: Call, outcome: Outcome) -> list[SpanEvent]:
+        """Turn the call's reservation into its real cost; fire the thresholds its spend reached (the span
+        events the call adds to its span are returned)."""
+        events: list[SpanEvent] = []
         try:
-            self._settle(call, outcome)
+            self._settle(call, outcome, events)
         except Exception:
             internal_error("budget")
+        return events
 
-    def _settle(self, call: Call, outcome: Outcome) -> None:
+    def _settle(self, call: Call, outcome: Outcome, events: list[SpanEvent]) -> None:
         ticket = call.ticket
         if ticket is _BLOCKED:  # nothing to settle; the ledger still records the refused call (error.type, no cost)
             if not self._ledger:
@@ -220,9 +217,9 @@ class BudgetEnforcer:
             return
         if amount:
             for budget, line, total in zip(budgets, lines, totals, strict=True):
-                self._thresholds(call, budget, line, total, now)
+                self._thresholds(events, budget, line, total, now)
 
-    def _thresholds(self, call: Call, budget: Budget, line: Line, total: int, now: float) -> None:
+    def _thresholds(self, events: list[SpanEvent], budget: Budget, line: Line, total: int, now: float) -> None:
         for threshold, at in self._marks[budget.name]:
             if total < at:
                 return
@@ -238,12 +235,12 @@ class BudgetEnforcer:
                     self._marked.clear()
                 self._marked[key] = line.window.mark_expires
             if first:
-                self._fire(call, budget, threshold, total, line)
+                self._fire(events, budget, threshold, total, line)
 
     def _mark_once(self, mark: str, line: Line, now: float) -> bool:
         return bool(self._call_store("mark", lambda: self.store.mark_once(mark, line.window.mark_expires, now)))
 
-    def _fire(self, call: Call, budget: Budget, threshold: Decimal, total: int, line: Line) -> None:
+    def _fire(self, events: list[SpanEvent], budget: Budget, threshold: Decimal, total: int, line: Line) -> None:
         spend = to_usd(total)
         resets = datetime.fromtimestamp(line.window.resets, line.window.zone)
         crossing = ThresholdCrossing(budget.name, threshold, spend, budget.limit, budget.scope, budget.action, resets)
@@ -253,9 +250,7 @@ class BudgetEnforcer:
             names.LLMCOST_BUDGET_SPEND_USD: float(spend),
             names.LLMCOST_BUDGET_LIMIT_USD: float(budget.limit),
         }
-        span = call.span
-        if span.is_recording():
-            span.add_event(names.LLMCOST_BUDGET_THRESHOLD_EVENT, attributes)
+        events.append((names.LLMCOST_BUDGET_THRESHOLD_EVENT, attributes))
         self._m.budget_crossings.add(
             ((names.LLMCOST_BUDGET_NAME, budget.name), (names.LLMCOST_BUDGET_THRESHOLD, float(threshold))), 1
         )

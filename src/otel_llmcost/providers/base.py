@@ -78,7 +78,7 @@ def call_sync(
         return send(*args, **kwargs)
     state, call, call_kwargs = started
     if runtime.budgets is not None:
-        runtime.budgets.admit(call)  # raises BudgetError (the call ended, nothing sent) when a budget refuses
+        call.admit()  # raises BudgetError (the call ended, nothing sent) when a budget refuses
     token = call.activate()
     mark = _current.set(state)
     try:
@@ -107,7 +107,7 @@ async def call_async(
         return await send(*args, **kwargs)
     state, call, call_kwargs = started
     if runtime.budgets is not None:
-        runtime.budgets.admit(call)
+        call.admit()
     token = call.activate()
     mark = _current.set(state)
     try:

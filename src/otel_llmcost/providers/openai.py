@@ -371,7 +371,7 @@ class BatchWatcher:
         operation = "embeddings" if "embeddings" in str(endpoint) else "chat"
         request = Request(provider, operation, model, address, port, local=local)
         call = runtime.begin(request)
-        call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
+        call.annotate({names.LLMCOST_BATCH_ID: batch_id})
         call.finish(Response(model=model, response_id=batch_id), responses_usage(usage_raw, batch=True))
 
     def batches_in(self, result: Any) -> list[Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import names
-from ...calls import Call, Runtime
+from ...calls import Call, Foreign, Runtime, StandIn
 from ...guard import internal_error
 from ...streams import AsyncStreamProxy, StreamProxy
 from ...usage import Request, Response, Usage
@@ -65,7 +65,7 @@ class BatchResultsSummary:
         response, usage = message_result(message, batch=True)
         provider, address, port, local = self.endpoint
         request = Request(provider, OPERATION_CHAT, response.model, address, port, local=local)
-        call = self.runtime.begin(request, own_span=False)
+        call = self.runtime.begin(request, Foreign())  # metrics only: the results carry no span of their own
         call.finish(response, usage, None if usage is not None else "batch result carried no usage")
         self.priced += 1
         return True
@@ -112,19 +112,16 @@ class AnthropicMethod:
         request = self.request(runtime, client, kwargs)
         traced = sdk_traces(client)
         relay = traced and replaces_sdk_span(client)
-        if relay:  # ours, where and as the SDK's would be: its tracer (provider, scope), its span name
-            call = runtime.begin(request, True, sdk_internals.client_tracer(client), SPAN_NAMES.get(self.kind))
-            call.activates = False  # the SDK makes it current (as the _Relay) for exactly its request
-        else:
-            call = runtime.begin(request, own_span=not traced)
+        if relay:  # ours, where and as the SDK's would be: its tracer (provider, scope), its span name; the SDK
+            # makes it current (as the _Relay) for exactly its request
+            call = runtime.begin(request, StandIn(sdk_internals.client_tracer(client), SPAN_NAMES.get(self.kind)))
+        else:  # the SDK's span carries the call (found by sdk_tracing's hooks), or ours when it makes none
+            call = runtime.begin(request, Foreign() if traced else None)
         traced = traced and not relay
         batch_id = None
         if self.kind == "batch_results":
             batch_id = _batch_id(args, kwargs)
-            if call.own_span:
-                call.span.set_attribute(names.LLMCOST_BATCH, True)
-                if batch_id:
-                    call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
+            call.annotate({names.LLMCOST_BATCH: True, **({names.LLMCOST_BATCH_ID: batch_id} if batch_id else {})})
         return Pending(call, traced, batch_id, relay)
 
     def result(self, pending: Pending, result: Any) -> Any:
@@ -153,8 +150,8 @@ class AnthropicMethod:
         """End a non-streamed call from its parsed (or decoded) body."""
         if self.kind == "count_tokens":
             tokens = _field(parsed, "input_tokens")
-            if call.own_span and counted(tokens):
-                call.span.set_attribute(names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, tokens)
+            if counted(tokens):
+                call.annotate({names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: tokens})
             call.finish(None, None, "count_tokens is not billed")
             return
         response, usage = message_result(parsed, call.runtime.settings.capture_content)

@@ -209,7 +209,7 @@ class Call:
         """Add attributes to our span: kept until the call ends, or written now when it already has."""
         if not self.own_span:
             return
-        if self.ended:
+        if self.ended or not self.span.is_recording():  # not sampled: nothing kept
             if self.span.is_recording():
                 self.span.set_attributes(attributes)
             return
@@ -218,6 +218,14 @@ class Call:
             self.extras = dict(attributes)
         else:
             extras.update(attributes)
+
+    @property
+    def captures(self) -> bool:
+        """Message content is kept for this call: capture is on and the span that would carry it records."""
+        if not self.runtime.settings.capture_content:
+            return False
+        span = self.span
+        return span is trace.INVALID_SPAN or span.is_recording()
 
     def carried_by(self, span: Any, write: ForeignWriter = _set_attributes) -> None:
         """The span another tracer made for this call was found: the call's attributes go onto it when the call

@@ -305,7 +305,7 @@ class GeminiMethod:
         return runtime.begin(request, Foreign(span, _write_foreign)), kwargs
 
     def result(self, call: Call, result: Any) -> Any:
-        capture = call.runtime.settings.capture_content
+        capture = call.captures
         tier = call.request.service_tier
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             summary = ContentStreamSummary(capture=capture, service_tier=tier)

@@ -152,7 +152,7 @@ class OllamaMethod:
 
     def result(self, call: Call, result: Any) -> Any:
         operation = call.request.operation
-        capture = call.runtime.settings.capture_content and operation != "embeddings"
+        capture = call.captures and operation != "embeddings"
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             summary = OllamaStreamSummary(operation, capture)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)

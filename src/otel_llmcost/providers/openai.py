@@ -311,7 +311,7 @@ class OpenAIMethod:
         return ChatStreamSummary(
             hide_usage_chunk=call.usage_injected,
             asked_for_usage=kwargs_usage or call.usage_injected,
-            capture=call.runtime.settings.capture_content,
+            capture=call.captures,
             provider=call.request.provider,
         )
 
@@ -322,7 +322,7 @@ class OpenAIMethod:
             summary = self._summary(call, call.request.stream and self._asked_usage(result))
             proxy = AsyncStreamProxy if self.is_async else StreamProxy
             return proxy(result, call, summary)
-        response, usage = _RESULTS[self.api](result, call.runtime.settings.capture_content)
+        response, usage = _RESULTS[self.api](result, call.captures)
         if call.request.provider.startswith("gcp.") and self.api == "chat":
             usage = gemini_compatible_usage(usage, get(result, "usage"))
         call.finish(response, usage, None if usage is not None else "response carried no usage")

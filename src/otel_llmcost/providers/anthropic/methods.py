@@ -141,7 +141,7 @@ class AnthropicMethod:
         if _is_stream(result):
             if pending.observed:
                 return result  # the SDK's own stream recorder ends the call with its span: nothing to proxy
-            summary = MessageStreamSummary(call, call.runtime.settings.capture_content)
+            summary = MessageStreamSummary(call, call.captures)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
         self.record(call, result)
         return result
@@ -154,7 +154,7 @@ class AnthropicMethod:
                 call.annotate({names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: tokens})
             call.finish(None, None, "count_tokens is not billed")
             return
-        response, usage = message_result(parsed, call.runtime.settings.capture_content)
+        response, usage = message_result(parsed, call.captures)
         extra = message_attributes(_field(parsed, "usage"), _field(parsed, "stop_reason"))
         if extra:
             call.annotate(extra)

@@ -23,7 +23,7 @@ from ...guard import internal_error
 from ...streams import AsyncStreamProxy, StreamProxy
 from ...usage import Request, Response, Usage
 from .. import stainless
-from ..base import Begin, SeenOnce, Wrapper, call_async, call_sync, counted, get, given, number, whole
+from ..base import SeenOnce, Wrapper, call_async, call_sync, counted, get, given, number, whole
 from . import sdk_internals, sdk_tracing
 from .endpoints import client_endpoint
 from .sdk_tracing import SPAN_NAMES, Pending, replaces_sdk_span, sdk_traces
@@ -205,7 +205,7 @@ def _read_body(raw: Any) -> Any:
 
 
 # --- the wrappers ----------------------------------------------------------------------------------
-def _send_sync(
+def _send(
     runtime: Runtime,
     handler: AnthropicMethod,
     instance: Any,
@@ -215,37 +215,15 @@ def _send_sync(
     send_args: tuple[Any, ...],
     send_kwargs: dict[str, Any],
 ) -> Any:
-    return call_sync(runtime, _begin(runtime, handler, instance, args, kwargs, send_kwargs), handler.result,
-                     send, send_args, send_kwargs)
+    """``send(*send_args, **send_kwargs)`` as one instrumented call of ``handler``'s method called with
+    ``args``/``kwargs``, through the skeleton (a coroutine to await for an async method)."""
 
-
-async def _send_async(
-    runtime: Runtime,
-    handler: AnthropicMethod,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    send: Callable[..., Any],
-    send_args: tuple[Any, ...],
-    send_kwargs: dict[str, Any],
-) -> Any:
-    return await call_async(runtime, _begin(runtime, handler, instance, args, kwargs, send_kwargs), handler.result,
-                            send, send_args, send_kwargs)
-
-
-def _begin(
-    runtime: Runtime,
-    handler: AnthropicMethod,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    send_kwargs: dict[str, Any],
-) -> Begin:
     def begin() -> tuple[Pending, Call, dict[str, Any]]:
         pending = handler.begin(runtime, instance, args, kwargs)
         return pending, pending.call, send_kwargs
 
-    return begin
+    skeleton = call_async if handler.is_async else call_sync
+    return skeleton(runtime, begin, handler.result, send, send_args, send_kwargs)
 
 
 def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
@@ -253,12 +231,12 @@ def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
     if handler.is_async:
 
         async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return await _send_async(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
+            return await _send(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
 
         return async_wrapper
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _send_sync(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
+        return _send(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
 
     return wrapper
 
@@ -277,7 +255,7 @@ class _AwaitRequest:
 
     def __await__(self) -> Generator[Any, None, Any]:
         runtime, handler, instance, kwargs = self._args
-        return _send_async(runtime, handler, instance, (), kwargs, _await, (self._original,), {}).__await__()
+        return _send(runtime, handler, instance, (), kwargs, _await, (self._original,), {}).__await__()  # type: ignore[no-any-return]
 
 
 async def _await(awaitable: Any) -> Any:
@@ -312,7 +290,7 @@ def _hook_manager(
         return
 
     def api_request() -> Any:
-        return _send_sync(runtime, handler, instance, (), kwargs, original, (), {})
+        return _send(runtime, handler, instance, (), kwargs, original, (), {})
 
     setattr(manager, attribute, api_request)
 

@@ -353,11 +353,11 @@ def count_instructions(keys: Sequence[str], calls: int) -> dict[str, dict[str, f
     return results
 
 
-def child(table: dict[str, Scenario], key: str, state: str, calls: int) -> None:
+def child(table: dict[str, Scenario], key: str, state: str, calls: int, warmup: int = 200) -> None:
     """Run one scenario's calls inside map(), the C function callgrind is told to count."""
     _, fn, on, off, _ = table[key]
     (on if state == "on" else off)()
-    for _ in range(200):  # warm-up: caches, lazily built models, first-series work
+    for _ in range(warmup):  # warm-up: caches, lazily built models, first-series work
         fn()
     list(map(lambda _: fn(), range(calls)))
 
@@ -371,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per call under valgrind/callgrind instead of timing")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--warmup", type=int, default=200, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -378,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table, shutdown = scenarios(args)
     if args.child:
-        child(table, args.child, args.state, args.calls)
+        child(table, args.child, args.state, args.calls, args.warmup)
         shutdown()
         return 0
     keys = args.only or list(table)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ... import names
@@ -42,16 +42,14 @@ _field = get  # a field of an SDK model or of a decoded JSON dict (None when abs
 
 
 # --- batch results: each succeeded result is a call of its own ------------------------------------
-_SEEN_RESULTS = SeenOnce()  # (batch id, custom_id) of batch results already priced
-
-
 @dataclass(slots=True)
 class BatchResultsSummary:
-    """Watches ``batches.results()`` go by: each succeeded result is one call priced at the batch rate, once."""
+    """Watches ``batches.results()`` go by: each succeeded result, the first time ``seen`` meets it, is handed to
+    ``record`` (which prices it as a call of its own at the batch rate); this summary begins no call itself."""
 
-    runtime: Runtime
     batch_id: str
-    endpoint: tuple[str, str | None, int | None, bool]
+    seen: SeenOnce
+    record: Callable[[Response, Usage | None], None]
     priced: int = 0
 
     def add(self, entry: Any) -> bool:
@@ -59,14 +57,10 @@ class BatchResultsSummary:
         if _field(result, "type") != "succeeded":
             return True
         custom_id = _field(entry, "custom_id")
-        if not _SEEN_RESULTS.first_time((self.batch_id, str(custom_id))):
+        if not self.seen.first_time((self.batch_id, str(custom_id))):
             return True
-        message = _field(result, "message")
-        response, usage = message_result(message, batch=True)
-        provider, address, port, local = self.endpoint
-        request = Request(provider, OPERATION_CHAT, response.model, address, port, local=local)
-        call = self.runtime.begin(request, Foreign())  # metrics only: the results carry no span of their own
-        call.finish(response, usage, None if usage is not None else "batch result carried no usage")
+        response, usage = message_result(_field(result, "message"), batch=True)
+        self.record(response, usage)
         self.priced += 1
         return True
 
@@ -82,6 +76,8 @@ class AnthropicMethod:
 
     kind: str
     is_async: bool
+    seen: SeenOnce = field(default_factory=SeenOnce, compare=False)
+    """(batch id, custom_id) of batch results already priced: one set per ``instrument()``, shared by its methods."""
 
     def request(self, runtime: Runtime, client: Any, kwargs: dict[str, Any]) -> Request:
         provider, address, port, local = client_endpoint(runtime, client)
@@ -134,9 +130,7 @@ class AnthropicMethod:
             if not _is_stream(result):
                 call.finish(None, None, "batch results not read")
                 return result
-            request = call.request
-            endpoint = (request.provider, request.server_address, request.server_port, request.local)
-            results = BatchResultsSummary(call.runtime, pending.batch_id or "", endpoint)
+            results = BatchResultsSummary(pending.batch_id or "", self.seen, _batch_result_recorder(call))
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, results)
         if _is_stream(result):
             if pending.observed:
@@ -169,6 +163,20 @@ class AnthropicMethod:
                 self.record(call, data)
                 return raw
         return stainless.defer(call, raw, lambda parsed: self.result(pending, parsed))
+
+
+def _batch_result_recorder(results_call: Call) -> Callable[[Response, Usage | None], None]:
+    """Ends each batch result as a call of its own, on the endpoint of the call that reads the results."""
+    runtime, asked = results_call.runtime, results_call.request
+
+    def record(response: Response, usage: Usage | None) -> None:
+        request = Request(
+            asked.provider, OPERATION_CHAT, response.model, asked.server_address, asked.server_port, local=asked.local
+        )
+        call = runtime.begin(request, Foreign())  # metrics only: the results carry no span of their own
+        call.finish(response, usage, None if usage is not None else "batch result carried no usage")
+
+    return record
 
 
 _RAW_CLASSES: tuple[type, ...] | None = None
@@ -349,10 +357,11 @@ HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
 def wrappers(runtime: Runtime, calls_only: bool = False) -> Iterator[tuple[str, str, Wrapper]]:
     """(module, attribute path, wrapper) of everything to patch for this runtime; ``calls_only``: just the
     methods that send a request (what a budget admits or refuses), not batch results or the SDK's hooks."""
+    seen = SeenOnce()  # one per instrument(): sync and async, first party and beta share what was priced
     for module, path, kind, is_async in METHODS:
         if calls_only and kind == "batch_results":
             continue
-        handler = AnthropicMethod(kind, is_async)
+        handler = AnthropicMethod(kind, is_async, seen)
         factory = stream_wrapper if kind == "stream" else method_wrapper
         yield module, path, factory(runtime, handler)
     if not calls_only:

@@ -45,8 +45,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The top-level package of each SDK: its hook loads our adapter and registers the per-module hooks.
-SDKS: tuple[str, ...] = ("openai", "anthropic", "google.genai", "ollama")
+# The top-level package of each SDK -> its adapter module under providers/ (``providers.base.Adapter``): the SDK's
+# hook loads the adapter and registers the per-module hooks. Adding a provider = one adapter module + one line here.
+ADAPTERS: dict[str, str] = {"openai": "openai", "anthropic": "anthropic", "google.genai": "gemini", "ollama": "ollama"}
+SDKS: tuple[str, ...] = tuple(ADAPTERS)
 
 # (module, attribute paths in order of preference, wrapper): the first path the module has is wrapped.
 Target = tuple[str, tuple[str, ...], Callable[..., Any]]
@@ -367,41 +369,9 @@ def _after_config_error(
 
 
 def _targets(sdk: str, runtime: Runtime, calls_only: bool) -> list[Target]:
-    """What to patch for an SDK the app imported; imports the adapter.
+    """What to patch for an SDK the app imported: its adapter (imported now) says, the same way for every SDK.
 
     ``calls_only``: just the methods that send a request (for the runtime that refuses them all).
     """
-    from .providers import stainless
-    from .providers.base import async_wrapper, sync_wrapper
-
-    targets: list[Target] = []
-    if sdk == "openai":
-        from .providers import openai as openai_adapter
-
-        for module, path, operation, api in openai_adapter.METHODS:
-            is_async = path.startswith("Async")
-            handler = openai_adapter.OpenAIMethod(operation, api, is_async)
-            targets.append((module, (path,), (async_wrapper if is_async else sync_wrapper)(runtime, handler)))
-        if not calls_only:
-            watcher = openai_adapter.BatchWatcher()  # one per instrument(): sync and async share what was seen
-            for module, path in openai_adapter.BATCH_METHODS:
-                targets.append(
-                    (module, (path,), openai_adapter.batch_wrapper(runtime, watcher, path.startswith("Async")))
-                )
-    elif sdk == "anthropic":
-        from .providers import anthropic as anthropic_adapter
-
-        targets += [(m, (p,), w) for m, p, w in anthropic_adapter.wrappers(runtime, calls_only)]
-    elif sdk == "google.genai":
-        from .providers import gemini as gemini_adapter
-
-        targets += [
-            (m, p, w) for m, p, w in gemini_adapter.wrappers(runtime) if not calls_only or m == gemini_adapter.MODULE
-        ]
-    elif sdk == "ollama":
-        from .providers import ollama as ollama_adapter
-
-        targets += [(m, (p,), w) for m, p, w in ollama_adapter.wrappers(runtime)]
-    if sdk in ("openai", "anthropic") and not calls_only:
-        targets += [(m, (p,), w) for m, p, w in stainless.parse_targets(sdk)]
-    return targets
+    adapter = importlib.import_module(f".providers.{ADAPTERS[sdk]}", __package__)
+    return list(adapter.targets(runtime, calls_only))

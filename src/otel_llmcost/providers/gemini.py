@@ -36,7 +36,19 @@ from .. import names
 from ..calls import Call, Foreign, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
-from .base import SeenOnce, Wrapper, async_wrapper, count, get, given, number, sync_wrapper, watch_wrapper, whole
+from .base import (
+    SeenOnce,
+    Target,
+    Wrapper,
+    async_wrapper,
+    count,
+    get,
+    given,
+    number,
+    sync_wrapper,
+    watch_wrapper,
+    whole,
+)
 from .endpoints import endpoint_of
 
 OPERATION = "generate_content"
@@ -384,3 +396,8 @@ def wrappers(runtime: Runtime) -> Iterator[tuple[str, tuple[str, ...], Wrapper]]
     watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
     for path in BATCH_METHODS:
         yield BATCH_MODULE, (path,), watch_wrapper(runtime, watcher, path.startswith("Async"))
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch for this runtime."""
+    return (target for target in wrappers(runtime) if not calls_only or target[0] == MODULE)

@@ -19,7 +19,7 @@ from typing import Any
 from ..calls import Call, Runtime
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
-from .base import Begin, Wrapper, call_async, call_sync, count, get, given, number, whole
+from .base import Begin, Target, Wrapper, call_async, call_sync, count, get, given, number, whole
 from .endpoints import endpoint_of
 
 PROVIDER = "ollama"
@@ -202,3 +202,9 @@ def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
         for owner, is_async in (("Client", False), ("AsyncClient", True)):
             yield MODULE, f"{owner}.{method}", method_wrapper(runtime, OllamaMethod(method, is_async))
         yield PACKAGE, method, method_wrapper(runtime, OllamaMethod(method, False))
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch (each one sends a request)."""
+    for module, path, wrapper in wrappers(runtime):
+        yield module, (path,), wrapper

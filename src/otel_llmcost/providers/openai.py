@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,20 @@ from ..guard import internal_error
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import SeenOnce, Wrapper, count, counted, get, given, number, watch_wrapper, whole
+from .base import (
+    SeenOnce,
+    Target,
+    Wrapper,
+    async_wrapper,
+    count,
+    counted,
+    get,
+    given,
+    number,
+    sync_wrapper,
+    watch_wrapper,
+    whole,
+)
 from .endpoints import endpoint_of
 
 SDK = "openai"
@@ -445,3 +459,18 @@ BATCH_METHODS: tuple[tuple[str, str], ...] = (
     ("openai.resources.batches", "AsyncBatches.retrieve"),
     ("openai.resources.batches", "AsyncBatches.list"),
 )
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch for this runtime."""
+    for module, path, operation, api in METHODS:
+        is_async = path.startswith("Async")
+        handler = OpenAIMethod(operation, api, is_async)
+        yield module, (path,), (async_wrapper if is_async else sync_wrapper)(runtime, handler)
+    if calls_only:
+        return
+    watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
+    for module, path in BATCH_METHODS:
+        yield module, (path,), batch_wrapper(runtime, watcher, path.startswith("Async"))
+    for module, path, wrapper in stainless.parse_targets(SDK):
+        yield module, (path,), wrapper

@@ -18,7 +18,7 @@ This package keeps the surface the instrumentor's post-import hook and the tests
 from __future__ import annotations
 
 from . import endpoints, methods, sdk_internals, sdk_tracing, usage
-from .methods import HOOKS, METHODS, wrappers
+from .methods import HOOKS, METHODS, targets, wrappers
 from .usage import MessageStreamSummary, message_attributes, message_usage
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "methods",
     "sdk_internals",
     "sdk_tracing",
+    "targets",
     "usage",
     "wrappers",
 ]

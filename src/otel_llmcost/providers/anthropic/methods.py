@@ -23,7 +23,7 @@ from ...guard import internal_error
 from ...streams import AsyncStreamProxy, StreamProxy
 from ...usage import Request, Response, Usage
 from .. import stainless
-from ..base import SeenOnce, Wrapper, call_async, call_sync, counted, get, given, number, whole
+from ..base import SeenOnce, Target, Wrapper, call_async, call_sync, counted, get, given, number, whole
 from . import sdk_internals, sdk_tracing
 from .endpoints import client_endpoint
 from .sdk_tracing import SPAN_NAMES, Pending, replaces_sdk_span, sdk_traces
@@ -366,3 +366,12 @@ def wrappers(runtime: Runtime, calls_only: bool = False) -> Iterator[tuple[str, 
         yield module, path, factory(runtime, handler)
     if not calls_only:
         yield from HOOKS
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method and SDK hook to patch for this runtime."""
+    for module, path, wrapper in wrappers(runtime, calls_only):
+        yield module, (path,), wrapper
+    if not calls_only:
+        for module, path, wrapper in stainless.parse_targets(SDK):
+            yield module, (path,), wrapper

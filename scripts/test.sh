@@ -7,6 +7,7 @@
 #   coexistence        beside OpenTelemetry's and OpenLLMetry's OpenAI instrumentations (pins of their own)
 #   anthropic 1.14     the Anthropic tests on its first release that traces itself
 #   oldest SDKs        the OpenAI and Anthropic tests on openai 1.40 and anthropic 0.77 (httpx)
+#   web roll-ups       roll-ups under real FastAPI / Flask apps and pydantic-ai agents (their own venv)
 #   conformance        the official OpenTelemetry OpenAI instrumentation's own test suite against ours
 #                      (scripts/conformance.sh; its known differences listed with reasons, strict)
 # Timings, CPU ratios and the 100k-call leak run are not here: benchmarks/timed_tests.sh runs them.
@@ -41,6 +42,17 @@ coexist() { venv .venv-coexist test,test-coexist && .venv-coexist/bin/python -m 
 anthropic114() {
   venv .venv-anthropic114 test "anthropic==1.14.0" && .venv-anthropic114/bin/python -m pytest tests/test_anthropic_*.py
 }
+web() {  # the web instrumentations first, then the rest within the versions they chose (see pyproject's test-web)
+  local dir=.venv-web
+  { [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"; } &&
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check opentelemetry-distro fastapi uvicorn flask \
+    opentelemetry-instrumentation-fastapi opentelemetry-instrumentation-flask "pydantic-ai-slim[openai]" \
+    2> >(grep -v "is ignored: it is neither" >&2) &&
+  "$dir/bin/python" -m pip freeze > "$dir/constraints.txt" &&
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check -c "$dir/constraints.txt" -e ".[test-web]" \
+    pytest pytest-timeout pyyaml hypothesis 2> >(grep -v "is ignored: it is neither" >&2) &&
+  "$dir/bin/python" -m pytest tests/test_rollups_web.py tests/test_rollups_agents.py
+}
 oldest() {
   venv .venv-oldest test "openai==1.40.0" "anthropic==0.77.0" "httpx<0.28" &&
   .venv-oldest/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)' &&
@@ -56,6 +68,7 @@ fi
 stage coexistence coexist
 stage "anthropic 1.14" anthropic114
 stage "oldest SDKs" oldest
+stage "web roll-ups" web
 stage conformance bash scripts/conformance.sh
 
 echo; echo "== summary"

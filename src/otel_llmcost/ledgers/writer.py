@@ -142,15 +142,8 @@ class LedgerWriter:
         if self._closed:
             self._spill_rows([self._build(item)])
             return
-        queue = self._queue
-        items = []
-        for _ in range(self._batch):
-            try:
-                items.append(queue.popleft())
-            except IndexError:
-                break
-        self._spill_rows([self._build(old) for old in items])
-        queue.append(item)
+        self._spill_rows(self._take())
+        self._queue.append(item)
 
     def _kick(self) -> None:
         if self._thread is None:
@@ -190,6 +183,7 @@ class LedgerWriter:
         return row
 
     def _take(self) -> list[dict[str, Any]]:
+        """The rows of the oldest batch of the queue (at most ``batch``), taken off it."""
         queue = self._queue
         items = []
         for _ in range(self._batch):

@@ -28,6 +28,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from otel_llmcost import LLMCostInstrumentor
 from otel_llmcost.pricing import PriceBook
@@ -243,6 +244,14 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     def on() -> None:
         instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
+    # A production app samples its traces (a parent-based 1-10% ratio is common): most calls' spans are not
+    # recorded, and only the metrics path should cost anything.
+    unsampled_provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    unsampled_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
+
+    def on_unsampled() -> None:
+        instrumentor.instrument(tracer_provider=unsampled_provider, meter_provider=meter_provider)
+
     def off() -> None:
         instrumentor.uninstrument()
 
@@ -286,6 +295,7 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     table: dict[str, Scenario] = {
         "openai.chat.floor": ("floor: bare span + 4 histograms (yardstick)", chat, floor_on, floor_off, calls),
         "openai.chat": ("openai chat.completions.create", chat, on, off, calls),
+        "openai.chat.unsampled": ("openai chat.completions.create, span not sampled", chat, on_unsampled, off, calls),
         "openai.chat.stream": (f"openai chat stream ({args.chunks} chunks)", chat_stream, on, off, stream_calls),
         "openai.chat.async": ("openai async chat.completions.create", achat, on, off, calls),
         "openai.chat.in_request": ("openai chat inside an app request span", chat_in_request, on, off, calls),
@@ -301,6 +311,7 @@ def scenarios(args: argparse.Namespace) -> tuple[dict[str, Scenario], Callable[[
     def shutdown() -> None:
         off()
         tracer_provider.shutdown()
+        unsampled_provider.shutdown()
         meter_provider.shutdown()
 
     return table, shutdown
@@ -360,11 +371,11 @@ def count_instructions(keys: Sequence[str], calls: int) -> dict[str, dict[str, f
     return results
 
 
-def child(table: dict[str, Scenario], key: str, state: str, calls: int) -> None:
+def child(table: dict[str, Scenario], key: str, state: str, calls: int, warmup: int = 200) -> None:
     """Run one scenario's calls inside map(), the C function callgrind is told to count."""
     _, fn, on, off, _ = table[key]
     (on if state == "on" else off)()
-    for _ in range(200):  # warm-up: caches, lazily built models, first-series work
+    for _ in range(warmup):  # warm-up: caches, lazily built models, first-series work
         fn()
     list(map(lambda _: fn(), range(calls)))
 
@@ -378,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions per call under valgrind/callgrind instead of timing")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--warmup", type=int, default=200, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -385,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     table, shutdown = scenarios(args)
     if args.child:
-        child(table, args.child, args.state, args.calls)
+        child(table, args.child, args.state, args.calls, args.warmup)
         shutdown()
         return 0
     keys = args.only or list(table)

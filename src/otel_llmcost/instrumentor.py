@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
@@ -38,15 +38,17 @@ from . import names, patching
 from .errors import BudgetUnavailableError, ConfigError
 
 if TYPE_CHECKING:
-    from .budgets.enforcer import BudgetEnforcer
-    from .calls import Call, Listener, Runtime
+    from .calls import Admission, Call, Runtime
     from .metrics import BudgetGauges, Instruments
     from .telemetry import Outcome
+    from .usage import Request
 
 logger = logging.getLogger(__name__)
 
-# The top-level package of each SDK: its hook loads our adapter and registers the per-module hooks.
-SDKS: tuple[str, ...] = ("openai", "anthropic", "google.genai", "ollama")
+# The top-level package of each SDK -> its adapter module under providers/ (``providers.base.Adapter``): the SDK's
+# hook loads the adapter and registers the per-module hooks. Adding a provider = one adapter module + one line here.
+ADAPTERS: dict[str, str] = {"openai": "openai", "anthropic": "anthropic", "google.genai": "gemini", "ollama": "ollama"}
+SDKS: tuple[str, ...] = tuple(ADAPTERS)
 
 # (module, attribute paths in order of preference, wrapper): the first path the module has is wrapped.
 Target = tuple[str, tuple[str, ...], Callable[..., Any]]
@@ -125,16 +127,14 @@ class _ConfigurationBroken:
             f"{names.ENV_BUDGET_STORE_FAILURE}=closed no LLM call is sent until it is fixed"
         )
 
-    def admit(self, call: Call) -> None:
-        error = BudgetUnavailableError(self.message)
-        if not call.own_span:  # the SDK would have made the span, but the SDK is not called: make ours
-            call.span = call.runtime.telemetry.start_span(call.request)
-            call.own_span = True
-        call.fail(error)
-        raise error
+    def admit(self, request: Request) -> Admission:
+        from .calls import Admission
 
-    def settle(self, call: Call, outcome: Outcome) -> None:
+        return Admission(refusal=BudgetUnavailableError(self.message))
+
+    def settle(self, call: Call, outcome: Outcome) -> list[Any]:
         """Nothing was reserved."""
+        return []
 
     def state(self) -> list[tuple[str, float, float]]:
         return []
@@ -205,8 +205,7 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _sdk_imported(self, hooks: _Hooks, runtime: Runtime, sdk: str, calls_only: bool, _module: Any) -> None:
         """The app imported an SDK: load our adapter for it, then patch each module when it is imported."""
-        targets, listeners = _targets(sdk, runtime, calls_only)
-        runtime.listeners.extend(listeners)
+        targets = _targets(sdk, runtime, calls_only)
         by_module: dict[str, list[tuple[tuple[str, ...], Callable[..., Any]]]] = {}
         for module, paths, wrapper in targets:
             by_module.setdefault(module, []).append((paths, wrapper))
@@ -315,8 +314,7 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
         from . import budgets
 
         enforcer = budgets.build(settings, prices, instruments)  # a bad budget file fails here, before any patch
-    runtime = Runtime(settings, prices, telemetry)
-    runtime.budgets = enforcer
+    runtime = Runtime(settings, prices, telemetry, enforcer)
     if settings.ledger:
         from .ledgers.writer import LedgerWriter  # psycopg only for an app that has a PostgreSQL ledger
 
@@ -427,52 +425,14 @@ def _after_config_error(
 
     defaults = Settings.load({}, {})
     telemetry, instruments = _telemetry(defaults, kwargs)
-    runtime = Runtime(defaults, PriceBook(), telemetry)
-    runtime.budgets = cast("BudgetEnforcer", _ConfigurationBroken(reason))
+    runtime = Runtime(defaults, PriceBook(), telemetry, _ConfigurationBroken(reason))
     return runtime, instruments
 
 
-def _targets(sdk: str, runtime: Runtime, calls_only: bool) -> tuple[list[Target], list[Listener]]:
-    """What to patch for an SDK the app imported, and the listeners its adapter adds; imports the adapter.
+def _targets(sdk: str, runtime: Runtime, calls_only: bool) -> list[Target]:
+    """What to patch for an SDK the app imported: its adapter (imported now) says, the same way for every SDK.
 
     ``calls_only``: just the methods that send a request (for the runtime that refuses them all).
     """
-    from .providers import stainless
-    from .providers.base import async_wrapper, sync_wrapper
-
-    targets: list[Target] = []
-    listeners: list[Listener] = []
-    if sdk == "openai":
-        from .providers import openai as openai_adapter
-
-        for module, path, operation, api in openai_adapter.METHODS:
-            is_async = path.startswith("Async")
-            handler = openai_adapter.OpenAIMethod(operation, api, is_async)
-            targets.append((module, (path,), (async_wrapper if is_async else sync_wrapper)(runtime, handler)))
-        if not calls_only:
-            watcher = openai_adapter.BatchWatcher()  # one per instrument(): sync and async share what was seen
-            for module, path in openai_adapter.BATCH_METHODS:
-                targets.append(
-                    (module, (path,), openai_adapter.batch_wrapper(runtime, watcher, path.startswith("Async")))
-                )
-    elif sdk == "anthropic":
-        from .providers import anthropic as anthropic_adapter
-
-        targets += [(m, (p,), w) for m, p, w in anthropic_adapter.wrappers(runtime, calls_only)]
-        if not calls_only:
-            listeners.append(anthropic_adapter.sdk_span_listener(runtime))
-    elif sdk == "google.genai":
-        from .providers import gemini as gemini_adapter
-
-        targets += [
-            (m, p, w) for m, p, w in gemini_adapter.wrappers(runtime) if not calls_only or m == gemini_adapter.MODULE
-        ]
-        if not calls_only:
-            listeners.append(gemini_adapter.foreign_span_listener(runtime))
-    elif sdk == "ollama":
-        from .providers import ollama as ollama_adapter
-
-        targets += [(m, (p,), w) for m, p, w in ollama_adapter.wrappers(runtime)]
-    if sdk in ("openai", "anthropic") and not calls_only:
-        targets += [(m, (p,), w) for m, p, w in stainless.parse_targets(sdk)]
-    return targets, listeners
+    adapter = importlib.import_module(f".providers.{ADAPTERS[sdk]}", __package__)
+    return list(adapter.targets(runtime, calls_only))

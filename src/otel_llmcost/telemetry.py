@@ -7,7 +7,7 @@ Every provider gets identical telemetry because only this module writes it. It r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,39 @@ class Outcome:
     usage_injected: bool = False
 
 
+class _StartAttributes(Mapping[str, Any]):
+    """A span's start attributes, built the first time the tracer reads them. The OpenTelemetry SDK reads them
+    only for a span it records (or a sampler that looks at attributes): an unsampled call builds none."""
+
+    __slots__ = ("_built", "_request", "_telemetry")
+
+    def __init__(self, telemetry: Telemetry, request: Request) -> None:
+        self._telemetry = telemetry
+        self._request = request
+        self._built: dict[str, Any] | None = None
+
+    def _attributes(self) -> dict[str, Any]:
+        built = self._built
+        if built is None:
+            built = self._built = self._telemetry.start_attributes(self._request)
+        return built
+
+    def __getitem__(self, key: str) -> Any:
+        return self._attributes()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._attributes())
+
+    def __len__(self) -> int:
+        return len(self._attributes())
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._attributes().items()
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self._attributes())
+
+
 class Telemetry:
     """Starts the CLIENT span of a call and, when it ends, writes its attributes and metrics."""
 
@@ -54,7 +87,16 @@ class Telemetry:
     # --- spans -----------------------------------------------------------------------------------
     def start_span(self, request: Request, tracer: Tracer | None = None, name: str | None = None) -> Span:
         """The call's CLIENT span; ``tracer`` and ``name`` when it stands in for a span another tracer (an SDK's
-        own) would have made, so that it goes where and as that one would."""
+        own) would have made, so that it goes where and as that one would. Its attributes are built only when
+        the tracer reads them: a span the sampler drops never builds them (nor serializes captured content)."""
+        if name is None:
+            name = f"{request.operation} {request.model}" if request.model else request.operation
+        return (tracer or self._tracer).start_span(
+            name, kind=SpanKind.CLIENT, attributes=_StartAttributes(self, request)
+        )
+
+    def start_attributes(self, request: Request) -> dict[str, Any]:
+        """The attributes a call's span starts with (what the request says)."""
         attributes: dict[str, Any] = {
             names.GEN_AI_OPERATION_NAME: request.operation,
             names.GEN_AI_PROVIDER_NAME: request.provider,
@@ -91,9 +133,7 @@ class Telemetry:
                 attributes[names.LLMCOST_REQUEST_PREFIX_FINGERPRINTS] = prints.prefixes
                 attributes[names.LLMCOST_REQUEST_PREFIX_TOKENS] = prints.prefix_tokens
                 attributes[names.LLMCOST_REQUEST_PREFIX_BOUNDARIES] = prints.boundaries
-        if name is None:
-            name = f"{request.operation} {request.model}" if request.model else request.operation
-        return (tracer or self._tracer).start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        return attributes
 
     def _content(self, value: object) -> str:
         text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)

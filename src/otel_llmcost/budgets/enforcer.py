@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from .. import ledger, names
+from ..calls import Admission
 from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
 from ..guard import internal_error
 from ..metrics import Instruments
@@ -36,8 +37,9 @@ from .periods import RollingPeriod, Window
 from .store import UNLIMITED, Line, SpendStore, StoreError, member_key, to_pico, to_usd
 
 if TYPE_CHECKING:
-    from ..calls import Call
+    from ..calls import Call, SpanEvent
     from ..telemetry import Outcome
+    from ..usage import Request
 
 logger = logging.getLogger("otel_llmcost.budgets")
 
@@ -164,23 +166,21 @@ class BudgetEnforcer:
         self._m.budget_members_evicted.add(((names.LLMCOST_BUDGET_NAME, budget),), 1)
 
     # --- before the call is sent ------------------------------------------------------------------
-    def admit(self, call: Call) -> None:
-        """Reserve the call's worst case against its block budgets; raise ``BudgetError`` when refused."""
+    def admit(self, request: Request) -> Admission | None:
+        """Reserve the call's worst case against its block budgets: its ticket, or a refusal (``BudgetError``)
+        that the call raises instead of sending."""
         try:
-            error = self._admit(call)
+            return self._admit(request)
         except Exception:
             internal_error("budget")
-            return
-        if error is not None:
-            raise error
+            return None
 
-    def _admit(self, call: Call) -> BudgetError | None:
-        request = call.request
+    def _admit(self, request: Request) -> Admission:
         matched = self._match(request.model, request.attribution)
         blocking = [b for b in matched if b.blocks]
-        call.ticket = ticket = _Ticket(matched)
+        ticket = _Ticket(matched)
         if not blocking:
-            return None
+            return Admission(ticket)
         now = self._clock()
         estimate = worst_case(self._prices, request, self._default_max_tokens)
         amount = to_pico(estimate, round_up=True) if estimate is not None else 0
@@ -192,15 +192,15 @@ class BudgetEnforcer:
             ))
         except StoreError as exc:
             if not self._fail_closed:
-                return None
+                return Admission(ticket)
             error: BudgetError = BudgetUnavailableError(
                 f"budget store {self.store.url} could not be reached ({exc}); with "
                 f"{names.ENV_BUDGET_STORE_FAILURE}=closed no call is sent until it answers"
             )
-            return self._refuse(call, blocking[0], error)
+            return self._refuse(blocking[0], error)
         if refusal is None:
             ticket.reservation = reservation
-            return None
+            return Admission(ticket)
         budget, member = owners[refusal.index]
         line = lines[refusal.index]
         window = line.window
@@ -214,31 +214,28 @@ class BudgetEnforcer:
             rolling_hours=budget.period.hours if isinstance(budget.period, RollingPeriod) else None,
             member=(budget.scope_key or "", member) if member is not None else None,
         )
-        return self._refuse(call, budget, error)
+        return self._refuse(budget, error)
 
-    def _refuse(self, call: Call, budget: Budget, error: BudgetError) -> BudgetError:
-        """End the refused call (its span says why) and count it; the caller raises ``error``."""
-        call.ticket = _BLOCKED
-        if not call.own_span:  # the SDK would have made the span, but the SDK is not called: make ours
-            call.span = call.runtime.telemetry.start_span(call.request)
-            call.own_span = True
-        call.span.set_attribute(names.LLMCOST_BUDGET_NAME, budget.name)
+    def _refuse(self, budget: Budget, error: BudgetError) -> Admission:
+        """Count the refusal; the call ends (its span names the budget) and raises ``error``."""
         self._m.budget_blocked.add(((names.LLMCOST_BUDGET_NAME, budget.name),), 1)
-        call.fail(error)
-        return error
+        return Admission(_BLOCKED, error, budget.name)
 
     def _match(self, model: str | None, attribution: Any) -> tuple[Budget, ...]:
         return tuple(b for b in self.budgets if b.matches(model, attribution))
 
     # --- after the call ended ---------------------------------------------------------------------
-    def settle(self, call: Call, outcome: Outcome) -> None:
-        """Turn the call's reservation into its real cost; fire the thresholds its spend reached."""
+    def settle(self, call: Call, outcome: Outcome) -> list[SpanEvent]:
+        """Turn the call's reservation into its real cost; fire the thresholds its spend reached (the span
+        events the call adds to its span are returned)."""
+        events: list[SpanEvent] = []
         try:
-            self._settle(call, outcome)
+            self._settle(call, outcome, events)
         except Exception:
             internal_error("budget")
+        return events
 
-    def _settle(self, call: Call, outcome: Outcome) -> None:
+    def _settle(self, call: Call, outcome: Outcome, events: list[SpanEvent]) -> None:
         ticket = call.ticket
         if ticket is _BLOCKED:  # nothing to settle; the ledger still records the refused call (error.type, no cost)
             if not self._ledger:
@@ -263,10 +260,10 @@ class BudgetEnforcer:
         if amount:
             for (budget, member), line, total in zip(owners, lines, totals, strict=True):
                 if line.limit != UNLIMITED:  # a members' total has no threshold
-                    self._thresholds(call, budget, line, total, now, member)
+                    self._thresholds(events, budget, line, total, now, member)
 
     def _thresholds(
-        self, call: Call, budget: Budget, line: Line, total: int, now: float, member: str | None = None
+        self, events: list[SpanEvent], budget: Budget, line: Line, total: int, now: float, member: str | None = None
     ) -> None:
         marks = self._thresholds_of(budget, line)
         for threshold, at in marks:
@@ -286,14 +283,15 @@ class BudgetEnforcer:
                     self._marked.clear()
                 self._marked[key] = line.window.mark_expires
             if first:
-                self._fire(call, budget, threshold, total, line, member)
+                self._fire(events, budget, threshold, total, line, member)
 
     def _mark_once(self, mark: str, line: Line, now: float, group: str | None = None) -> bool:
         expires = line.window.mark_expires
         return bool(self._call_store("mark", lambda: self.store.mark_once(mark, expires, now, group)))
 
     def _fire(
-        self, call: Call, budget: Budget, threshold: Decimal, total: int, line: Line, member: str | None = None
+        self, events: list[SpanEvent], budget: Budget, threshold: Decimal, total: int, line: Line,
+        member: str | None = None,
     ) -> None:
         spend = to_usd(total)
         limit = to_usd(line.limit)
@@ -308,9 +306,7 @@ class BudgetEnforcer:
             names.LLMCOST_BUDGET_SPEND_USD: float(spend),
             names.LLMCOST_BUDGET_LIMIT_USD: float(limit),
         }
-        span = call.span
-        if span.is_recording():
-            span.add_event(names.LLMCOST_BUDGET_THRESHOLD_EVENT, attributes)
+        events.append((names.LLMCOST_BUDGET_THRESHOLD_EVENT, attributes))
         self._m.budget_crossings.add(
             ((names.LLMCOST_BUDGET_NAME, budget.name), (names.LLMCOST_BUDGET_THRESHOLD, float(threshold))), 1
         )

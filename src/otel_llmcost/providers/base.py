@@ -10,13 +10,31 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol
 
 from ..calls import Call, Runtime
 from ..guard import internal_error
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+Target = tuple[str, tuple[str, ...], Wrapper]
+"""(module, attribute paths in order of preference, wrapper): the first path the module has is wrapped."""
+
+
+class Adapter(Protocol):
+    """What one provider adapter module is (``providers/openai.py``, ``anthropic/``, ``gemini.py``,
+    ``ollama.py``); the instrumentor loads it when the app imports its SDK (``instrumentor.ADAPTERS``).
+
+    Each wrapped method runs through the one skeleton (``call_sync``/``call_async`` below, or
+    ``sync_wrapper``/``async_wrapper`` around a ``Handler``): the handler describes the request
+    (``Runtime.begin`` with a ``Request``), reads a result into ``Response``/``Usage``, or hands the caller a stream
+    proxy (``streams.py``) with an accumulator that only reads chunks. Batch de-duplication (``SeenOnce``) is one
+    set per ``instrument()``, made in ``targets``."""
+
+    def targets(self, runtime: Runtime, calls_only: bool) -> Iterable[Target]:
+        """Everything to patch for ``runtime``; ``calls_only``: just the methods that send a request (what a
+        budget admits or refuses), no batch watchers or SDK hooks."""
 
 
 class Handler(Protocol):
@@ -78,7 +96,7 @@ def call_sync(
         return send(*args, **kwargs)
     state, call, call_kwargs = started
     if runtime.budgets is not None:
-        runtime.budgets.admit(call)  # raises BudgetError (the call ended, nothing sent) when a budget refuses
+        call.admit()  # raises BudgetError (the call ended, nothing sent) when a budget refuses
     token = call.activate()
     mark = _current.set(state)
     try:
@@ -107,7 +125,7 @@ async def call_async(
         return await send(*args, **kwargs)
     state, call, call_kwargs = started
     if runtime.budgets is not None:
-        runtime.budgets.admit(call)
+        call.admit()
     token = call.activate()
     mark = _current.set(state)
     try:

@@ -33,12 +33,23 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from .. import names
-from ..calls import Call, Listener, Runtime
+from ..calls import Call, Foreign, Listener, Runtime
 from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
-from ..telemetry import Outcome
 from ..usage import Request, Response, Usage
-from .base import SeenOnce, Wrapper, async_wrapper, count, get, given, number, sync_wrapper, watch_wrapper, whole
+from .base import (
+    SeenOnce,
+    Target,
+    Wrapper,
+    async_wrapper,
+    count,
+    get,
+    given,
+    number,
+    sync_wrapper,
+    watch_wrapper,
+    whole,
+)
 from .endpoints import endpoint_of
 
 OPERATION = "generate_content"
@@ -254,26 +265,16 @@ def foreign_span() -> Any:
     return span if "google_genai" in scope or "google.genai" in scope else None
 
 
-def foreign_span_listener(runtime: Runtime) -> Listener:
-    """Writes a finished call's attributes onto the other instrumentation's span it ran under."""
-    telemetry = runtime.telemetry
-
-    def listener(request: Request, outcome: Outcome, span: Any) -> None:
-        try:
-            written = _FOREIGN.get(span)
-        except TypeError:
-            return
-        if written is None or not span.is_recording():
-            return
-        attrs = telemetry.span_attributes(request, outcome)
-        for key, value in attrs.items():
-            previous = written.get(key)
-            if key in _ADDITIVE and isinstance(previous, (int, float)) and isinstance(value, (int, float)):
-                attrs[key] = previous + value
-        written.update(attrs)
-        span.set_attributes(written)
-
-    return listener
+def _write_foreign(span: Any, request: Request, attrs: dict[str, Any]) -> None:
+    """Writes a finished call's attributes onto the other instrumentation's span it ran under: counts and costs
+    add up over the calls that span carries."""
+    written = _FOREIGN.setdefault(span, {})
+    for key, value in attrs.items():
+        previous = written.get(key)
+        if key in _ADDITIVE and isinstance(previous, (int, float)) and isinstance(value, (int, float)):
+            attrs[key] = previous + value
+    written.update(attrs)
+    span.set_attributes(written)
 
 
 # --- the method handler -----------------------------------------------------------------------------
@@ -313,14 +314,13 @@ class GeminiMethod:
             system = get(config, "system_instruction")
             request.system_instructions = system if given(system) else None
         span = foreign_span()
-        call = runtime.begin(request, own_span=span is None)
-        if span is not None:
-            call.span = span
-            _FOREIGN.setdefault(span, {})
-        return call, kwargs
+        if span is None:
+            return runtime.begin(request), kwargs
+        _FOREIGN.setdefault(span, {})
+        return runtime.begin(request, Foreign(span, _write_foreign)), kwargs
 
     def result(self, call: Call, result: Any) -> Any:
-        capture = call.runtime.settings.capture_content
+        capture = call.captures
         tier = call.request.service_tier
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             summary = ContentStreamSummary(capture=capture, service_tier=tier)
@@ -367,7 +367,7 @@ class BatchWatcher:
             if answer is None:
                 continue  # a failed request of the job: not billed
             request = Request(provider, OPERATION, model if isinstance(model, str) else None, address, port)
-            call = runtime.begin(request, own_span=False)
+            call = runtime.begin(request, Foreign())  # metrics only
             response, usage = content_result(answer)
             if usage is not None:
                 usage.batch = True
@@ -399,3 +399,8 @@ def wrappers(runtime: Runtime) -> Iterator[tuple[str, tuple[str, ...], Wrapper]]
     watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
     for path in BATCH_METHODS:
         yield BATCH_MODULE, (path,), watch_wrapper(runtime, watcher, path.startswith("Async"))
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch for this runtime."""
+    return (target for target in wrappers(runtime) if not calls_only or target[0] == MODULE)

@@ -20,7 +20,7 @@ from ..calls import Call, Runtime
 from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
-from .base import Begin, Wrapper, call_async, call_sync, count, get, given, number, whole
+from .base import Begin, Target, Wrapper, call_async, call_sync, count, get, given, number, whole
 from .endpoints import endpoint_of
 
 PROVIDER = "ollama"
@@ -156,7 +156,7 @@ class OllamaMethod:
 
     def result(self, call: Call, result: Any) -> Any:
         operation = call.request.operation
-        capture = call.runtime.settings.capture_content and operation != "embeddings"
+        capture = call.captures and operation != "embeddings"
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             summary = OllamaStreamSummary(operation, capture)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
@@ -206,3 +206,9 @@ def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
         for owner, is_async in (("Client", False), ("AsyncClient", True)):
             yield MODULE, f"{owner}.{method}", method_wrapper(runtime, OllamaMethod(method, is_async))
         yield PACKAGE, method, method_wrapper(runtime, OllamaMethod(method, False))
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch (each one sends a request)."""
+    for module, path, wrapper in wrappers(runtime):
+        yield module, (path,), wrapper

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,20 @@ from ..guard import internal_error
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
 from . import stainless
-from .base import SeenOnce, Wrapper, count, counted, get, given, number, watch_wrapper, whole
+from .base import (
+    SeenOnce,
+    Target,
+    Wrapper,
+    async_wrapper,
+    count,
+    counted,
+    get,
+    given,
+    number,
+    sync_wrapper,
+    watch_wrapper,
+    whole,
+)
 from .endpoints import endpoint_of
 
 SDK = "openai"
@@ -327,7 +341,7 @@ class OpenAIMethod:
         return ChatStreamSummary(
             hide_usage_chunk=call.usage_injected,
             asked_for_usage=kwargs_usage or call.usage_injected,
-            capture=call.runtime.settings.capture_content,
+            capture=call.captures,
             provider=call.request.provider,
         )
 
@@ -338,7 +352,7 @@ class OpenAIMethod:
             summary = self._summary(call, call.request.stream and self._asked_usage(result))
             proxy = AsyncStreamProxy if self.is_async else StreamProxy
             return proxy(result, call, summary)
-        response, usage = _RESULTS[self.api](result, call.runtime.settings.capture_content)
+        response, usage = _RESULTS[self.api](result, call.captures)
         if call.request.provider.startswith("gcp.") and self.api == "chat":
             usage = gemini_compatible_usage(usage, get(result, "usage"))
         call.finish(response, usage, None if usage is not None else "response carried no usage")
@@ -387,7 +401,7 @@ class BatchWatcher:
         operation = "embeddings" if "embeddings" in str(endpoint) else "chat"
         request = Request(provider, operation, model, address, port, local=local)
         call = runtime.begin(request)
-        call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
+        call.annotate({names.LLMCOST_BATCH_ID: batch_id})
         call.finish(Response(model=model, response_id=batch_id), responses_usage(usage_raw, batch=True))
 
     def batches_in(self, result: Any) -> list[Any]:
@@ -461,3 +475,18 @@ BATCH_METHODS: tuple[tuple[str, str], ...] = (
     ("openai.resources.batches", "AsyncBatches.retrieve"),
     ("openai.resources.batches", "AsyncBatches.list"),
 )
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch for this runtime."""
+    for module, path, operation, api in METHODS:
+        is_async = path.startswith("Async")
+        handler = OpenAIMethod(operation, api, is_async)
+        yield module, (path,), (async_wrapper if is_async else sync_wrapper)(runtime, handler)
+    if calls_only:
+        return
+    watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
+    for module, path in BATCH_METHODS:
+        yield module, (path,), batch_wrapper(runtime, watcher, path.startswith("Async"))
+    for module, path, wrapper in stainless.parse_targets(SDK):
+        yield module, (path,), wrapper

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ... import names
-from ...calls import Call, Runtime
+from ...calls import Call, Foreign, Runtime, StandIn
 from ...fingerprints import describe
 from ...guard import internal_error
 from ...streams import AsyncStreamProxy, StreamProxy
 from ...usage import Request, Response, Usage
 from .. import stainless
-from ..base import Begin, SeenOnce, Wrapper, call_async, call_sync, counted, get, given, number, whole
+from ..base import SeenOnce, Target, Wrapper, call_async, call_sync, counted, get, given, number, whole
 from . import sdk_internals, sdk_tracing
 from .endpoints import client_endpoint
 from .sdk_tracing import SPAN_NAMES, Pending, replaces_sdk_span, sdk_traces
@@ -43,16 +43,14 @@ _field = get  # a field of an SDK model or of a decoded JSON dict (None when abs
 
 
 # --- batch results: each succeeded result is a call of its own ------------------------------------
-_SEEN_RESULTS = SeenOnce()  # (batch id, custom_id) of batch results already priced
-
-
 @dataclass(slots=True)
 class BatchResultsSummary:
-    """Watches ``batches.results()`` go by: each succeeded result is one call priced at the batch rate, once."""
+    """Watches ``batches.results()`` go by: each succeeded result, the first time ``seen`` meets it, is handed to
+    ``record`` (which prices it as a call of its own at the batch rate); this summary begins no call itself."""
 
-    runtime: Runtime
     batch_id: str
-    endpoint: tuple[str, str | None, int | None, bool]
+    seen: SeenOnce
+    record: Callable[[Response, Usage | None], None]
     priced: int = 0
 
     def add(self, entry: Any) -> bool:
@@ -60,14 +58,10 @@ class BatchResultsSummary:
         if _field(result, "type") != "succeeded":
             return True
         custom_id = _field(entry, "custom_id")
-        if not _SEEN_RESULTS.first_time((self.batch_id, str(custom_id))):
+        if not self.seen.first_time((self.batch_id, str(custom_id))):
             return True
-        message = _field(result, "message")
-        response, usage = message_result(message, batch=True)
-        provider, address, port, local = self.endpoint
-        request = Request(provider, OPERATION_CHAT, response.model, address, port, local=local)
-        call = self.runtime.begin(request, own_span=False)
-        call.finish(response, usage, None if usage is not None else "batch result carried no usage")
+        response, usage = message_result(_field(result, "message"), batch=True)
+        self.record(response, usage)
         self.priced += 1
         return True
 
@@ -83,6 +77,8 @@ class AnthropicMethod:
 
     kind: str
     is_async: bool
+    seen: SeenOnce = field(default_factory=SeenOnce, compare=False)
+    """(batch id, custom_id) of batch results already priced: one set per ``instrument()``, shared by its methods."""
 
     def request(self, runtime: Runtime, client: Any, kwargs: dict[str, Any]) -> Request:
         provider, address, port, local = client_endpoint(runtime, client)
@@ -114,19 +110,16 @@ class AnthropicMethod:
         request = self.request(runtime, client, kwargs)
         traced = sdk_traces(client)
         relay = traced and replaces_sdk_span(client)
-        if relay:  # ours, where and as the SDK's would be: its tracer (provider, scope), its span name
-            call = runtime.begin(request, True, sdk_internals.client_tracer(client), SPAN_NAMES.get(self.kind))
-            call.activates = False  # the SDK makes it current (as the _Relay) for exactly its request
-        else:
-            call = runtime.begin(request, own_span=not traced)
+        if relay:  # ours, where and as the SDK's would be: its tracer (provider, scope), its span name; the SDK
+            # makes it current (as the _Relay) for exactly its request
+            call = runtime.begin(request, StandIn(sdk_internals.client_tracer(client), SPAN_NAMES.get(self.kind)))
+        else:  # the SDK's span carries the call (found by sdk_tracing's hooks), or ours when it makes none
+            call = runtime.begin(request, Foreign() if traced else None)
         traced = traced and not relay
         batch_id = None
         if self.kind == "batch_results":
             batch_id = _batch_id(args, kwargs)
-            if call.own_span:
-                call.span.set_attribute(names.LLMCOST_BATCH, True)
-                if batch_id:
-                    call.span.set_attribute(names.LLMCOST_BATCH_ID, batch_id)
+            call.annotate({names.LLMCOST_BATCH: True, **({names.LLMCOST_BATCH_ID: batch_id} if batch_id else {})})
         return Pending(call, traced, batch_id, relay)
 
     def result(self, pending: Pending, result: Any) -> Any:
@@ -139,14 +132,12 @@ class AnthropicMethod:
             if not _is_stream(result):
                 call.finish(None, None, "batch results not read")
                 return result
-            request = call.request
-            endpoint = (request.provider, request.server_address, request.server_port, request.local)
-            results = BatchResultsSummary(call.runtime, pending.batch_id or "", endpoint)
+            results = BatchResultsSummary(pending.batch_id or "", self.seen, _batch_result_recorder(call))
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, results)
         if _is_stream(result):
             if pending.observed:
                 return result  # the SDK's own stream recorder ends the call with its span: nothing to proxy
-            summary = MessageStreamSummary(call, call.runtime.settings.capture_content)
+            summary = MessageStreamSummary(call, call.captures)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
         self.record(call, result)
         return result
@@ -155,11 +146,11 @@ class AnthropicMethod:
         """End a non-streamed call from its parsed (or decoded) body."""
         if self.kind == "count_tokens":
             tokens = _field(parsed, "input_tokens")
-            if call.own_span and counted(tokens):
-                call.span.set_attribute(names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS, tokens)
+            if counted(tokens):
+                call.annotate({names.ANTHROPIC_COUNT_TOKENS_INPUT_TOKENS: tokens})
             call.finish(None, None, "count_tokens is not billed")
             return
-        response, usage = message_result(parsed, call.runtime.settings.capture_content)
+        response, usage = message_result(parsed, call.captures)
         extra = message_attributes(_field(parsed, "usage"), _field(parsed, "stop_reason"))
         if extra:
             call.annotate(extra)
@@ -174,6 +165,20 @@ class AnthropicMethod:
                 self.record(call, data)
                 return raw
         return stainless.defer(call, raw, lambda parsed: self.result(pending, parsed))
+
+
+def _batch_result_recorder(results_call: Call) -> Callable[[Response, Usage | None], None]:
+    """Ends each batch result as a call of its own, on the endpoint of the call that reads the results."""
+    runtime, asked = results_call.runtime, results_call.request
+
+    def record(response: Response, usage: Usage | None) -> None:
+        request = Request(
+            asked.provider, OPERATION_CHAT, response.model, asked.server_address, asked.server_port, local=asked.local
+        )
+        call = runtime.begin(request, Foreign())  # metrics only: the results carry no span of their own
+        call.finish(response, usage, None if usage is not None else "batch result carried no usage")
+
+    return record
 
 
 _RAW_CLASSES: tuple[type, ...] | None = None
@@ -210,7 +215,7 @@ def _read_body(raw: Any) -> Any:
 
 
 # --- the wrappers ----------------------------------------------------------------------------------
-def _send_sync(
+def _send(
     runtime: Runtime,
     handler: AnthropicMethod,
     instance: Any,
@@ -220,37 +225,15 @@ def _send_sync(
     send_args: tuple[Any, ...],
     send_kwargs: dict[str, Any],
 ) -> Any:
-    return call_sync(runtime, _begin(runtime, handler, instance, args, kwargs, send_kwargs), handler.result,
-                     send, send_args, send_kwargs)
+    """``send(*send_args, **send_kwargs)`` as one instrumented call of ``handler``'s method called with
+    ``args``/``kwargs``, through the skeleton (a coroutine to await for an async method)."""
 
-
-async def _send_async(
-    runtime: Runtime,
-    handler: AnthropicMethod,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    send: Callable[..., Any],
-    send_args: tuple[Any, ...],
-    send_kwargs: dict[str, Any],
-) -> Any:
-    return await call_async(runtime, _begin(runtime, handler, instance, args, kwargs, send_kwargs), handler.result,
-                            send, send_args, send_kwargs)
-
-
-def _begin(
-    runtime: Runtime,
-    handler: AnthropicMethod,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    send_kwargs: dict[str, Any],
-) -> Begin:
     def begin() -> tuple[Pending, Call, dict[str, Any]]:
         pending = handler.begin(runtime, instance, args, kwargs)
         return pending, pending.call, send_kwargs
 
-    return begin
+    skeleton = call_async if handler.is_async else call_sync
+    return skeleton(runtime, begin, handler.result, send, send_args, send_kwargs)
 
 
 def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
@@ -258,12 +241,12 @@ def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
     if handler.is_async:
 
         async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return await _send_async(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
+            return await _send(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
 
         return async_wrapper
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _send_sync(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
+        return _send(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
 
     return wrapper
 
@@ -282,7 +265,7 @@ class _AwaitRequest:
 
     def __await__(self) -> Generator[Any, None, Any]:
         runtime, handler, instance, kwargs = self._args
-        return _send_async(runtime, handler, instance, (), kwargs, _await, (self._original,), {}).__await__()
+        return _send(runtime, handler, instance, (), kwargs, _await, (self._original,), {}).__await__()  # type: ignore[no-any-return]
 
 
 async def _await(awaitable: Any) -> Any:
@@ -317,7 +300,7 @@ def _hook_manager(
         return
 
     def api_request() -> Any:
-        return _send_sync(runtime, handler, instance, (), kwargs, original, (), {})
+        return _send(runtime, handler, instance, (), kwargs, original, (), {})
 
     setattr(manager, attribute, api_request)
 
@@ -376,11 +359,21 @@ HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
 def wrappers(runtime: Runtime, calls_only: bool = False) -> Iterator[tuple[str, str, Wrapper]]:
     """(module, attribute path, wrapper) of everything to patch for this runtime; ``calls_only``: just the
     methods that send a request (what a budget admits or refuses), not batch results or the SDK's hooks."""
+    seen = SeenOnce()  # one per instrument(): sync and async, first party and beta share what was priced
     for module, path, kind, is_async in METHODS:
         if calls_only and kind == "batch_results":
             continue
-        handler = AnthropicMethod(kind, is_async)
+        handler = AnthropicMethod(kind, is_async, seen)
         factory = stream_wrapper if kind == "stream" else method_wrapper
         yield module, path, factory(runtime, handler)
     if not calls_only:
         yield from HOOKS
+
+
+def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method and SDK hook to patch for this runtime."""
+    for module, path, wrapper in wrappers(runtime, calls_only):
+        yield module, (path,), wrapper
+    if not calls_only:
+        for module, path, wrapper in stainless.parse_targets(SDK):
+            yield module, (path,), wrapper

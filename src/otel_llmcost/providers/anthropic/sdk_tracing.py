@@ -33,9 +33,8 @@ import wrapt
 from opentelemetry import trace
 
 from ... import names
-from ...calls import Call, Listener, Runtime
+from ...calls import Call, ForeignWriter
 from ...guard import internal_error
-from ...telemetry import Outcome
 from ...usage import Request
 from ..base import Wrapper, current, get
 from . import sdk_internals
@@ -73,15 +72,6 @@ class _Ending:
         self.done = False
 
 
-class _Annotation:
-    __slots__ = ("done", "span", "trim")
-
-    def __init__(self, span: Any, trim: bool) -> None:
-        self.span = span
-        self.trim = trim
-        self.done = False
-
-
 # What the SDK itself sets on its span from a Message model (same values as ours): not set twice.
 _SET_BY_SDK = (
     names.GEN_AI_RESPONSE_ID,
@@ -94,8 +84,6 @@ _SET_BY_SDK = (
 )
 
 
-# The SDK span whose call is being finished by the usage hook, for the listener that annotates it.
-_ANNOTATING: ContextVar[_Annotation | None] = ContextVar("otel_llmcost_anthropic_annotating", default=None)
 # The SDK's recorders of streams (``sdk_internals.STREAMED_MESSAGE``) -> our call, until the SDK ends the stream's span.
 _STREAM_CALLS: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
 # ... and by their SDK span, for the time to the first chunk.
@@ -227,8 +215,8 @@ def _exchange_attributes(result: Any) -> dict[str, Any]:
 
 # --- hooks into the SDK's own tracing (anthropic >= 1.14) -------------------------------------------
 def _annotate(call: Call, span: Any, message: Any, ending: _Ending | None = None) -> None:
-    """Put the call's cost on the SDK's span, which the SDK is about to end, and end our call with it
-    (metrics, once): span and metrics carry the same numbers, priced once.
+    """The SDK's span, which the SDK is about to end, carries the call: it gets the call's cost, and the call
+    ends with it (metrics, once): span and metrics carry the same numbers, priced once, by the call.
 
     ``ending`` is a streamed call's end as the SDK reports it (read, closed, failed); None for a Message
     returned whole.
@@ -237,49 +225,32 @@ def _annotate(call: Call, span: Any, message: Any, ending: _Ending | None = None
     extra = message_attributes(get(message, "usage"), None)
     if extra:
         span.set_attributes(extra)
-    call.span = span  # listeners (budgets) see the span that carries the call
-    note = _Annotation(span, type(message) is not dict)
-    mark = _ANNOTATING.set(note)
-    try:
-        if ending is None:
-            call.finish(response, usage, None if usage is not None else "response carried no usage")
-        elif ending.error is not None:
-            call.fail(ending.error, response, usage)
-        elif ending.how == "read":
-            call.finish(response, usage, None if usage is not None else "stream carried no usage")
-        else:
-            call.abandon(response, usage, "stream closed before the end")
-    finally:
-        _ANNOTATING.reset(mark)
+    call.carried_by(span, _sdk_span_writer(type(message) is not dict))
+    if ending is None:
+        call.finish(response, usage, None if usage is not None else "response carried no usage")
+    elif ending.error is not None:
+        call.fail(ending.error, response, usage)
+    elif ending.how == "read":
+        call.finish(response, usage, None if usage is not None else "stream carried no usage")
+    else:
+        call.abandon(response, usage, "stream closed before the end")
     if ending is not None:
         ending.done = True
-    if note.done:
-        return
-    # The call had already ended (a stream proxy of ours dropped first): price for the SDK's span alone.
-    runtime = call.runtime
-    cost = runtime.price(call.request, response, usage) if usage is not None else None
-    attrs = runtime.telemetry.span_attributes(call.request, Outcome(response, usage, cost, None, 0.0))
-    span.set_attributes({**call.request.attribution, **attrs})
 
 
-def sdk_span_listener(runtime: Runtime) -> Listener:
-    """Writes a finished call's attributes onto the SDK span that ``_annotate`` is finishing it for."""
-    telemetry = runtime.telemetry
+def _sdk_span_writer(trim: bool) -> ForeignWriter:
+    """Writes a finished call's attributes onto the SDK's span: who the call is for too; ``trim``: not what the
+    SDK itself set from a Message model (same values)."""
 
-    def listener(request: Request, outcome: Outcome, span: Any) -> None:
-        note = _ANNOTATING.get()
-        if note is None or note.span is not span:
-            return
-        attrs = telemetry.span_attributes(request, outcome)
+    def write(span: Any, request: Request, attrs: dict[str, Any]) -> None:
         if request.attribution:
-            attrs.update(request.attribution)  # the SDK's span carries the call: who it is for too
-        if note.trim:
+            attrs.update(request.attribution)
+        if trim:
             for key in _SET_BY_SDK:
                 attrs.pop(key, None)
         span.set_attributes(attrs)
-        note.done = True
 
-    return listener
+    return write
 
 
 def _api_call_hook(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

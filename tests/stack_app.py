@@ -181,6 +181,75 @@ def _block_one(oa: Any) -> None:
                 raise
 
 
+def _expose_exemplars(reader: Any) -> None:
+    """Put the SDK's exemplars (the trace of a point) on the histogram buckets the Prometheus reader exposes.
+
+    Stands in for the collector's ``prometheus`` exporter with ``enable_open_metrics: true`` (what the rendered
+    collector/config.yaml runs): the SDK's Prometheus reader drops exemplars, the collector keeps them as
+    OpenMetrics exemplars labelled ``trace_id`` / ``span_id`` (32 and 16 hex digits). Prometheus asks for
+    OpenMetrics first, so a scrape carries them to its exemplar storage.
+    """
+    from bisect import bisect_left
+
+    from opentelemetry.exporter.prometheus._mapping import sanitize_attribute, sanitize_full_name
+    from opentelemetry.sdk.metrics.export import Histogram, MetricsData
+    from prometheus_client import REGISTRY
+    from prometheus_client.samples import Exemplar
+
+    inner = reader._collector  # the SDK reader's prometheus_client collector
+    received: list[MetricsData] = []
+    add = inner.add_metrics_data
+
+    def keep(data: MetricsData) -> None:
+        received.append(data)
+        add(data)
+
+    inner.add_metrics_data = keep
+
+    class WithExemplars:
+        def collect(self) -> list[Any]:
+            received.clear()
+            families = list(inner.collect())  # collects the SDK's metrics (received) and translates them
+            found: dict[tuple[str, frozenset[tuple[str, str]], str], Exemplar] = {}
+            for data in received:
+                for rm in data.resource_metrics:
+                    for sm in rm.scope_metrics:
+                        for metric in sm.metrics:
+                            if not isinstance(metric.data, Histogram):
+                                continue
+                            name = sanitize_full_name(metric.name)
+                            for point in metric.data.data_points:
+                                labels = frozenset((sanitize_attribute(k), str(v)) for k, v in point.attributes.items())
+                                bounds = list(point.explicit_bounds)
+                                for e in point.exemplars:
+                                    if not e.trace_id:
+                                        continue
+                                    i = bisect_left(bounds, e.value)
+                                    le = f"{bounds[i]}" if i < len(bounds) else "+Inf"
+                                    found[(name, labels, le)] = Exemplar(
+                                        {"trace_id": format(e.trace_id, "032x"), "span_id": format(e.span_id, "016x")},
+                                        e.value, e.time_unix_nano / 1e9)
+            if not found:
+                return families
+            for family in families:
+                if family.type != "histogram":
+                    continue
+                for n, sample in enumerate(family.samples):
+                    if not sample.name.endswith("_bucket"):
+                        continue
+                    labels = frozenset((k, v) for k, v in sample.labels.items()
+                                       if k != "le" and not k.startswith("otel_scope_") and v != "")
+                    exemplar = next((e for (name, want, le), e in found.items()
+                                     if family.name.startswith(name) and want == labels and le == sample.labels["le"]),
+                                    None)
+                    if exemplar is not None:
+                        family.samples[n] = sample._replace(exemplar=exemplar)
+            return families
+
+    REGISTRY.unregister(inner)
+    REGISTRY.register(WithExemplars())  # type: ignore[arg-type]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -194,15 +263,19 @@ def main() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import SpanKind
     from prometheus_client import start_http_server
 
-    from otel_llmcost import LLMCostInstrumentor
+    from otel_llmcost import LLMCostInstrumentor, names
     from otel_llmcost.fakes.server import MockLLMServer
     from otel_llmcost.guard import internal_error
 
     resource = Resource.create({"service.name": SERVICE})
-    meter_provider = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
+    reader = PrometheusMetricReader()
+    _expose_exemplars(reader)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
     start_http_server(args.port, addr="127.0.0.1")
     options: dict[str, Any] = {}
     if budgets_available():
@@ -216,6 +289,8 @@ def main() -> None:
     with MockLLMServer() as openai_api, MockLLMServer() as anthropic_api:
         hosts = {openai_api.url.split("//", 1)[1]: "openai", anthropic_api.url.split("//", 1)[1]: "anthropic"}
         tracer_provider = TracerProvider(resource=resource)
+        spans = InMemorySpanExporter()  # the trace ids of the priced calls, told to the test (exemplars)
+        tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
         # Each call is one request of the app (a server span with a route): the per-route roll-up panels.
         tracer = tracer_provider.get_tracer("e2e-app")
         LLMCostInstrumentor().instrument(
@@ -238,7 +313,11 @@ def main() -> None:
                 raise RuntimeError("e2e: exercise the internal-error counter")
             except RuntimeError:
                 internal_error("e2e")
-            print(json.dumps({"event": "done", "wave": waves}), flush=True)
+            # trace id (hex) -> cost of the priced call in it: what an exemplar of this wave may name.
+            traces = {format(s.context.trace_id, "032x"): s.attributes[names.GEN_AI_USAGE_COST]
+                      for s in spans.get_finished_spans() if s.attributes and names.GEN_AI_USAGE_COST in s.attributes}
+            spans.clear()
+            print(json.dumps({"event": "done", "wave": waves, "traces": traces}), flush=True)
     print(json.dumps({"event": "bye"}), flush=True)
 
 

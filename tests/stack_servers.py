@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,6 +115,13 @@ class Prometheus:
         assert len(result) == 1, f"{expr} returned {len(result)} series"
         return float(result[0]["value"][1])
 
+    def exemplars(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        """``/api/v1/query_exemplars``: per series, its ``seriesLabels`` and ``exemplars`` (labels, value, time)."""
+        reply = http_json(self.url + "/api/v1/query_exemplars", {"query": expr, "start": repr(start), "end": repr(end)})
+        assert reply["status"] == "success", reply
+        result: list[dict[str, Any]] = reply["data"] or []
+        return result
+
     def rules(self) -> list[dict[str, Any]]:
         reply = http_json(self.url + "/api/v1/rules")
         return [rule for group in reply["data"]["groups"] for rule in group["rules"]]
@@ -130,13 +137,14 @@ def has_data(result: list[dict[str, Any]]) -> bool:
 
 
 @contextlib.contextmanager
-def prometheus(config: Path, workdir: Path) -> Iterator[Prometheus]:
+def prometheus(config: Path, workdir: Path, flags: Sequence[str] = ()) -> Iterator[Prometheus]:
+    """``flags``: more command-line flags (e.g. the rendered stack's ``--enable-feature=exemplar-storage``)."""
     binary = need(PROMETHEUS, "prometheus")
     port = free_port()
     storage = workdir / "prometheus-data"
     storage.mkdir()
     args = [binary, f"--config.file={config}", f"--storage.tsdb.path={storage}",
-            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+            f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *flags]
     with process(args, workdir / "prometheus.log") as proc:
         url = f"http://127.0.0.1:{port}"
         poll(lambda: proc.poll() is None and urllib.request.urlopen(url + "/-/ready", timeout=2).status == 200,

@@ -122,6 +122,7 @@ class Run:
     workdir: Path
     skipped: list[str] = field(default_factory=list)
     bill: dict[str, Decimal] = field(default_factory=dict)  # provider -> billed USD (the planted spend included)
+    traces: dict[str, float] = field(default_factory=dict)  # trace id (hex) -> cost of the priced call in it
 
     @property
     def total(self) -> float:
@@ -144,15 +145,16 @@ def _close(a: float | None, b: float, rel: float = 1e-9) -> bool:
     return a is not None and math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
 
 
-def _drive(prom: Prometheus, app: App, model: str) -> list[Call]:
+def _drive(prom: Prometheus, app: App, model: str, traces: dict[str, float]) -> list[Call]:
     """Two waves of calls, each only after Prometheus has scraped the app: the first one sees the app's
-    series before any call, the second one sees every series of the first wave born and counted."""
+    series before any call, the second one sees every series of the first wave born and counted.
+    ``traces`` gets the trace id and cost of every priced call the app made."""
     poll(lambda: prom.value(f'up{{job="{SERVICE}", instance="127.0.0.1:{app.port}"}}') == 1,
          "a scrape of the app before its first call")
     calls: list[Call] = []
     for number in (1, 2):
         app.send("wave")
-        app.expect("done")
+        traces.update(app.expect("done")["traces"])
         calls += wave(model, expensive=number == 1)
         spend = float(sum((c.cost() for c in calls if c.cost() is not None), Decimal(0)))
         count = len(calls)
@@ -195,17 +197,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 ],
             }
             (workdir / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
-            with prometheus(workdir / "prometheus.yml", workdir) as prom:
+            traces: dict[str, float] = {}
+            with prometheus(workdir / "prometheus.yml", workdir, _feature_flags(rendered)) as prom:
                 start = time.time()
                 first = App(ports[0], prices, "gpt-4o", workdir / "app-a.log")
                 try:
-                    calls = _drive(prom, first, "gpt-4o")
+                    calls = _drive(prom, first, "gpt-4o", traces)
                 finally:
                     first.stop()
                 # A new process of the same service, with a model the first never used.
                 second = App(ports[1], prices, "gpt-4o-mini", workdir / "app-b.log")
                 try:
-                    calls += _drive(prom, second, "gpt-4o-mini")
+                    calls += _drive(prom, second, "gpt-4o-mini", traces)
                     bill, server = _reconcile(prom, calls, reconcile_port)
                     # A scrape of the app after the reconciliation's: its gauges are there at the run's end too.
                     after = time.time()
@@ -213,11 +216,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                                        ["value"][1]) > after, "a scrape of the app after the reconciliation")
                     end = float(prom.query(f'max(timestamp({promql.COST.name}{{job="{SERVICE}"}}))')[0]["value"][1])
                     try:
-                        yield Run(prom, am_url, webhook, start, end, calls, rendered, workdir, bill=bill)
+                        yield Run(prom, am_url, webhook, start, end, calls, rendered, workdir, bill=bill,
+                                  traces=traces)
                     finally:
                         server.shutdown()
                 finally:
                     second.stop()
+
+
+def _feature_flags(rendered: dict[str, str]) -> list[str]:
+    """The rendered docker-compose.yaml's Prometheus feature flags (exemplar storage): the test runs with them."""
+    command = yaml.safe_load(rendered["docker-compose.yaml"])["services"]["prometheus"]["command"]
+    return [flag for flag in command if flag.startswith("--enable-feature=")]
 
 
 def _reconcile(prom: Prometheus, calls: list[Call], port: int) -> tuple[dict[str, Decimal], Any]:
@@ -491,3 +501,35 @@ def test_bill_drift_alert_reaches_the_webhook(run: Run) -> None:
     percent = f"{float(PLANTED / run.bill['openai']) * 100:.1f}%"
     assert "Computed spend of openai on" in text and f"differs from the provider's bill by {percent}" in text, text
     assert "anthropic" not in text
+
+
+def test_cost_histograms_carry_the_trace_of_a_real_call_as_exemplar(run: Run) -> None:
+    """The SDK's trace-based exemplar filter gives each request-cost and per-route point the trace of its call;
+    Prometheus, started with the rendered stack's feature flags, keeps them; the dashboard's cost panels show
+    them and the datasource links their ``trace_id`` to Tempo."""
+    assert "--enable-feature=exemplar-storage" in _feature_flags(run.rendered)
+    assert run.traces, "the app reported no priced call"
+    found: dict[str, dict[str, float]] = {}
+    for series in (promql.REQUEST_COST, promql.OPERATION_COST):
+        result = run.prom.exemplars(f'{series.bucket}{{job="{SERVICE}"}}', run.start - 60, time.time() + 60)
+        exemplars = [e for s in result for e in s["exemplars"]]
+        assert exemplars, f"Prometheus kept no exemplar of {series.bucket}"
+        found[series.bucket] = {e["labels"]["trace_id"]: float(e["value"]) for e in exemplars}
+        for exemplar in exemplars:
+            assert set(exemplar["labels"]) == {"trace_id", "span_id"}, exemplar
+            assert re.fullmatch(r"[0-9a-f]{16}", exemplar["labels"]["span_id"]), exemplar
+        # Every exemplar names a trace of a real instrumented call, with that call's cost as its value (each
+        # request of the app makes one call); one per bucket per scrape, so not every call has one.
+        unknown = set(found[series.bucket]) - set(run.traces)
+        assert not unknown, f"{series.bucket}: exemplars with traces of no call: {unknown}"
+        for trace_id, value in found[series.bucket].items():
+            assert math.isclose(value, run.traces[trace_id], rel_tol=1e-9), (series.bucket, trace_id, value)
+    # The request's roll-up points at the same trace as the call inside it.
+    assert set(found[promql.OPERATION_COST.bucket]) & set(found[promql.REQUEST_COST.bucket])
+    # What Grafana needs to draw and link them.
+    datasources = yaml.safe_load(run.rendered["grafana/provisioning/datasources/otel-llmcost.yaml"])
+    prom_ds = next(d for d in datasources["datasources"] if d["type"] == "prometheus")
+    assert {"name": "trace_id", "datasourceUid": "tempo"} in prom_ds["jsonData"]["exemplarTraceIdDestinations"]
+    shown = {t.expr for _, t in dashboards.queries(parse(yaml.safe_load(LIMITS))) if t.exemplar}
+    for series in (promql.REQUEST_COST, promql.OPERATION_COST):
+        assert any(series.bucket in expr for expr in shown), f"no panel shows the exemplars of {series.bucket}"

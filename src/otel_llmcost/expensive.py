@@ -3,8 +3,11 @@
 The Prometheus alert on ``llmcost.request.cost`` buckets gives the fleet view minutes later; this is the
 in-process view of the very call: which model, which user, which feature, which trace. The threshold is
 ``OTEL_LLMCOST_EXPENSIVE_REQUEST_USD`` (``expensive_request_usd=``), with per-feature thresholds from
-``OTEL_LLMCOST_EXPENSIVE_REQUEST_USD_BY_FEATURE`` (``summarize=2.00,chat=0.10``). A call is expensive when its
-exact cost is strictly above the threshold that applies to it; an unpriced call never is.
+``OTEL_LLMCOST_EXPENSIVE_REQUEST_USD_BY_FEATURE`` (``summarize=2.00,chat=0.10``), or from the budget file
+(``expensive_request_usd: {default: 0.50, features: {summarize: 2.00}}``: the thresholds live beside the budgets
+they go with). Both places add up; one threshold set in both to different amounts is a ``ConfigError`` naming
+both. A call is expensive when its exact cost is strictly above the threshold that applies to it (its feature's,
+else the default); an unpriced call never is.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from . import names
+from .errors import ConfigError
 from .guard import internal_error
 
 if TYPE_CHECKING:
     from .calls import Call
+    from .config import Settings
     from .telemetry import Outcome
 
 logger = logging.getLogger("otel_llmcost.expensive")
@@ -63,6 +68,39 @@ def on_expensive_request(callback: ExpensiveRequestCallback) -> ExpensiveRequest
 def remove_expensive_request_callback(callback: ExpensiveRequestCallback) -> None:
     if callback in _callbacks:
         _callbacks.remove(callback)
+
+
+def build(settings: Settings) -> ExpensiveRequests | None:
+    """The thresholds of the settings and of the budget file together; None when neither sets one.
+
+    A threshold set in both places to different amounts raises ``ConfigError`` (which one holds would be a guess).
+    """
+    default = settings.expensive_request_usd
+    by_feature = dict(settings.expensive_request_usd_by_feature)
+    if settings.budget_file:
+        from .budgets.loader import load_budget_file  # PyYAML only for an app that has a budget file
+
+        found = load_budget_file(settings.budget_file)
+        where = f"budget file {settings.budget_file}"
+        if found.expensive_default is not None:
+            if default is not None and default != found.expensive_default:
+                raise ConfigError(
+                    f"{where}:{found.expensive_lines[None]}: expensive_request_usd default "
+                    f"{found.expensive_default} differs from {names.ENV_EXPENSIVE_REQUEST_USD} "
+                    f"(expensive_request_usd=) {default}. Fix: set the default in one place."
+                )
+            default = found.expensive_default
+        for feature, amount in found.expensive_by_feature.items():
+            if by_feature.get(feature, amount) != amount:
+                raise ConfigError(
+                    f"{where}:{found.expensive_lines[feature]}: expensive_request_usd for feature {feature!r} "
+                    f"{amount} differs from {names.ENV_EXPENSIVE_REQUEST_USD_BY_FEATURE} "
+                    f"(expensive_request_usd_by_feature=) {by_feature[feature]}. Fix: set it in one place."
+                )
+            by_feature[feature] = amount
+    if default is None and not by_feature:
+        return None
+    return ExpensiveRequests(default, by_feature)
 
 
 class ExpensiveRequests:

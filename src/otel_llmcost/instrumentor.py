@@ -300,6 +300,11 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
     from .pricing import HardwareRate, PriceBook
 
     settings = Settings.load(options)
+    expensive = None
+    if settings.expensive_request_usd is not None or settings.expensive_request_usd_by_feature or settings.budget_file:
+        from .expensive import build as expensive_requests
+
+        expensive = expensive_requests(settings)  # the budget file's thresholds too: a conflict fails here
     overrides = None
     if settings.price_file:
         from .pricing.overrides import PriceOverrides
@@ -321,20 +326,18 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
         runtime.ledger = LedgerWriter(
             settings.ledger, spill=settings.ledger_spill, queue_size=settings.ledger_queue_size
         )
-    _after_call(runtime, settings, instruments, kwargs)
+    _after_call(runtime, settings, instruments, kwargs, expensive)
     instruments.budget_gauges.source = enforcer.state if enforcer is not None else None
     instruments.budget_gauges.members = enforcer.members_over if enforcer is not None else None
     return runtime, instruments
 
 
-def _after_call(runtime: Runtime, settings: Any, instruments: Instruments, kwargs: Mapping[str, Any]) -> None:
+def _after_call(
+    runtime: Runtime, settings: Any, instruments: Instruments, kwargs: Mapping[str, Any], expensive: Any
+) -> None:
     """Hook roll-ups (issue 18) and the expensive-request check into every call's end."""
-    if settings.expensive_request_usd is not None or settings.expensive_request_usd_by_feature:
-        from .expensive import ExpensiveRequests
-
-        runtime.after_call.append(
-            ExpensiveRequests(settings.expensive_request_usd, settings.expensive_request_usd_by_feature).check
-        )
+    if expensive is not None:
+        runtime.after_call.append(expensive.check)
     from .conversations import remember
 
     runtime.after_call.append(remember)  # a Responses previous_response_id chain is one conversation

@@ -12,10 +12,12 @@ point goes to ``llmcost.operation.cost`` and ``llmcost.operation.calls`` by ``ll
 ``http.route`` template, else the root's span name, capped like every label) and the allow-listed attribution
 of its first call, with the root's trace as exemplar.
 
-Cost: spans with no LLM call beneath get no attribute and no point; a root pays a dict insert and a pop, any
-other span one dict lookup (two inside an agent run). A call that ends after its root ended (a stream read on
-after the handler returned) is counted in ``llmcost.rollup.late_calls``: never lost, never in two totals. State
-is bounded: entries leave with their span; past ``MAX_TRACKED`` open spans new ones are not tracked.
+Cost (``benchmarks/rollups.py``): spans with no LLM call beneath get no attribute and no point; a root pays a
+dict insert and a pop, any other span two field reads and a prefix test (a dict lookup more inside an agent
+run). Most of what a request with calls pays is the SDK's ``record()`` of its two points at the root's end.
+A call that ends after its root ended (a stream read on after the handler returned) is counted in
+``llmcost.rollup.late_calls``: never lost, never in two totals. State is bounded: entries leave with their span;
+past ``MAX_TRACKED`` open spans new ones are not tracked.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ _AGENT_OPERATIONS = frozenset(names.AGENT_OPERATIONS)
 # older naming is "agent run". Only spans so named have their gen_ai.operation.name read.
 _AGENT_PREFIXES = (*names.AGENT_OPERATIONS, "agent run")
 _ZERO = Decimal(0)
+# Bound once: run for every call, these would each be a global and an attribute lookup.
+_CALLS, _INPUT, _OUTPUT, _COST = (
+    names.LLMCOST_ROLLUP_CALLS, names.LLMCOST_ROLLUP_INPUT_TOKENS, names.LLMCOST_ROLLUP_OUTPUT_TOKENS,
+    names.LLMCOST_ROLLUP_COST,
+)
+_UNPRICED, _CACHE_READ, _CACHE_WRITE, _REASONING = (
+    names.LLMCOST_ROLLUP_UNPRICED_CALLS, names.LLMCOST_ROLLUP_CACHE_READ_TOKENS,
+    names.LLMCOST_ROLLUP_CACHE_WRITE_TOKENS, names.LLMCOST_ROLLUP_REASONING_TOKENS,
+)
 
 
 class Totals:
@@ -69,21 +80,17 @@ class Totals:
         self.input = self.output = self.cache_read = self.cache_write = self.reasoning = 0
 
     def attributes(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {
-            names.LLMCOST_ROLLUP_CALLS: self.calls,
-            names.LLMCOST_ROLLUP_INPUT_TOKENS: self.input,
-            names.LLMCOST_ROLLUP_OUTPUT_TOKENS: self.output,
-        }
+        attrs: dict[str, Any] = {_CALLS: self.calls, _INPUT: self.input, _OUTPUT: self.output}
         if self.priced:
-            attrs[names.LLMCOST_ROLLUP_COST] = float(self.cost)
+            attrs[_COST] = float(self.cost)
         if self.unpriced:
-            attrs[names.LLMCOST_ROLLUP_UNPRICED_CALLS] = self.unpriced
+            attrs[_UNPRICED] = self.unpriced
         if self.cache_read:
-            attrs[names.LLMCOST_ROLLUP_CACHE_READ_TOKENS] = self.cache_read
+            attrs[_CACHE_READ] = self.cache_read
         if self.cache_write:
-            attrs[names.LLMCOST_ROLLUP_CACHE_WRITE_TOKENS] = self.cache_write
+            attrs[_CACHE_WRITE] = self.cache_write
         if self.reasoning:
-            attrs[names.LLMCOST_ROLLUP_REASONING_TOKENS] = self.reasoning
+            attrs[_REASONING] = self.reasoning
         return attrs
 
 
@@ -125,32 +132,40 @@ class Rollups(SpanProcessor):
 
     # --- the span processor ----------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        # Runs for every span of the app: a few property reads and dict lookups, no attribute read (a missing
-        # key costs BoundedAttributes a KeyError) unless the span is named as an agent run.
+        # Runs for every span of the app, so it reads the SDK span's fields directly (``_parent``, ``_context``,
+        # ``_name``: each public property is a Python call, three times the read) and a SpanContext as the tuple
+        # it is (``[0]`` trace id, ``[2]`` is_remote); a span that is neither a local root nor inside or named as
+        # an agent run costs two field reads and a prefix test. No attribute is read (a missing key costs
+        # BoundedAttributes a KeyError) unless the span is named as an agent run.
         if not self.active:
             return
         try:
-            parent = span.parent
+            try:
+                parent, name, context = span._parent, span._name, span._context
+            except AttributeError:  # not the SDK's span layout: its public properties
+                parent, name, context = span.parent, span.name, span.get_span_context()
+            if context is None:
+                return
             chain: tuple[Span, ...] | None = None
-            if parent is None or parent.is_remote:
-                trace_id = span.context.trace_id
+            if parent is None or parent[2]:
+                trace_id = context[0]
                 previous = self._roots.setdefault(trace_id, span)
                 if previous is not span:
                     with self._lock:
                         if len(self._roots) < MAX_TRACKED:
                             self._shadowed.setdefault(trace_id, []).append(previous)
                             self._roots[trace_id] = span
-            elif self._agent_traces and span.context.trace_id in self._agent_traces:
-                chain = self._chains.get(parent.span_id)
-            if span.name.startswith(_AGENT_PREFIXES) and self._is_agent(span):
+            elif self._agent_traces and parent[0] in self._agent_traces:
+                chain = self._chains.get(parent[1])
+            if name.startswith(_AGENT_PREFIXES) and self._is_agent(span):
                 if len(self._chains) >= MAX_TRACKED:
                     return
-                trace_id = span.context.trace_id
+                trace_id = context[0]
                 with self._lock:
                     self._agent_traces[trace_id] = self._agent_traces.get(trace_id, 0) + 1
                 chain = (*chain, span) if chain else (span,)
             if chain is not None and len(self._chains) < MAX_TRACKED:
-                self._chains[span.context.span_id] = chain
+                self._chains[context[1]] = chain
         except Exception:
             internal_error("rollup")
 
@@ -164,72 +179,80 @@ class Rollups(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            parent = span.parent
+            try:
+                parent, context = span._parent, span._context  # as in on_start: the fields, not the properties
+            except AttributeError:
+                parent, context = span.parent, span.context
             chains = self._chains
-            if not chains and parent is not None and not parent.is_remote:
+            if not chains and parent is not None and not parent[2]:
                 return  # neither a root nor inside an agent run: nothing to do
-            context = span.context
             if context is None:
                 return
-            span_id = context.span_id
+            span_id = context[1]
             chain = chains.pop(span_id, None) if chains else None
-            if chain is not None and chain[-1].context.span_id == span_id:  # an agent span: its run is over
+            if chain is not None and chain[-1].get_span_context()[1] == span_id:  # an agent span: its run is over
+                trace_id = context[0]
                 with self._lock:
                     self._totals.pop(span_id, None)
-                    left = self._agent_traces.get(context.trace_id, 1) - 1
+                    left = self._agent_traces.get(trace_id, 1) - 1
                     if left > 0:
-                        self._agent_traces[context.trace_id] = left
+                        self._agent_traces[trace_id] = left
                     else:
-                        self._agent_traces.pop(context.trace_id, None)
-            if parent is None or parent.is_remote:
-                self._root_ended(span, context.trace_id, span_id)
+                        self._agent_traces.pop(trace_id, None)
+            if parent is None or parent[2]:
+                self._root_ended(span, context[0], span_id)
         except Exception:
             internal_error("rollup")
 
     def _root_ended(self, span: ReadableSpan, trace_id: int, span_id: int) -> None:
         with self._lock:
             root = self._roots.get(trace_id)
-            if root is not None and root.context.span_id == span_id:
-                shadowed = self._shadowed.get(trace_id)
+            if root is not None and root.get_span_context()[1] == span_id:
+                shadowed = self._shadowed.get(trace_id) if self._shadowed else None
                 if shadowed:
                     self._roots[trace_id] = shadowed.pop()
                     if not shadowed:
                         del self._shadowed[trace_id]
                 else:
                     del self._roots[trace_id]
-            else:  # an older root of a trace that has a newer one open
+            elif self._shadowed:  # an older root of a trace that has a newer one open
                 shadowed = self._shadowed.get(trace_id)
                 if shadowed:
-                    self._shadowed[trace_id] = [s for s in shadowed if s.context.span_id != span_id]
+                    self._shadowed[trace_id] = [s for s in shadowed if s.get_span_context()[1] != span_id]
                     if not self._shadowed[trace_id]:
                         del self._shadowed[trace_id]
-            totals = self._totals.pop(span_id, None)
+            totals = self._totals.pop(span_id, None) if self._totals else None
         if totals is None or not self.active:
             return  # a root with no LLM call beneath records nothing
         self._record(span, totals)
 
     def _record(self, span: ReadableSpan, totals: Totals) -> None:
-        attributes = span.attributes or {}
-        route = attributes.get(names.HTTP_ROUTE)
+        attributes = span.attributes
+        route = attributes.get(names.HTTP_ROUTE) if attributes else None
         operation = str(route) if route else span.name
+        m = self._m
         if not self._operation_cap.admit(operation):
             operation = names.OVERFLOW_VALUE
-            self._m.folded.add(((names.LLMCOST_ATTRIBUTION_KEY, names.LLMCOST_OPERATION),), 1)
+            m.folded.add(((names.LLMCOST_ATTRIBUTION_KEY, names.LLMCOST_OPERATION),), 1)
         labels: dict[str, Any] = {names.LLMCOST_OPERATION: operation}
-        for key in self._label_keys:
-            value = totals.attribution.get(key)
-            if value is None:
-                continue
-            if not self._label_caps[key].admit(value):
-                value = names.OVERFLOW_VALUE
-                self._m.folded.add(((names.LLMCOST_ATTRIBUTION_KEY, key),), 1)
-            labels[key] = value
-        m = self._m
-        # No exemplar on the calls (the root's span has left the context by now): an exemplar costs the SDK
-        # about as much as the point itself, and the cost histogram's already links to the request's trace.
+        attribution = totals.attribution
+        if attribution:
+            for key in self._label_keys:
+                value = attribution.get(key)
+                if value is None:
+                    continue
+                if not self._label_caps[key].admit(value):
+                    value = names.OVERFLOW_VALUE
+                    m.folded.add(((names.LLMCOST_ATTRIBUTION_KEY, key),), 1)
+                labels[key] = value
+        # The two points are most of what a request's roll-up costs (the SDK's record(): the measurement, its
+        # attributes cleaned and hashed, the bucket, the exemplar), paid once per request, not per call.
+        # No exemplar on the calls: the root's span has left the context by now (use_span detaches it before
+        # ending it), and the cost histogram's exemplar already links the request's trace.
         m.operation_calls.record(totals.calls, labels)
         if totals.priced and not totals.unpriced:  # an unknown part makes the total unknown: never a silent $0
-            context = trace.set_span_in_context(trace.NonRecordingSpan(span.context))
+            own = span.get_span_context()
+            context = trace.set_span_in_context(trace.NonRecordingSpan(own)) if own is not None else None
             m.operation_cost.record(float(totals.cost), labels, context=context)
 
     def shutdown(self) -> None:
@@ -247,10 +270,9 @@ class Rollups(SpanProcessor):
         # A call without a span of ours (batch results read back) belongs where it is read: the current span.
         span: Any = call.span if own else trace.get_current_span()
         context = span.get_span_context()
-        if not context.is_valid:
-            return
-        trace_id = context.trace_id
-        span_id = context.span_id
+        trace_id, span_id = context[0], context[1]  # a SpanContext is a tuple: no property calls
+        if not trace_id or not span_id:
+            return  # an invalid (non-recording) context
         chain = self._chains.get(span_id) if self._chains else None
         usage, cost, error = outcome.usage, outcome.cost, outcome.error
         written: list[tuple[Span, dict[str, Any]]] = []
@@ -258,25 +280,29 @@ class Rollups(SpanProcessor):
             root = self._roots.get(trace_id)
             if root is None:
                 parent = getattr(span, "parent", None)
-                if not own or (parent is not None and not parent.is_remote):  # its root ended first: a late call
+                if not own or (parent is not None and not parent[2]):  # its root ended first: a late call
                     self._m.rollup_late.add((), 1)
                 return
             # A call whose own span is the local root (no app span around it) is no request of the app.
-            targets: list[Span] = [] if own and root.context.span_id == span_id else [root]
+            root_id = root.get_span_context()[1]
+            targets: list[tuple[Span, int]] = [] if own and root_id == span_id else [(root, root_id)]
             if chain:
-                targets += [agent for agent in chain if agent is not root]
-            for target in targets:
-                key = target.context.span_id
-                totals = self._totals.get(key)
+                targets += [(agent, agent.get_span_context()[1]) for agent in chain if agent is not root]
+            all_totals = self._totals
+            for target, key in targets:
+                totals = all_totals.get(key)
                 if totals is None:
-                    totals = self._totals[key] = Totals(call.request.attribution)
+                    totals = all_totals[key] = Totals(call.request.attribution)
                 totals.calls += 1
                 if usage is not None:
                     totals.input += usage.input_tokens
                     totals.output += usage.output_tokens
-                    totals.cache_read += usage.cache_read_tokens
-                    totals.cache_write += usage.cache_write_tokens
-                    totals.reasoning += usage.reasoning_tokens
+                    if usage.cache_read_tokens:
+                        totals.cache_read += usage.cache_read_tokens
+                    if usage.cache_write_tokens:
+                        totals.cache_write += usage.cache_write_tokens
+                    if usage.reasoning_tokens:
+                        totals.reasoning += usage.reasoning_tokens
                 if cost is not None:
                     totals.cost += cost.exact
                     totals.priced += 1

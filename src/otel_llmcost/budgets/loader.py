@@ -15,13 +15,20 @@ a budget file that declares nothing is far more often a bad deploy than an inten
         overrides: {alice: 20}    # wildcard scopes only: members with another limit
         thresholds: [0.5, 80%]    # default [0.8]; reaching the limit always fires too
         action: block             # warn (default) | block
+
+    expensive_request_usd:        # optional: one call above its threshold is told at once (span event, WARNING,
+      default: 0.50               #   on_expensive_request); default: every call's (OTEL_LLMCOST_EXPENSIVE_REQUEST_USD)
+      features:                   #   per llmcost.feature, in place of the default
+        summarize: 2.00
+    # (expensive_request_usd: 0.50 alone sets the default)
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -29,6 +36,8 @@ from ..errors import ConfigError
 from .model import ACTIONS, SCOPE_KEYS, WILDCARD, Budget, _thresholds, _usd
 from .periods import parse_period
 
+TOP_LEVEL = ("budgets", "expensive_request_usd")
+EXPENSIVE_FIELDS = ("default", "features")
 FIELDS = ("name", "limit", "period", "timezone", "scope", "overrides", "thresholds", "action")
 _SCALARS = yaml.constructor.SafeConstructor()
 _BARE_WILDCARD = re.compile(r":\s*\*\s*($|[,}\]#])")
@@ -45,8 +54,23 @@ class _Where:
         return ConfigError(f"budget file {self.path}{line}: {reason}")
 
 
+class BudgetFile(NamedTuple):
+    """What a budget file declares: budgets, and the expensive-request thresholds (None / empty when unset)."""
+
+    budgets: list[Budget]
+    expensive_default: Decimal | None
+    expensive_by_feature: dict[str, Decimal]
+    expensive_lines: dict[str | None, int]
+    """Where each threshold is written: line of the default (key None) and of each feature, for error messages."""
+
+
 def load_budgets(path: str | Path) -> list[Budget]:
     """The budgets a file declares (``budgets: []`` declares none; an empty file is an error)."""
+    return load_budget_file(path).budgets
+
+
+def load_budget_file(path: str | Path) -> BudgetFile:
+    """The whole file: budgets and expensive-request thresholds, each checked; a ``ConfigError`` names the line."""
     where = _Where(str(path))
     try:
         data = Path(path).read_bytes()
@@ -82,15 +106,24 @@ def load_budgets(path: str | Path) -> list[Budget]:
         )
     if not isinstance(root, yaml.MappingNode):
         raise where.error(root, "the file must be a mapping with a 'budgets:' list.")
-    items = None
+    items = expensive = None
     for key, value in root.value:
         name = _scalar(where, key, "a top-level key")
-        if name != "budgets":
-            raise where.error(key, f"unknown key {name!r}; the only top-level key is 'budgets'.")
-        items = value
-    if items is None:
+        if name not in TOP_LEVEL:
+            raise where.error(key, f"unknown key {name!r}; the top-level keys are {', '.join(TOP_LEVEL)}.")
+        if name == "budgets":
+            items = value
+        else:
+            expensive = value
+    if items is None and expensive is None:
         raise where.error(root, "no 'budgets:' key. Fix: budgets: [ {name: daily, limit: 50} ].")
-    if isinstance(items, yaml.ScalarNode) and _scalar(where, items, "budgets") is None:
+    budgets = _budgets(where, items)
+    thresholds = _expensive(where, expensive) if expensive is not None else (None, {}, {})
+    return BudgetFile(budgets, *thresholds)
+
+
+def _budgets(where: _Where, items: yaml.Node | None) -> list[Budget]:
+    if items is None or (isinstance(items, yaml.ScalarNode) and _scalar(where, items, "budgets") is None):
         return []
     if not isinstance(items, yaml.SequenceNode):
         raise where.error(items, "'budgets' must be a list of budgets (each starting with '- name:').")
@@ -246,6 +279,70 @@ def _overrides(where: _Where, node: yaml.Node, scope: dict[str, Any], name: str)
             )
         found[member] = limit
     return found
+
+
+_EXPENSIVE_FIX = "Fix: e.g. expensive_request_usd: {default: 0.50, features: {summarize: 2.00}}."
+
+
+def _expensive(
+    where: _Where, node: yaml.Node
+) -> tuple[Decimal | None, dict[str, Decimal], dict[str | None, int]]:
+    """``expensive_request_usd: 0.50`` or ``{default: 0.50, features: {summarize: 2.00}}``: each amount checked
+    on its own line; returns the default, the per-feature thresholds and the line of each."""
+    lines: dict[str | None, int] = {}
+    if isinstance(node, yaml.ScalarNode):
+        lines[None] = node.start_mark.line + 1
+        return _threshold(where, node, "expensive_request_usd"), {}, lines
+    if not isinstance(node, yaml.MappingNode):
+        raise where.error(node, f"expensive_request_usd must be an amount in USD or a mapping. {_EXPENSIVE_FIX}")
+    default: Decimal | None = None
+    features: dict[str, Decimal] = {}
+    for key_node, value_node in node.value:
+        key = _scalar(where, key_node, "an expensive_request_usd key")
+        if key not in EXPENSIVE_FIELDS:
+            raise where.error(
+                key_node, f"unknown expensive_request_usd key {key!r}; the keys are default and features. "
+                + _EXPENSIVE_FIX
+            )
+        if key == "default":
+            default = _threshold(where, value_node, "expensive_request_usd default")
+            lines[None] = value_node.start_mark.line + 1
+            continue
+        if isinstance(value_node, yaml.ScalarNode) and _scalar(where, value_node, "features") is None:
+            continue  # features: (nothing) sets none
+        if not isinstance(value_node, yaml.MappingNode):
+            raise where.error(value_node, f"expensive_request_usd features must map features to USD. {_EXPENSIVE_FIX}")
+        for feature_node, amount_node in value_node.value:
+            feature = _scalar(where, feature_node, "a feature name")
+            if isinstance(feature, bool) or not isinstance(feature, (str, int)) or feature in ("", WILDCARD):
+                raise where.error(
+                    feature_node, f"{feature!r} is not a feature name (a value of llmcost.feature); every other "
+                    "feature's calls get the default. " + _EXPENSIVE_FIX,
+                )
+            feature = str(feature)
+            if feature in features:
+                raise where.error(
+                    feature_node, f"feature {feature!r} has two expensive-request thresholds (first on line "
+                    f"{lines[feature]}). Fix: keep one."
+                )
+            features[feature] = _threshold(where, amount_node, f"expensive_request_usd for feature {feature!r}")
+            lines[feature] = amount_node.start_mark.line + 1
+    if default is None and not features:
+        raise where.error(node, f"expensive_request_usd sets no threshold. {_EXPENSIVE_FIX}")
+    return default, features, lines
+
+
+def _threshold(where: _Where, node: yaml.Node, what: str) -> Decimal:
+    value = _scalar(where, node, what)
+    if value is None:
+        raise where.error(node, f"{what} needs an amount in USD. {_EXPENSIVE_FIX}")
+    try:
+        amount = _usd(value, what)
+    except ConfigError as exc:
+        raise where.error(node, str(exc)) from None
+    if amount < 0:
+        raise where.error(node, f"{what} {value!r} must be an amount in USD >= 0. {_EXPENSIVE_FIX}")
+    return amount
 
 
 def _raise(reason: str) -> None:

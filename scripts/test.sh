@@ -4,7 +4,8 @@
 # fails; prints a summary line per stage and exits non-zero if any stage failed.
 #   lint               ruff, mypy and the layer contract (lint-imports, pyproject's [tool.importlinter])
 #   newest (...)       the whole suite with the newest releases; the stage name lists the versions it ran
-#   coexistence        beside OpenTelemetry's and OpenLLMetry's OpenAI instrumentations (pins of their own)
+#   coexistence        beside OpenTelemetry's (util-genai), OpenLLMetry's and Logfire's OpenAI and Anthropic
+#                      instrumentations, in both load orders and under the launcher (a virtualenv of their own)
 #   oldest <pkg> <v>   one stage per package we depend on (openai, anthropic, google-genai, ollama, genai-prices,
 #                      opentelemetry-sdk): that package's tests under its oldest supported release, the lower bound
 #                      written in pyproject.toml (so a bound cannot lie), the rest newest; plus anthropic 1.14, its
@@ -82,7 +83,7 @@ compat() {  # compat TESTS REQUIREMENT...: resolver-installs the requirements, r
     2> >(grep -v -e "is ignored: it is neither" -e "dependency resolver does not" -e "requires opentelemetry" >&2)
   return $status
 }
-coexist() { venv .venv-coexist test,test-coexist && .venv-coexist/bin/python -m pytest tests/test_hardening_coexistence.py; }
+coexist() { venv .venv-coexist test,test-coexist && .venv-coexist/bin/python -m pytest tests/test_hardening_coexistence*.py; }
 web() {  # the web instrumentations first, then the rest within the versions they chose (see pyproject's test-web)
   local dir=.venv-web
   { [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"; } &&

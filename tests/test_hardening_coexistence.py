@@ -1,4 +1,4 @@
-"""Other instrumentations present: OpenTelemetry's own (opentelemetry-instrumentation-openai-v2) and OpenLLMetry's
+"""Other instrumentations present: OpenTelemetry's own (opentelemetry-instrumentation-genai-openai) and OpenLLMetry's
 (opentelemetry-instrumentation-openai) wrap the same OpenAI methods, with wrapt too, in whichever order they load.
 
 With both active, in either order relative to ours, and under ``opentelemetry-instrument`` (which loads all three):
@@ -34,12 +34,12 @@ from otel_llmcost import names, patching
 from test_openai_launcher import APP, CALLS, COST, LAUNCHER, _json_documents, _metric_points
 
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("opentelemetry.instrumentation.openai_v2") is None
+    importlib.util.find_spec("opentelemetry.instrumentation.genai.openai") is None
     or importlib.util.find_spec("opentelemetry.instrumentation.openai") is None,
     reason="the other OpenAI instrumentations are not installed (pip install -e '.[test]')",
 )
 
-SCOPES_V2 = {"opentelemetry.instrumentation.openai_v2", "opentelemetry.util.genai.handler"}  # chat spans: the latter
+SCOPES_V2 = {"opentelemetry.instrumentation.genai.openai"}  # opentelemetry-instrumentation-genai-openai (util-genai)
 SCOPE_OPENLLMETRY = "opentelemetry.instrumentation.openai.v1"
 
 
@@ -67,7 +67,7 @@ def pristine_openai() -> Iterator[None]:
 
 def others() -> list[Any]:
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetry
-    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OpenTelemetryV2
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as OpenTelemetryV2
 
     return [OpenTelemetryV2(), OpenLLMetry()]
 

@@ -230,3 +230,46 @@ def test_beside_logfire_anthropic_and_openai(
     FakeOpenAI().client().chat.completions.create(model="gpt-4o", messages=OPENAI_MESSAGES)
     assert [scope for scope, _ in costed(captured)] == [names.INSTRUMENTATION_SCOPE]
     print(f"\nlogfire: {sorted((s.instrumentation_scope.name, s.name) for s in captured.spans())}")
+
+
+# --- under the launcher ---------------------------------------------------------------------------------------
+ANTHROPIC_APP = """
+from otel_llmcost.fakes.anthropic_api import FakeAnthropic
+
+client = FakeAnthropic().client()
+for _ in range(3):
+    client.messages.create(model="MODEL", max_tokens=100, messages=[{"role": "user", "content": "Hi"}])
+with client.messages.stream(model="MODEL", max_tokens=100, messages=[{"role": "user", "content": "Hi"}]) as s:
+    "".join(s.text_stream)
+""".replace("MODEL", MODEL)
+
+
+def test_launcher_with_all_anthropic_instrumentations(tmp_path: Any) -> None:
+    """``opentelemetry-instrument`` loads ours, genai-anthropic and OpenLLMetry's (entry points, its own order) and
+    sets a global tracer provider, so anthropic (1.14+) traces itself too: still one cost per call."""
+    import os
+    import subprocess
+    import textwrap
+    from importlib.metadata import entry_points
+
+    from test_openai_launcher import LAUNCHER, _json_documents, _metric_points
+
+    if not LAUNCHER.exists() or not entry_points(group="opentelemetry_configurator"):
+        pytest.skip("opentelemetry-instrument or an OpenTelemetry distro is not installed")
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(ANTHROPIC_APP))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANTHROPIC_", "TRACELOOP_"))}
+    env.update(OTEL_METRIC_EXPORT_INTERVAL="600000", OTEL_LOGS_EXPORTER="none", OTEL_SERVICE_NAME="all")
+    result = subprocess.run(
+        [str(LAUNCHER), "--traces_exporter", "console", "--metrics_exporter", "console", sys.executable, str(app)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    documents = _json_documents(result.stdout)
+    spans = [d for d in documents if "context" in d and "kind" in d]
+    costs = [s["attributes"][names.GEN_AI_USAGE_COST] for s in spans if names.GEN_AI_USAGE_COST in s["attributes"]]
+    assert len(costs) == 4 and len(set(costs)) == 1  # exactly one cost record per call
+    assert len(spans) > 4  # theirs are there too
+    total = sum(p["value"] for p in _metric_points(documents, names.METRIC_COST))
+    assert total == pytest.approx(4 * costs[0])  # our cost counter: not doubled
+    print(f"\nlauncher, anthropic: {sorted(s['name'] for s in spans)}")

@@ -66,10 +66,10 @@ def pristine_openai() -> Iterator[None]:
 
 
 def others() -> list[Any]:
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as OpenTelemetryGenAI
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetry
-    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as OpenTelemetryV2
 
-    return [OpenTelemetryV2(), OpenLLMetry()]
+    return [OpenTelemetryGenAI(), OpenLLMetry()]
 
 
 def run_app(api: FakeOpenAI) -> list[Any]:

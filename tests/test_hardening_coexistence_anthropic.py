@@ -229,7 +229,7 @@ def test_beside_logfire_anthropic_and_openai(
     captured.exporter.clear()
     FakeOpenAI().client().chat.completions.create(model="gpt-4o", messages=OPENAI_MESSAGES)
     assert [scope for scope, _ in costed(captured)] == [names.INSTRUMENTATION_SCOPE]
-    print(f"\nlogfire: {sorted((s.instrumentation_scope.name, s.name) for s in captured.spans())}")
+    print(f"\nlogfire: {sorted((s.instrumentation_scope.name, s.name, s.kind.name) for s in captured.spans())}")
 
 
 # --- under the launcher ---------------------------------------------------------------------------------------

@@ -33,10 +33,18 @@ from openai_payloads import MESSAGES, FakeOpenAI
 from otel_llmcost import names, patching
 from test_openai_launcher import APP, CALLS, COST, LAUNCHER, _json_documents, _metric_points
 
+
+def installed(module: str) -> bool:
+    try:  # find_spec imports the parent packages: a missing one raises
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("opentelemetry.instrumentation.genai.openai") is None
-    or importlib.util.find_spec("opentelemetry.instrumentation.openai") is None,
-    reason="the other OpenAI instrumentations are not installed (pip install -e '.[test]')",
+    not installed("opentelemetry.instrumentation.genai.openai")
+    or not installed("opentelemetry.instrumentation.openai"),
+    reason="the other OpenAI instrumentations are not installed (pip install -e '.[test,test-coexist]')",
 )
 
 SCOPES_V2 = {"opentelemetry.instrumentation.genai.openai"}  # opentelemetry-instrumentation-genai-openai (util-genai)

@@ -27,9 +27,17 @@ from anthropic_payloads import MESSAGES, FakeAnthropic
 from conftest import Captured, make_captured
 from otel_llmcost import names, patching
 
+
+def installed(module: str) -> bool:
+    try:  # find_spec imports the parent packages: a missing one raises
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("opentelemetry.instrumentation.genai.anthropic") is None
-    or importlib.util.find_spec("opentelemetry.instrumentation.anthropic") is None,
+    not installed("opentelemetry.instrumentation.genai.anthropic")
+    or not installed("opentelemetry.instrumentation.anthropic"),
     reason="the other Anthropic instrumentations are not installed (pip install -e '.[test,test-coexist]')",
 )
 

@@ -3,10 +3,14 @@
 # (scripts/test-deps.sh), then runs every stage, each in a virtualenv of its own, even when an earlier one
 # fails; prints a summary line per stage and exits non-zero if any stage failed.
 #   lint               ruff, mypy and the layer contract (lint-imports, pyproject's [tool.importlinter])
-#   newest SDKs        the whole suite with the newest openai / anthropic / google-genai / ollama
-#   coexistence        beside OpenTelemetry's and OpenLLMetry's OpenAI instrumentations (pins of their own)
-#   anthropic 1.14     the Anthropic tests on its first release that traces itself
-#   oldest SDKs        the OpenAI and Anthropic tests on openai 1.40 and anthropic 0.77 (httpx)
+#   newest (...)       the whole suite with the newest releases; the stage name lists the versions it ran
+#   coexistence        beside OpenTelemetry's (util-genai), OpenLLMetry's and Logfire's OpenAI and Anthropic
+#                      instrumentations, in both load orders and under the launcher (a virtualenv of their own)
+#   oldest <pkg> <v>   one stage per package we depend on (openai, anthropic, google-genai, ollama, genai-prices,
+#                      opentelemetry-sdk): that package's tests under its oldest supported release, the lower bound
+#                      written in pyproject.toml (so a bound cannot lie), the rest newest; plus anthropic 1.14, its
+#                      first release that traces itself. One virtualenv for all of them (.venv-compat): each stage
+#                      resolver-installs its release over the newest set, then puts the newest set back.
 #   web roll-ups       roll-ups under real FastAPI / Flask apps and pydantic-ai agents (their own venv)
 #   conformance        the official OpenTelemetry OpenAI instrumentation's own test suite against ours
 #                      (scripts/conformance.sh; its known differences listed with reasons, strict)
@@ -28,20 +32,58 @@ stage() {  # stage NAME COMMAND...: runs it, records how it went
   local name=$1 start=$SECONDS status; shift
   echo; echo "== $name"
   "$@"; status=$?
-  local line; line=$(printf '%-16s %s  (%d s)' "$name" "$([ $status = 0 ] && echo passed || echo "FAILED ($status)")" $((SECONDS - start)))
+  local line; line=$(printf '%-30s %s  (%d s)' "$name" "$([ $status = 0 ] && echo passed || echo "FAILED ($status)")" $((SECONDS - start)))
   summary+=("$line")
   [ $status = 0 ] || failed=1
 }
 
 lint() { .venv-test/bin/ruff check src tests benchmarks && .venv-test/bin/mypy && .venv-test/bin/lint-imports; }
-newest() {
-  .venv-test/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)' &&
-  .venv-test/bin/python -m pytest
+newest() { .venv-test/bin/python -m pytest; }
+# The packages whose releases we follow: each one's tests, and (bound) the pyproject.toml bound of each.
+COMPAT_PACKAGES=(openai anthropic google-genai ollama genai-prices opentelemetry-sdk)
+# Installed with opentelemetry-sdk at their own bounds: the resolver does not walk installed packages back.
+OTEL_SET=(opentelemetry-api opentelemetry-sdk opentelemetry-instrumentation opentelemetry-semantic-conventions
+          opentelemetry-exporter-otlp opentelemetry-distro opentelemetry-exporter-prometheus)
+PROVIDER_TESTS="tests/test_openai_*.py tests/test_anthropic_*.py tests/test_gemini_*.py tests/test_ollama_*.py"
+tests_of() {  # tests_of PACKAGE: the provider tests that exercise it
+  case $1 in
+    openai) echo tests/test_openai_*.py ;;
+    anthropic) echo tests/test_anthropic_*.py ;;
+    google-genai) echo tests/test_gemini_*.py ;;
+    ollama) echo tests/test_ollama_*.py ;;
+    genai-prices) echo tests/test_pricing.py tests/test_*_costs.py ;;
+    *) echo $PROVIDER_TESTS ;;
+  esac
 }
-coexist() { venv .venv-coexist test,test-coexist && .venv-coexist/bin/python -m pytest tests/test_hardening_coexistence.py; }
-anthropic114() {
-  venv .venv-anthropic114 test "anthropic==1.14.0" && .venv-anthropic114/bin/python -m pytest tests/test_anthropic_*.py
+bound() {  # bound PACKAGE: its lower bound in pyproject.toml (the first ">=" that names it)
+  grep -oE "\"$1>=[^\",;]+" pyproject.toml | head -1 | cut -d= -f2
 }
+versions() {  # versions PYTHON: "openai 3.63.0, anthropic 2.17.0, ..." as installed there
+  "$1" - "${COMPAT_PACKAGES[@]}" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import PackageNotFoundError, version
+def of(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+print(", ".join(f"{name} {of(name)}" for name in sys.argv[1:]))
+PY
+}
+compat_venv() {  # the newest set once, frozen: each compat stage returns to it
+  venv .venv-compat test && .venv-compat/bin/python -m pip freeze --exclude-editable > .venv-compat/newest.txt
+}
+compat() {  # compat TESTS REQUIREMENT...: resolver-installs the requirements, runs the tests, restores the newest set
+  local tests=$1 status; shift
+  [ -s .venv-compat/newest.txt ] || { echo "the .venv-compat virtualenv could not be installed"; return 1; }
+  .venv-compat/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither" >&2) &&
+  echo "installed: $(versions .venv-compat/bin/python)" &&
+  .venv-compat/bin/python -m pytest $tests; status=$?
+  .venv-compat/bin/python -m pip install -q --disable-pip-version-check -r .venv-compat/newest.txt \
+    2> >(grep -v -e "is ignored: it is neither" -e "dependency resolver does not" -e "requires opentelemetry" >&2)
+  return $status
+}
+coexist() { venv .venv-coexist test,test-coexist && .venv-coexist/bin/python -m pytest tests/test_hardening_coexistence*.py; }
 web() {  # the web instrumentations first, then the rest within the versions they chose (see pyproject's test-web)
   local dir=.venv-web
   { [ -x "$dir/bin/python" ] || "$PYTHON" -m venv "$dir"; } &&
@@ -53,21 +95,24 @@ web() {  # the web instrumentations first, then the rest within the versions the
     pytest pytest-timeout pyyaml hypothesis 2> >(grep -v "is ignored: it is neither" >&2) &&
   "$dir/bin/python" -m pytest tests/test_rollups_web.py tests/test_rollups_agents.py
 }
-oldest() {
-  venv .venv-oldest test "openai==1.40.0" "anthropic==0.77.0" "httpx<0.28" &&
-  .venv-oldest/bin/python -c 'import openai, anthropic; print("openai", openai.__version__, "/ anthropic", anthropic.__version__)' &&
-  .venv-oldest/bin/python -m pytest tests/test_openai_*.py tests/test_anthropic_*.py
-}
 
 if venv .venv-test test,test-genai-otel,dev; then
   stage lint lint
-  stage "newest SDKs" newest
+  stage "newest ($(versions .venv-test/bin/python))" newest
 else
   summary+=("install .venv-test FAILED"); failed=1
 fi
 stage coexistence coexist
-stage "anthropic 1.14" anthropic114
-stage "oldest SDKs" oldest
+compat_venv || echo "FAILED: installing .venv-compat (every oldest stage fails)"
+for package in "${COMPAT_PACKAGES[@]}"; do
+  requirements=("$package==$(bound "$package")")
+  case $package in
+    openai) requirements+=("httpx<0.28") ;;  # openai before 1.55 passes httpx an argument 0.28 removed
+    opentelemetry-sdk) requirements=(); for p in "${OTEL_SET[@]}"; do requirements+=("$p==$(bound "$p")"); done ;;
+  esac
+  stage "oldest $package $(bound "$package")" compat "$(tests_of "$package")" "${requirements[@]}"
+done
+stage "anthropic 1.14.0 (traces)" compat "$(tests_of anthropic)" "anthropic==1.14.0"
 stage "web roll-ups" web
 stage conformance bash scripts/conformance.sh
 

@@ -126,6 +126,9 @@ def test_each_request_of_a_continued_call_is_priced_on_its_own(captured: Any) ->
         calls.append(city)
         return "sunny"
 
+    # Real types, not this module's postponed strings: google-genai before 2.34 reads them as they are, and then
+    # sends the second request without calling the tool.
+    get_weather.__annotations__ = {"city": str, "return": str}
     first = Tokens(prompt=150_000, candidates=10)
     second = Tokens(prompt=150_020, candidates=30)
     fake.replies = [first, second]
@@ -162,6 +165,10 @@ def test_content_captured_only_when_asked(instrument_with: Any) -> None:
     assert "".join(WORDS) in attrs[names.GEN_AI_OUTPUT_MESSAGES]
 
 
+@pytest.mark.skipif(
+    "should_return_http_response" not in types.GenerateContentConfig.model_fields,
+    reason="this google-genai release cannot return the raw HTTP response (a later one added it)",
+)
 def test_raw_http_response_is_still_priced(captured: Any) -> None:
     result = client("gemini", FakeGemini(Tokens(prompt=1_000, candidates=100))).models.generate_content(
         model=FLASH, contents="Hi", config=types.GenerateContentConfig(should_return_http_response=True)

@@ -1,4 +1,4 @@
-"""Other instrumentations present: OpenTelemetry's own (opentelemetry-instrumentation-openai-v2) and OpenLLMetry's
+"""Other instrumentations present: OpenTelemetry's own (opentelemetry-instrumentation-genai-openai) and OpenLLMetry's
 (opentelemetry-instrumentation-openai) wrap the same OpenAI methods, with wrapt too, in whichever order they load.
 
 With both active, in either order relative to ours, and under ``opentelemetry-instrument`` (which loads all three):
@@ -33,13 +33,21 @@ from openai_payloads import MESSAGES, FakeOpenAI
 from otel_llmcost import names, patching
 from test_openai_launcher import APP, CALLS, COST, LAUNCHER, _json_documents, _metric_points
 
+
+def installed(module: str) -> bool:
+    try:  # find_spec imports the parent packages: a missing one raises
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("opentelemetry.instrumentation.openai_v2") is None
-    or importlib.util.find_spec("opentelemetry.instrumentation.openai") is None,
-    reason="the other OpenAI instrumentations are not installed (pip install -e '.[test]')",
+    not installed("opentelemetry.instrumentation.genai.openai")
+    or not installed("opentelemetry.instrumentation.openai"),
+    reason="the other OpenAI instrumentations are not installed (pip install -e '.[test,test-coexist]')",
 )
 
-SCOPES_V2 = {"opentelemetry.instrumentation.openai_v2", "opentelemetry.util.genai.handler"}  # chat spans: the latter
+SCOPES_V2 = {"opentelemetry.instrumentation.genai.openai"}  # opentelemetry-instrumentation-genai-openai (util-genai)
 SCOPE_OPENLLMETRY = "opentelemetry.instrumentation.openai.v1"
 
 
@@ -66,10 +74,10 @@ def pristine_openai() -> Iterator[None]:
 
 
 def others() -> list[Any]:
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as OpenTelemetryGenAI
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor as OpenLLMetry
-    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OpenTelemetryV2
 
-    return [OpenTelemetryV2(), OpenLLMetry()]
+    return [OpenTelemetryGenAI(), OpenLLMetry()]
 
 
 def run_app(api: FakeOpenAI) -> list[Any]:

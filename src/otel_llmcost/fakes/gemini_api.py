@@ -68,11 +68,19 @@ _STATUS = {
 
 
 def http_module() -> ModuleType:
-    """httpx2 when installed (google-genai then uses it), else httpx."""
+    """The HTTP library google-genai sends with: httpx2 when it is installed and this google-genai release uses
+    it (its ``_api_client`` then holds the module), else httpx (releases before httpx2 support, the oldest
+    supported among them, import httpx only)."""
     try:
-        return importlib.import_module("httpx2")
-    except ImportError:  # pragma: no cover - google-genai falls back to httpx
-        return importlib.import_module("httpx")
+        api_client = importlib.import_module("google.genai._api_client")
+    except ImportError:  # pragma: no cover - the fake without the SDK: the library it would choose today
+        api_client = None
+    if api_client is None or getattr(api_client, "httpx2", None) is not None:
+        try:
+            return importlib.import_module("httpx2")
+        except ImportError:  # pragma: no cover - google-genai falls back to httpx
+            pass
+    return importlib.import_module("httpx")
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,8 @@ def http_options(handler: Any) -> types.HttpOptions:
 
     http = http_module()
     transport = http.MockTransport(handler)
+    if "httpx_client" not in types.HttpOptions.model_fields:  # before google-genai 1.x took ready clients
+        return types.HttpOptions(client_args={"transport": transport}, async_client_args={"transport": transport})
     return types.HttpOptions(
         httpx_client=http.Client(transport=transport), httpx_async_client=http.AsyncClient(transport=transport)
     )

@@ -291,9 +291,10 @@ def stream_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
 def _hook_manager(
     runtime: Runtime, handler: AnthropicMethod, instance: Any, kwargs: dict[str, Any], manager: Any
 ) -> None:
-    attribute = sdk_internals.manager_request_attribute(manager)  # the request it sends when entered
-    if attribute is None:
+    found = sdk_internals.request_holder(manager)  # the request it sends when entered (under others' wrappers)
+    if found is None:
         return
+    manager, attribute = found
     original = vars(manager)[attribute]
     if handler.is_async:
         setattr(manager, attribute, _AwaitRequest(original, (runtime, handler, instance, kwargs)))

@@ -134,6 +134,24 @@ def manager_request_attribute(manager: Any) -> str | None:
     return next((name for name in state if name.endswith(MANAGER_API_REQUEST)), None)
 
 
+WRAPPED_MANAGER = "_stream_manager"
+"""Not the SDK's: where OpenLLMetry's ``WrappedMessageStreamManager`` (a plain class, not a proxy) keeps the SDK's
+stream manager it wraps. wrapt proxies (util-genai's) pass ``__dict__`` and attribute writes through already."""
+
+
+def request_holder(manager: Any) -> tuple[Any, str] | None:
+    """(the SDK's stream manager, its request attribute) under whatever other instrumentations wrapped around it
+    when their ``stream()`` layer sits below ours; None when none is found."""
+    for _ in range(4):  # a few layers at most
+        attribute = manager_request_attribute(manager)
+        if attribute is not None:
+            return manager, attribute
+        manager = getattr(manager, "__dict__", {}).get(WRAPPED_MANAGER)
+        if manager is None:
+            return None
+    return None
+
+
 def wraps_transport_errors() -> bool:
     """This SDK reads stream bodies through ``iter_response_bytes`` (2.17+), which raises a transport's error to
     the caller wrapped in the SDK's ``APITimeoutError`` / ``APIConnectionError``."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -27,18 +27,14 @@ from opentelemetry.trace import SpanKind
 import odd_payloads as odd
 from gemini_payloads import http_options
 from otel_llmcost import names
-from test_hardening_odd_responses import (  # noqa: F401 - harness is a fixture
-    ANTHROPIC_KW,
-    OPENAI_KW,
-    Harness,
-    Outcome,
-    dump,
-    failed,
-    harness,
-    run,
-)
+from test_hardening_odd_responses import ANTHROPIC_KW, OPENAI_KW, Harness, Outcome, dump, failed, open_harness, run
 
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+
+
+@pytest.fixture(name="harness")
+def _harness() -> Iterator[Harness]:
+    yield from open_harness()
 
 # What a stream object may or may not have: the proxy must answer hasattr for each as the SDK's object does.
 SURFACE = (
@@ -184,7 +180,7 @@ OLLAMA_LINE = st.one_of(
 
 
 def ollama_stream() -> st.SearchStrategy[odd.Reply]:
-    return st.lists(OLLAMA_LINE, max_size=4).map(lambda ls: odd.Reply(b"".join(l + b"\n" for l in ls),
+    return st.lists(OLLAMA_LINE, max_size=4).map(lambda ls: odd.Reply(b"".join(line + b"\n" for line in ls),
                                                                       "application/x-ndjson"))
 
 

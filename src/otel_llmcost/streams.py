@@ -82,6 +82,8 @@ class _StreamProxyBase:
 
     __slots__ = ("__weakref__", "__wrapped__", "_self_acc", "_self_call")
     __wrapped__: Any
+    _self_call: Call
+    _self_acc: Accumulator
 
     def __new__(cls, wrapped: Any, call: Call, acc: Accumulator) -> Any:
         return object.__new__(_variant(cls, wrapped))
@@ -317,7 +319,7 @@ def _variant(base: type, wrapped: Any) -> type:
     found = _variants.get(key)
     if found is None:
         namespace: dict[str, Any] = {"__slots__": (), "__module__": __name__}
-        for present, (_, methods) in zip(has, table):
+        for present, (_, methods) in zip(has, table, strict=True):
             if present:
                 namespace.update(methods)
         # Named as the wrapped type: ``with`` on a proxy of a generator raises "'generator' object does not

@@ -402,3 +402,59 @@ def test_gemini_streams_every_ending_and_bare_events(harness: Harness) -> None:
     ran = run(harness, 30, cases, check)
     assert ran >= 30
 
+
+
+# --- issue 21's own cases, as plain regression tests -------------------------------------------------------
+def _ollama_ndjson(request: Any) -> Any:
+    lines = [{"model": "llama3.2", "created_at": "2026-01-01T00:00:00Z", "done": False,
+              "message": {"role": "assistant", "content": "Hi"}},
+             {"model": "llama3.2", "created_at": "2026-01-01T00:00:00Z", "done": True, "done_reason": "stop",
+              "message": {"role": "assistant", "content": ""}, "prompt_eval_count": 3, "eval_count": 2}]
+    return httpx.Response(200, content=b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+
+
+def test_ollama_streams_are_generators_to_the_caller(harness: Harness) -> None:
+    """``with`` on Ollama's sync stream raises the generator's TypeError; the async stream has ``aclose`` and no
+    ``close``, so a caller's ``getattr(stream, "close", None)`` falls back to ``aclose()``; one span each."""
+    host = "http://127.0.0.1:11434"
+    client = ollama.Client(host=host, transport=httpx.MockTransport(_ollama_ndjson))
+    aclient = ollama.AsyncClient(host=host, transport=httpx.MockTransport(_ollama_ndjson))
+    kw: dict[str, Any] = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    harness.captured.exporter.clear()
+
+    stream = client.chat(**kw)
+    assert not hasattr(stream, "__enter__") and not hasattr(stream, "__exit__") and hasattr(stream, "close")
+    with pytest.raises(TypeError, match="'generator' object does not support the context manager protocol"), stream:
+        pass
+    assert [chunk.message.content for chunk in stream] == ["Hi", ""]
+
+    async def main() -> None:
+        astream = await aclient.chat(**kw)
+        assert getattr(astream, "close", None) is None and not hasattr(astream, "__aenter__")
+        assert hasattr(astream, "aclose") and hasattr(astream, "asend")
+        await astream.__anext__()
+        await astream.aclose()
+
+    harness.loop.run_until_complete(main())
+    spans = [s for s in harness.captured.exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert len(spans) == 2
+    assert dict(spans[0].attributes or {})[names.GEN_AI_USAGE_INPUT_TOKENS] == 3  # read to the end: priced
+
+
+@pytest.mark.parametrize("value", [b'"str"', b"[]", b"3"])
+def test_openai_bare_json_stream_events_are_skipped_without_internal_error(harness: Harness, value: bytes) -> None:
+    """A ``data:`` line holding a bare JSON value: handed over as the SDK gives it, skipped by the summary, usage
+    marked unavailable, nothing counted as an internal failure."""
+    harness.reply = odd.Reply(b"data: " + value + b"\n\ndata: [DONE]\n\n", "text/event-stream")
+    client = harness.openai()[0]
+    harness.captured.exporter.clear()
+    errors = harness.errors.count
+    chunks = list(client.chat.completions.create(**OPENAI_KW, stream=True))
+    assert chunks == [json.loads(value)]
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    assert events == [json.loads(value)]
+    spans = [s for s in harness.captured.exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert len(spans) == 2
+    for span in spans:
+        assert names.LLMCOST_USAGE_UNAVAILABLE_REASON in dict(span.attributes or {})
+    assert harness.errors.count == errors

@@ -335,8 +335,8 @@ def test_openai_streams_every_ending_and_bare_events(harness: Harness) -> None:
         kind, op = kind_op
         harness.both(reply, lambda: calls[kind](op), capture)
 
-    ran = run(harness, 80, _stream_cases(calls, replies), check)
-    assert ran >= 80
+    ran = run(harness, 40, _stream_cases(calls, replies), check)
+    assert ran >= 40
 
 
 def test_anthropic_streams_every_ending_and_bare_events(harness: Harness) -> None:
@@ -347,8 +347,8 @@ def test_anthropic_streams_every_ending_and_bare_events(harness: Harness) -> Non
         harness.both(reply, lambda: calls[sdk_tracing][kind](op), capture, sdk_tracing)
 
     replies = with_bare_values(odd.anthropic_stream(), named=True)
-    ran = run(harness, 60, _anthropic_cases(calls[False], replies), check)
-    assert ran >= 60
+    ran = run(harness, 30, _anthropic_cases(calls[False], replies), check)
+    assert ran >= 30
 
 
 def _anthropic_cases(calls: dict[str, Any], replies: st.SearchStrategy[odd.Reply]) -> st.SearchStrategy[Any]:
@@ -374,8 +374,8 @@ def test_ollama_streams_every_ending_and_bare_lines(harness: Harness) -> None:
         kind, op = kind_op
         harness.both(reply, lambda: calls[kind](op), capture)
 
-    ran = run(harness, 60, _stream_cases(calls, ollama_stream()), check)
-    assert ran >= 60
+    ran = run(harness, 30, _stream_cases(calls, ollama_stream()), check)
+    assert ran >= 30
 
 
 def test_gemini_streams_every_ending_and_bare_events(harness: Harness) -> None:
@@ -399,8 +399,8 @@ def test_gemini_streams_every_ending_and_bare_events(harness: Harness) -> None:
     ops = {"content": ("read", "close", "drop"), "content-async": ("read", "close", "aclose", "drop")}
     cases = st.tuples(gemini_stream(), st.sampled_from(sorted(calls)).flatmap(
         lambda k: st.tuples(st.just(k), st.sampled_from(ops[k]))), st.booleans())
-    ran = run(harness, 30, cases, check)
-    assert ran >= 30
+    ran = run(harness, 20, cases, check)
+    assert ran >= 20
 
 
 

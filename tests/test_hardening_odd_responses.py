@@ -147,6 +147,11 @@ def assert_exportable(spans: Any) -> None:
 
 @pytest.fixture
 def harness() -> Iterator[Harness]:
+    yield from open_harness()
+
+
+def open_harness() -> Iterator[Harness]:
+    """The harness of one test (also test_hardening_odd_streams.py's): instrumented, debug logs counted."""
     logger = logging.getLogger("otel_llmcost")
     level = logger.level
     logger.setLevel(logging.DEBUG)

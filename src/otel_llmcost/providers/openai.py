@@ -165,10 +165,14 @@ class ChatStreamSummary:
     text: list[str] = field(default_factory=list)
 
     def add(self, chunk: Any) -> bool:
-        if self.response_id is None:
-            self.response_id = chunk.id
-            self.model = chunk.model
-        choices = chunk.choices
+        try:  # free in the common case (zero-cost try): the SDK hands over whatever a ``data:`` line held
+            if self.response_id is None:
+                self.response_id = chunk.id
+                self.model = chunk.model
+            choices = chunk.choices
+            usage = chunk.usage
+        except AttributeError:  # a bare JSON value ("str", [], 3): not a chunk, nothing to learn from it
+            return True
         if choices and type(choices) is list:  # the SDK does not validate: anything may stand here
             for choice in choices:
                 reason = getattr(choice, "finish_reason", None)
@@ -179,7 +183,6 @@ class ChatStreamSummary:
                     if content and type(content) is str:
                         self.text.append(content)
             return True
-        usage = chunk.usage
         if usage is not None:
             self.usage = usage
             self.service_tier = getattr(chunk, "service_tier", None)
@@ -207,11 +210,11 @@ class ResponsesStreamSummary:
     first: Any = None
 
     def add(self, event: Any) -> bool:
-        kind = event.type
+        kind = getattr(event, "type", None)  # a bare JSON value ("str", [], 3) is no event: skipped
         if kind in ("response.completed", "response.incomplete", "response.failed"):
-            self.final = event.response
+            self.final = getattr(event, "response", None)
         elif kind == "response.created":
-            self.first = event.response
+            self.first = getattr(event, "response", None)
         return True
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:

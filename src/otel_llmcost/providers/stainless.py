@@ -3,6 +3,8 @@
 Those variants return a response wrapper instead of the parsed object; usage appears only when the
 caller calls ``.parse()``. So the method wrapper leaves the call pending on the wrapper object, and a
 patch of the wrappers' ``parse`` ends it with the parsed result (or proxies the parsed stream). A
+``parse()`` that raises (a blank body, an HTML error page served as JSON, JSON cut short, bytes that are not
+UTF-8) ends the call as failed with that error (``error.type``), and the caller gets the error unchanged. A
 wrapper that is never parsed ends its call when it is garbage-collected, with usage unavailable.
 """
 
@@ -19,8 +21,10 @@ from ..guard import internal_error
 # What to do with the parsed object: end the call and return what the caller should get.
 OnParsed = Callable[[Any], Any]
 
-# Each pending wrapper's parse handler and the finalizer that ends its call if it is never parsed.
-_pending: weakref.WeakKeyDictionary[Any, tuple[OnParsed, weakref.finalize[Any, Any]]] = weakref.WeakKeyDictionary()
+# Each pending wrapper's call, parse handler and the finalizer that ends its call if it is never parsed.
+_pending: weakref.WeakKeyDictionary[Any, tuple[Call, OnParsed, weakref.finalize[Any, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 # (module, class) of each response wrapper in a Stainless SDK.
 _CLASSES = (("_legacy_response", "LegacyAPIResponse"), ("_response", "APIResponse"), ("_response", "AsyncAPIResponse"))
@@ -55,17 +59,17 @@ def defer(call: Call, response: Any, on_parsed: OnParsed) -> Any:
     if _body_already_read(response):
         try:
             parsed = response.parse()
-        except Exception:  # the caller's own parse() will raise the same error; ours stays quiet
-            call.abandon(None, None, "response could not be parsed")
+        except Exception as error:  # the caller's own parse() raises the same error; the call failed with it
+            call.fail(error)
             return response
         on_parsed(parsed)
         return response
     finalizer = weakref.finalize(response, call.abandon, None, None, "raw response never parsed")
-    _pending[response] = (on_parsed, finalizer)
+    _pending[response] = (call, on_parsed, finalizer)
     return response
 
 
-def _take(instance: Any) -> OnParsed | None:
+def _take(instance: Any) -> tuple[Call, OnParsed] | None:
     if not _pending:  # the SDK parses every response through here: most have nothing pending
         return None
     try:
@@ -74,9 +78,9 @@ def _take(instance: Any) -> OnParsed | None:
         return None
     if entry is None:
         return None
-    on_parsed, finalizer = entry
+    call, on_parsed, finalizer = entry
     finalizer.detach()  # parsed: the call now ends from what parse() returned, not when the wrapper is dropped
-    return on_parsed
+    return call, on_parsed
 
 
 def _after_parse(on_parsed: OnParsed, parsed: Any) -> Any:
@@ -87,18 +91,38 @@ def _after_parse(on_parsed: OnParsed, parsed: Any) -> Any:
         return parsed
 
 
+def _parse_failed(call: Call, error: BaseException) -> None:
+    """The body could not be read (the caller gets ``error`` as without us): the sent call ends, failed."""
+    try:
+        call.fail(error)
+    except Exception:
+        internal_error("raw_response")
+
+
 def _sync_parse(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    on_parsed = _take(instance)
-    parsed = wrapped(*args, **kwargs)
-    return parsed if on_parsed is None else _after_parse(on_parsed, parsed)
+    pending = _take(instance)
+    if pending is None:
+        return wrapped(*args, **kwargs)
+    try:
+        parsed = wrapped(*args, **kwargs)
+    except BaseException as error:
+        _parse_failed(pending[0], error)
+        raise
+    return _after_parse(pending[1], parsed)
 
 
 async def _async_parse(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    on_parsed = _take(instance)
-    parsed = await wrapped(*args, **kwargs)
-    return parsed if on_parsed is None else _after_parse(on_parsed, parsed)
+    pending = _take(instance)
+    if pending is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        parsed = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        _parse_failed(pending[0], error)
+        raise
+    return _after_parse(pending[1], parsed)
 
 
 def parse_targets(sdk: str) -> list[tuple[str, str, Callable[..., Any]]]:

@@ -79,6 +79,8 @@ CASES = [
          "postgres://db/llm", 5432, "sqlite:/tmp/ledger.db"),
     Case("ledger_spill", "/var/lib/spill.db", "/var/lib/spill.db", Path("/s.db"), "/s.db", 3, None),
     Case("ledger_queue_size", "500", 500, 500, 500, 0, "big"),
+    Case("semconv_stability_opt_in", "http/dup, gen_ai_latest_experimental", names.SEMCONV_LATEST,
+         names.SEMCONV_LATEST_DUP, names.SEMCONV_LATEST_DUP, 3, None),
     Case("budget_clock", None, None, time.time, time.time, 3, None),
 ]
 BY_OPTION = pytest.mark.parametrize("case", CASES, ids=[case.option for case in CASES])
@@ -102,7 +104,7 @@ def test_the_table_covers_every_option_and_every_variable_of_names() -> None:
     digest = {option.env for option in DIGEST_OPTIONS.values()}  # the digest's (tests/test_digest.py)
     assert not digest & {option.env for option in OPTIONS.values()}
     assert {option.env for option in OPTIONS.values() if option.env} == (variables - reconcile - digest) | {
-        names.ENV_CAPTURE_CONTENT}
+        names.ENV_CAPTURE_CONTENT, names.ENV_SEMCONV_STABILITY_OPT_IN}
     assert {case.option for case in WITH_ENV} == {o for o, option in OPTIONS.items() if option.env}
 
 

@@ -60,3 +60,33 @@ def test_prometheus_label_is_the_otlp_translation(attribute: str, expected: str)
     assert names.prometheus_label(attribute) == expected
     assert prometheus_label is names.prometheus_label
     assert promql.label is names.prometheus_label
+
+
+def _mode_rows() -> dict[str, list[str]]:
+    """The README's "Names by mode" table: first cell -> the cells of default, latest, /dup."""
+    start = README.index("| name | default | `gen_ai_latest_experimental` | `gen_ai_latest_experimental/dup` |")
+    rows: dict[str, list[str]] = {}
+    for line in README[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.mark.parametrize("mode", [names.SEMCONV_DEFAULT, names.SEMCONV_LATEST])
+def test_readme_mode_table_matches_names(mode: str) -> None:
+    """Each mode's semconv metrics (names.SEMCONV_METRICS) have a row, with their Prometheus name, emitted in
+    their mode and in /dup; the other mode's metrics are not (embeddings aside: they keep the old names)."""
+    rows = _mode_rows()
+    other = names.SEMCONV_LATEST if mode == names.SEMCONV_DEFAULT else names.SEMCONV_DEFAULT
+    column = {names.SEMCONV_DEFAULT: 0, names.SEMCONV_LATEST: 1}
+    for metric, unit, kind in names.SEMCONV_METRICS[mode]:
+        key = f"`{metric}` (`{names.prometheus_name(metric, unit, kind)}`)"
+        assert key in rows, f"{metric} has no row in the README's Names by mode table"
+        cells = rows[key]
+        assert cells[column[mode]] != "–" and cells[2] != "–", metric
+        assert cells[column[other]] in ("–", "embeddings"), metric
+    for attribute in names.SEMCONV_SPAN_ATTRIBUTES[mode]:
+        (row,) = [cells for key, cells in rows.items() if f"`{attribute}`" in key]
+        assert row[column[mode]] == "yes" and row[2] == "yes" and row[column[other]] == "–", attribute

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import select
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from otel_llmcost import names
 from otel_llmcost.config import ReconcileSettings
 from otel_llmcost.demo.billing_fake import BillingFake, Charge
 from otel_llmcost.reconcile import exporter
@@ -70,12 +72,15 @@ BUDGET_ONLY = (promql.BUDGET_SPEND, promql.BUDGET_LIMIT, promql.BUDGET_REMAINING
 class App:
     """The instrumented app as a child process, driven line by line."""
 
-    def __init__(self, port: int, price_file: Path, model: str, log: Path) -> None:
+    def __init__(self, port: int, price_file: Path, model: str, log: Path, semconv: str | None = None) -> None:
         self.port = port
         self.log = log.open("wb")
+        env = {k: v for k, v in os.environ.items() if k != names.ENV_SEMCONV_STABILITY_OPT_IN}
+        if semconv is not None:
+            env[names.ENV_SEMCONV_STABILITY_OPT_IN] = semconv
         self.proc = subprocess.Popen(
             [sys.executable, str(APP), "--port", str(port), "--price-file", str(price_file), "--openai-model", model],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env,
         )
         self.expect("ready", timeout=60)
 
@@ -123,6 +128,8 @@ class Run:
     skipped: list[str] = field(default_factory=list)
     bill: dict[str, Decimal] = field(default_factory=dict)  # provider -> billed USD (the planted spend included)
     traces: dict[str, float] = field(default_factory=dict)  # trace id (hex) -> cost of the priced call in it
+    first_end: float = 0.0  # when the first process (default GenAI names) stopped; the second emits the latest
+    second_port: int = 0
 
     @property
     def total(self) -> float:
@@ -205,8 +212,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     calls = _drive(prom, first, "gpt-4o", traces)
                 finally:
                     first.stop()
-                # A new process of the same service, with a model the first never used.
-                second = App(ports[1], prices, "gpt-4o-mini", workdir / "app-b.log")
+                first_end = time.time()
+                # A new process of the same service, with a model the first never used, emitting the newest
+                # GenAI names (OTEL_SEMCONV_STABILITY_OPT_IN): the dashboards must read either set.
+                second = App(ports[1], prices, "gpt-4o-mini", workdir / "app-b.log", names.SEMCONV_LATEST)
                 try:
                     calls += _drive(prom, second, "gpt-4o-mini", traces)
                     bill, server = _reconcile(prom, calls, reconcile_port)
@@ -217,7 +226,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                     end = float(prom.query(f'max(timestamp({promql.COST.name}{{job="{SERVICE}"}}))')[0]["value"][1])
                     try:
                         yield Run(prom, am_url, webhook, start, end, calls, rendered, workdir, bill=bill,
-                                  traces=traces)
+                                  traces=traces, first_end=first_end, second_port=ports[1])
                     finally:
                         server.shutdown()
                 finally:
@@ -533,3 +542,28 @@ def test_cost_histograms_carry_the_trace_of_a_real_call_as_exemplar(run: Run) ->
     shown = {t.expr for _, t in dashboards.queries(parse(yaml.safe_load(LIMITS))) if t.exemplar}
     for series in (promql.REQUEST_COST, promql.OPERATION_COST):
         assert any(series.bucket in expr for expr in shown), f"no panel shows the exemplars of {series.bucket}"
+
+
+SEMCONV_PANELS = ("Latency p50 / p95 by model", "Time to first chunk p50 / p95 by model")
+
+
+def test_semconv_panels_read_each_mode_alone(run: Run) -> None:
+    """The first process emits the default GenAI names, the second (started after the first stopped) the
+    latest ones: each panel over the semconv histograms has data in each process's period alone (the rate
+    window past the first one's last scrape sees the second one's series only)."""
+    second = f'instance="127.0.0.1:{run.second_port}"'
+    old, new = promql.DURATION.count, promql.INFERENCE_DURATION.count
+    assert run.prom.query(f'count({new}{{{second}}})'), "the second process emitted no latest names"
+    assert not run.prom.query(f'count({old}{{{second}, gen_ai_operation_name="chat"}})'), "chat under old names"
+    assert not run.prom.query(f'count({new}{{instance!="127.0.0.1:{run.second_port}"}})')
+    targets = [(t, target) for t, target in dashboards.queries(parse(yaml.safe_load(LIMITS))) if t in SEMCONV_PANELS]
+    assert {t for t, _ in targets} == set(SEMCONV_PANELS)
+    # One rate over each process's whole period, evaluated at its end (the first one's samples all precede
+    # first_end): a loaded machine that stretches scrapes past a 4 s rate window cannot empty it.
+    periods = {"default": (run.start, run.first_end), "latest": (run.first_end, run.end)}
+    for mode, (start, end) in periods.items():
+        window = f"{int(end - start)}s"
+        for title, target in targets:
+            expr = _grafana(target.expr, run).replace(f"{4 * SCRAPE}s]", f"{window}]")
+            assert window in expr, expr
+            assert has_data(run.prom.query(expr, at=end)), f"{title} has no data from the {mode} names alone"

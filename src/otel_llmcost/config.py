@@ -316,6 +316,35 @@ def _trace_template(value: object) -> str | None:
     return text
 
 
+# --- OTEL_SEMCONV_STABILITY_OPT_IN (issue 22) ------------------------------------------------------------------
+_GEN_AI_LOOKALIKE = ("gen_ai", "genai", "gen-ai", "gen ai", "latest_experimental")
+
+
+def _semconv_mode(value: object) -> str:
+    """The GenAI names mode from OpenTelemetry's comma-separated opt-in list (``http/dup,gen_ai_latest_experimental``),
+    read as OpenTelemetry reads it: exact tokens, ``/dup`` wins, every other token ignored (it is for other
+    instrumentations). A token that looks like a misspelled gen_ai one is ignored too, with a warning: OpenTelemetry's
+    own instrumentations ignore it silently, and a name set nobody asked for would be a setting that lies."""
+    if not isinstance(value, str):
+        raise _Invalid(f"is not text: write one of {', '.join(names.SEMCONV_MODES)} (a comma-separated list)")
+    tokens = [token.strip() for token in value.split(",") if token.strip()]
+    for token in tokens:
+        if token in names.SEMCONV_MODES:
+            continue
+        folded = token.lower()
+        if any(part in folded for part in _GEN_AI_LOOKALIKE) or _did_you_mean(token, list(names.SEMCONV_MODES[1:])):
+            logger.warning(
+                "otel-llmcost: %s holds %r, which is no GenAI mode and is ignored%s. Fix: write %s or %s.",
+                names.ENV_SEMCONV_STABILITY_OPT_IN, token, _did_you_mean(token, list(names.SEMCONV_MODES[1:])),
+                names.SEMCONV_LATEST, names.SEMCONV_LATEST_DUP,
+            )
+    if names.SEMCONV_LATEST_DUP in tokens:
+        return names.SEMCONV_LATEST_DUP
+    if names.SEMCONV_LATEST in tokens:
+        return names.SEMCONV_LATEST
+    return names.SEMCONV_DEFAULT
+
+
 # Short names of the attribution keys (as in ``attributes(feature=..., team=..., user_id=...)``).
 _SHORT_KEYS = {
     "feature": names.LLMCOST_FEATURE,
@@ -520,6 +549,14 @@ class Settings:
         default=10_000, metadata=_option(_whole_number, names.ENV_LEDGER_QUEUE_SIZE, "10000", "10000")
     )
     """Rows held in memory before the background writer takes them; a full queue spills, never blocks a call."""
+    semconv_stability_opt_in: str = field(
+        default=names.SEMCONV_DEFAULT,
+        metadata=_option(
+            _semconv_mode, names.ENV_SEMCONV_STABILITY_OPT_IN, names.SEMCONV_LATEST, repr(names.SEMCONV_LATEST)
+        ),
+    )
+    """Which GenAI semantic-convention names are emitted: default, gen_ai_latest_experimental or
+    gen_ai_latest_experimental/dup (both), from OpenTelemetry's own variable (issue 22)."""
     budget_clock: Callable[[], float] | None = field(default=None, metadata=_option(_clock, None, None, "time.time"))
     """Unix time source of budget periods (tests and simulations); None is time.time."""
 

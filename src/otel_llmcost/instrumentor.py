@@ -384,7 +384,8 @@ def _telemetry(settings: Any, kwargs: Mapping[str, Any]) -> tuple[Any, Instrumen
 
     tracer = trace.get_tracer(names.INSTRUMENTATION_SCOPE, __version__, tracer_provider=kwargs.get("tracer_provider"))
     meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
-    instruments = instruments_for(meter, settings.request_cost_buckets)
+    latest = settings.semconv_stability_opt_in != names.SEMCONV_DEFAULT  # OTEL_SEMCONV_STABILITY_OPT_IN
+    instruments = instruments_for(meter, settings.request_cost_buckets, latest)
     return Telemetry(tracer, instruments, settings), instruments
 
 

@@ -176,17 +176,64 @@ class BudgetGauges:
 _by_meter: weakref.WeakKeyDictionary[Meter, Instruments] = weakref.WeakKeyDictionary()
 
 
-def instruments_for(meter: Meter, request_cost_buckets: Sequence[float]) -> Instruments:
+def instruments_for(meter: Meter, request_cost_buckets: Sequence[float], latest: bool = False) -> Instruments:
     """One set of instruments per meter: instrumenting again after uninstrument() must not register
-    a second callback per counter (the SDK would export both)."""
+    a second callback per counter (the SDK would export both). ``latest``: also the newest GenAI metrics
+    (OTEL_SEMCONV_STABILITY_OPT_IN), created once per meter the first time a mode asks for them."""
     found = _by_meter.get(meter)
     if found is None:
         found = _by_meter[meter] = Instruments(meter, request_cost_buckets)
+    if latest:
+        found.ensure_latest(meter)
     return found
+
+
+class LatestInstruments:
+    """The newest GenAI metrics (semantic-conventions-genai main), only in the gen_ai_latest_experimental modes:
+    inference duration and time to first chunk, per-call input/output token histograms, and the token counters
+    (summed in-process like ours, in tables that share the call lock)."""
+
+    def __init__(self, meter: Meter, call_lock: threading.Lock) -> None:
+        self.duration = meter.create_histogram(
+            names.METRIC_INFERENCE_DURATION,
+            unit=names.UNIT_SECONDS,
+            description="GenAI inference operation duration.",
+            explicit_bucket_boundaries_advisory=list(names.DURATION_BUCKETS),
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            names.METRIC_INFERENCE_TIME_TO_FIRST_CHUNK,
+            unit=names.UNIT_SECONDS,
+            description="Time from the request to the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=list(names.TIME_TO_FIRST_CHUNK_BUCKETS),
+        )
+        buckets = [float(b) for b in names.TOKEN_USAGE_BUCKETS]
+        self.input_tokens = meter.create_histogram(
+            names.METRIC_INFERENCE_OPERATION_INPUT_TOKENS, unit=names.UNIT_TOKEN,
+            description="Input tokens per inference operation.", explicit_bucket_boundaries_advisory=buckets,
+        )
+        self.output_tokens = meter.create_histogram(
+            names.METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS, unit=names.UNIT_TOKEN,
+            description="Output tokens per inference operation.", explicit_bucket_boundaries_advisory=buckets,
+        )
+        self.usage: dict[str, CounterTable] = {}
+        for token_type, name in names.INFERENCE_USAGE_COUNTERS:
+            table = self.usage[token_type] = CounterTable(call_lock)
+            meter.create_observable_counter(
+                name, callbacks=[table.observe], unit=names.UNIT_TOKEN,
+                description=f"Tokens used by inference operations ({token_type}). {BORN_AT_ZERO}",
+            )
 
 
 class Instruments:
     """Every instrument of this package on one meter."""
+
+    latest: LatestInstruments | None = None
+    """The newest GenAI metrics, once a gen_ai_latest_experimental mode asked for them (ensure_latest)."""
+
+    def ensure_latest(self, meter: Meter) -> LatestInstruments:
+        if self.latest is None:
+            self.latest = LatestInstruments(meter, self.call_lock)
+        return self.latest
 
     def __init__(self, meter: Meter, request_cost_buckets: Sequence[float]) -> None:
         self.token_usage = meter.create_histogram(

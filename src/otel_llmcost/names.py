@@ -208,6 +208,82 @@ UNIT_MEMBER: Final = "{member}"
 UNIT_EVENT: Final = "{event}"
 UNIT_RATIO: Final = "1"
 
+# --- OTEL_SEMCONV_STABILITY_OPT_IN (issue 22): which GenAI names the instrumentation emits ------------------
+# The variable is OpenTelemetry's: a comma-separated list of tokens, read once; tokens for other signals (http,
+# database...) are ignored, as OpenTelemetry does. Ours: none of the gen_ai ones = SEMCONV_DEFAULT.
+ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+SEMCONV_DEFAULT: Final = "default"
+"""What the released conventions (opentelemetry-semantic-conventions 0.66b1) and today's official GenAI
+instrumentations (util-genai 1.3b0: openai-v2, anthropic) emit. See the README's "Names" for the choice."""
+SEMCONV_LATEST: Final = "gen_ai_latest_experimental"
+"""The newest names of semantic-conventions-genai main (SEMCONV_GENAI_COMMIT) and the cost proposal."""
+SEMCONV_LATEST_DUP: Final = "gen_ai_latest_experimental/dup"
+"""Both sets at once (a migration: dashboards and alerts keep working while they move)."""
+SEMCONV_MODES: Final = (SEMCONV_DEFAULT, SEMCONV_LATEST, SEMCONV_LATEST_DUP)
+SEMCONV_GENAI_REPO: Final = "open-telemetry/semantic-conventions-genai"
+SEMCONV_GENAI_COMMIT: Final = "9b2ce3b4e6b351a44025a289eefc1a6f6108a938"
+"""The commit of semantic-conventions-genai main whose model/gen-ai/token-metrics.yaml the latest names were
+read from (metrics.yaml: #521, the inference metrics; the cost attributes: proposal PR #443, unmerged)."""
+
+# Latest names (semantic-conventions-genai main). Inference operations (chat, text_completion,
+# generate_content) move to gen_ai.client.inference.*; other operations (embeddings) keep the
+# gen_ai.client.operation.* names, as main does.
+INFERENCE_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content"})
+METRIC_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
+METRIC_INFERENCE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INFERENCE_OPERATION_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"
+METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"
+METRIC_INFERENCE_USAGE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+METRIC_INFERENCE_USAGE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+METRIC_INFERENCE_USAGE_CACHE_READ_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_INFERENCE_USAGE_CACHE_WRITE_TOKENS: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
+METRIC_INFERENCE_USAGE_REASONING_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+# The usage counters by token type (our Usage fields' names), in the order they are recorded.
+INFERENCE_USAGE_COUNTERS: Final = (
+    ("input", METRIC_INFERENCE_USAGE_INPUT_TOKENS),
+    ("output", METRIC_INFERENCE_USAGE_OUTPUT_TOKENS),
+    ("cache_read", METRIC_INFERENCE_USAGE_CACHE_READ_TOKENS),
+    ("cache_write", METRIC_INFERENCE_USAGE_CACHE_WRITE_TOKENS),
+    ("reasoning", METRIC_INFERENCE_USAGE_REASONING_TOKENS),
+)
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+TOKEN_MODALITY_UNKNOWN: Final = "unknown"
+"""The modality of every count we record: providers report totals over all modalities, so no count is known
+to be text only (a per-modality split would need the providers' details; Gemini has them)."""
+# Cost attributes as proposal #443 names them.
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+COST_CURRENCY: Final = "USD"
+COST_SOURCE_PROVIDER: Final = "provider"
+"""gen_ai.usage.cost.source when the response carried the cost (a Cost whose source starts with "provider")."""
+COST_SOURCE_LOCAL: Final = "local"
+"""gen_ai.usage.cost.source when we priced the call from price data (genai-prices, an override file)."""
+
+# The names each mode emits where the modes differ (the README's names table is checked against these).
+SEMCONV_SPAN_ATTRIBUTES: Final = {
+    SEMCONV_DEFAULT: (GEN_AI_USAGE_COST,),
+    SEMCONV_LATEST: (GEN_AI_USAGE_COST_AMOUNT, GEN_AI_USAGE_COST_CURRENCY, GEN_AI_USAGE_COST_SOURCE),
+}
+SEMCONV_METRICS: Final = {
+    SEMCONV_DEFAULT: (
+        (METRIC_TOKEN_USAGE, UNIT_TOKEN, "histogram"),
+        (METRIC_OPERATION_DURATION, UNIT_SECONDS, "histogram"),
+        (METRIC_TIME_TO_FIRST_CHUNK, UNIT_SECONDS, "histogram"),
+    ),
+    SEMCONV_LATEST: (
+        (METRIC_INFERENCE_DURATION, UNIT_SECONDS, "histogram"),
+        (METRIC_INFERENCE_TIME_TO_FIRST_CHUNK, UNIT_SECONDS, "histogram"),
+        (METRIC_INFERENCE_OPERATION_INPUT_TOKENS, UNIT_TOKEN, "histogram"),
+        (METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS, UNIT_TOKEN, "histogram"),
+        *((name, UNIT_TOKEN, "counter") for _, name in INFERENCE_USAGE_COUNTERS),
+    ),
+}
+"""(metric, unit, kind) of the semconv metrics each mode emits for inference calls; /dup emits both. Embeddings
+keep gen_ai.client.operation.duration and gen_ai.client.token.usage in every mode (main moved inference only)."""
+# --- end OTEL_SEMCONV_STABILITY_OPT_IN ----------------------------------------------------------------------
+
+
 # Bucket boundaries given by the GenAI semantic conventions.
 TOKEN_USAGE_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,

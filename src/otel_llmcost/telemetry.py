@@ -83,6 +83,15 @@ class Telemetry:
         self._label_keys = settings.metric_attributes
         self._label_caps = {key: ValueCap(settings.max_attribute_values - 1) for key in self._label_keys}
         self._attrs: dict[AttrKey, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        # OTEL_SEMCONV_STABILITY_OPT_IN (issue 22): a non-default mode is bound here, once; the default mode's
+        # per-call path stays as it is (no check of the mode per call).
+        if settings.semconv_stability_opt_in != names.SEMCONV_DEFAULT:
+            from .semconv_modes import Modes
+
+            modes = Modes(settings.semconv_stability_opt_in, instruments, self._cap)
+            self._m = modes.instruments
+            self.span_attributes = modes.span_attributes(self.span_attributes)  # type: ignore[method-assign,assignment]
+            self.record_metrics = modes.record_metrics(self.record_metrics)  # type: ignore[method-assign,assignment]
 
     # --- spans -----------------------------------------------------------------------------------
     def start_span(self, request: Request, tracer: Tracer | None = None, name: str | None = None) -> Span:

@@ -246,6 +246,7 @@ _ADDITIVE = frozenset(
         names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
         names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
         names.GEN_AI_USAGE_COST,
+        names.GEN_AI_USAGE_COST_AMOUNT,  # gen_ai_latest_experimental
         names.LLMCOST_COST_INPUT,
         names.LLMCOST_COST_OUTPUT,
         names.LLMCOST_COST_CACHE_READ,

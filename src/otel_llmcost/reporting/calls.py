@@ -54,7 +54,7 @@ class CallRecord:
             cache_write_tokens=_int(attrs.get(names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)) or 0,
             output_tokens=_int(attrs.get(names.GEN_AI_USAGE_OUTPUT_TOKENS)),
             reasoning_tokens=_int(attrs.get(names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) or 0,
-            cost=_money(attrs.get(names.GEN_AI_USAGE_COST)),
+            cost=_money(attrs.get(names.GEN_AI_USAGE_COST, attrs.get(names.GEN_AI_USAGE_COST_AMOUNT))),
             cache_savings=_money(attrs.get(names.LLMCOST_SAVINGS_CACHE)) or Decimal(0),
             error=str(attrs[names.ERROR_TYPE]) if names.ERROR_TYPE in attrs else None,
             trace_id=trace_id,

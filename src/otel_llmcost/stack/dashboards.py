@@ -65,6 +65,9 @@ class Panel:
 def panels(config: StackConfig) -> list[Panel]:
     """Every panel of the dashboard, in reading order."""
     f = _filters()
+    # The semconv histograms under either name set (OTEL_SEMCONV_STABILITY_OPT_IN: default or latest).
+    durations = promql.any_of([promql.DURATION.bucket, promql.INFERENCE_DURATION.bucket], f)
+    first_chunks = promql.any_of([promql.TIME_TO_FIRST_CHUNK.bucket, promql.INFERENCE_TIME_TO_FIRST_CHUNK.bucket], f)
     cost = promql.selector(promql.COST.name, f)
     requests = promql.selector(promql.REQUESTS.name, f)
     errors = promql.selector(promql.REQUESTS.name, [*f, f'{promql.ERROR_TYPE}!=""'])
@@ -133,13 +136,14 @@ def panels(config: StackConfig) -> list[Panel]:
               "link a call's cost to its trace in Tempo.", 4),
         Panel("Latency p50 / p95 by model", "timeseries",
               tuple(Target(f"histogram_quantile({q}, sum by (le, {model}) (rate("
-                           f"{promql.selector(promql.DURATION.bucket, f)}[{rate}])))",
+                           f"{durations}[{rate}])))",
                            f"p{int(q * 100)} {{{{{model}}}}}")
                     for q in (0.5, 0.95)),
-              "s", (12, 28, 12, 8), "gen_ai.client.operation.duration.", 2),
+              "s", (12, 28, 12, 8), "gen_ai.client.operation.duration or gen_ai.client.inference.duration (either "
+              "OTEL_SEMCONV_STABILITY_OPT_IN mode).", 2),
         Panel("Time to first chunk p50 / p95 by model", "timeseries",
               tuple(Target(f"histogram_quantile({q}, sum by (le, {model}) (rate("
-                           f"{promql.selector(promql.TIME_TO_FIRST_CHUNK.bucket, f)}[{rate}])))",
+                           f"{first_chunks}[{rate}])))",
                            f"p{int(q * 100)} {{{{{model}}}}}")
                     for q in (0.5, 0.95)),
               "s", (0, 36, 12, 8), "Streams only.", 2),

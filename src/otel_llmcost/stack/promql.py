@@ -61,6 +61,10 @@ REQUEST_COST = Series(names.METRIC_REQUEST_COST, names.UNIT_USD, "histogram")
 TOKEN_USAGE = Series(names.METRIC_TOKEN_USAGE, names.UNIT_TOKEN, "histogram")
 DURATION = Series(names.METRIC_OPERATION_DURATION, names.UNIT_SECONDS, "histogram")
 TIME_TO_FIRST_CHUNK = Series(names.METRIC_TIME_TO_FIRST_CHUNK, names.UNIT_SECONDS, "histogram")
+# The newest names of the same histograms (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental[/dup]):
+# panels read both through any_of(), so they work in every mode and across a switch.
+INFERENCE_DURATION = Series(names.METRIC_INFERENCE_DURATION, names.UNIT_SECONDS, "histogram")
+INFERENCE_TIME_TO_FIRST_CHUNK = Series(names.METRIC_INFERENCE_TIME_TO_FIRST_CHUNK, names.UNIT_SECONDS, "histogram")
 INSTRUMENTATION_ERRORS = Series(names.METRIC_INSTRUMENTATION_ERRORS, names.UNIT_ERROR, "counter")
 ATTRIBUTION_FOLDED = Series(names.METRIC_ATTRIBUTION_FOLDED, names.UNIT_VALUE, "counter")
 BUDGET_SPEND = Series(names.METRIC_BUDGET_SPEND, names.UNIT_USD, "gauge")
@@ -89,6 +93,7 @@ ALL_SERIES: tuple[Series, ...] = (
     RECONCILE_COST, RECONCILE_DRIFT, RECONCILE_UNEXPLAINED,
     SAVINGS_POTENTIAL,
     OPERATION_COST, OPERATION_CALLS, ROLLUP_LATE,
+    INFERENCE_DURATION, INFERENCE_TIME_TO_FIRST_CHUNK,
 )
 
 # The service is the scrape job: the collector's prometheus exporter (scraped with honor_labels), Prometheus
@@ -139,6 +144,15 @@ def selector(metric: str, matchers: Mapping[str, str] | Iterable[str] = ()) -> s
     """``metric{...}``; a mapping gives equality matchers, an iterable gives matchers as written."""
     parts = [f"{k}={quote(v)}" for k, v in matchers.items()] if isinstance(matchers, Mapping) else list(matchers)
     return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+
+
+def any_of(metrics: Sequence[str], matchers: Iterable[str] = ()) -> str:
+    """A selector of whichever of ``metrics`` exist (``{__name__=~"a|b", ...}``): a panel that reads a metric
+    renamed between OTEL_SEMCONV_STABILITY_OPT_IN modes reads the series of every mode. In the /dup mode an
+    inference call is in both; per model (every latency panel groups by model) that doubles each bucket alike,
+    which leaves quantiles as they are."""
+    name = "__name__=~" + quote("|".join(re.escape(m) for m in metrics))
+    return selector("", [name, *matchers])
 
 
 def by(labels: Sequence[str]) -> str:

@@ -13,6 +13,8 @@ from types import MappingProxyType
 from typing import Any
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+NO_UNITS: Mapping[str, int] = MappingProxyType({})
+"""The shared, empty ``Usage.units`` of a call that reported nothing beyond the fixed fields."""
 
 
 @dataclass(slots=True)
@@ -42,6 +44,13 @@ class Usage:
     server_duration_ns: int = 0
     """Wall time the server reports for the call (Ollama's total_duration), 0 when not reported: what a
     GPU-hour rate prices a self-hosted call by."""
+    units: Mapping[str, int] = field(default_factory=lambda: NO_UNITS)
+    """Every other priced unit the API reported, keyed by genai-prices' usage key (its unit registry):
+    ``input_audio_tokens``, ``output_image_tokens``, ``cache_audio_read_tokens``, ``web_searches``,
+    ``code_executions``, ... Each count is PART of its parent's (``input_audio_tokens`` of ``input_tokens``,
+    ``cache_audio_read_tokens`` of both ``cache_read_tokens`` and ``input_audio_tokens``), as in genai-prices:
+    pricing bills each token once, at the most specific unit the model has a price for. Adapters assign a new
+    dict (never mutate the shared empty default); the fixed fields above are never repeated here."""
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -7,7 +7,8 @@ Decimal products, no lookups. Knows the normalized ``Usage`` and nothing about S
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..usage import Usage
@@ -35,6 +36,25 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitRate:
+    """One priced unit of a model, placed in the model's pricing plan (see ``Rates.plan``)."""
+
+    key: str
+    """genai-prices usage key (``input_audio_tokens``, ``web_searches``)."""
+    component: str
+    """The cost component it is reported under (``input``, ``input_audio``, ``web_search``)."""
+    price: Price
+    """Price per ``per`` units."""
+    per: int
+    descendants: tuple[int, ...] = ()
+    """Indexes (in the plan) of the priced units that are part of this one: their counts are billed there."""
+    uncached: int | None = None
+    """For a cache-read unit: index of the unit the same tokens would bill at uncached (cache savings)."""
+    read: Callable[[Usage], int] | None = None
+    """How to read the count from a fixed ``Usage`` field; None: from ``Usage.units``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Rates:
     """Every price a call of one model in one context can need. Missing cache prices fall back to input."""
 
@@ -52,6 +72,23 @@ class Rates:
     """Prices that change within a day (off-peak discounts): resolved again every minute."""
     standard: Rates | None = None
     """For batch or discounted contexts: the same model's standard rates, to measure savings."""
+    plan: tuple[UnitRate, ...] = ()
+    """Every priced unit, most specific first: a unit's count less its priced parts' is billed at its price
+    (genai-prices' decomposition). Empty: built from the fixed prices above (a price file's entry)."""
+    covered: frozenset[str] = frozenset()
+    """Usage keys that bill somewhere (the unit or one it is part of has a price): a reported unit outside it
+    has no known price."""
+    fast: bool = True
+    """No priced unit reads a fixed field beyond the six above: a call without ``Usage.units`` is priced by the
+    fixed arithmetic, without walking the plan."""
+
+    def __post_init__(self) -> None:
+        if not self.plan:
+            from .plan import fixed_plan
+
+            plan, covered = fixed_plan(self)
+            object.__setattr__(self, "plan", plan)
+            object.__setattr__(self, "covered", covered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +108,12 @@ class Cost:
     """Internal cost of a self-hosted call at the user's hardware rate: NOT part of ``total`` (API spend)."""
     exact: Decimal = ZERO
     """The total as an exact Decimal: what budgets add up, so stored spend equals the sum of call costs."""
+    components: tuple[tuple[str, float], ...] = ()
+    """The cost of every other priced unit, by component name (``input_audio``, ``output_image``,
+    ``web_search``, ...), non-zero ones only; ``total`` is the fixed four plus these."""
+    unpriced: tuple[str, ...] = field(default=())
+    """Reported units the model has no price for (usage keys): the call's cost is not known (the engine
+    turns such a cost into no cost, with a warning)."""
 
 
 def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -95,8 +138,47 @@ def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, 
     return c_input, c_output, c_read, c_write
 
 
+def _by_plan(usage: Usage, rates: Rates) -> tuple[dict[str, Decimal], Decimal, Decimal]:
+    """Exact cost (USD) per component by the rates' plan, the cache savings, and the total.
+
+    Each priced unit bills its count less the counts of its priced parts (most specific first), at the price
+    of the call's input-size tier: genai-prices' own decomposition, so the same usage costs the same."""
+    total_in = usage.input_tokens
+    units = usage.units
+    plan = rates.plan
+    leaves: list[int] = []
+    for unit in plan:
+        count = unit.read(usage) if unit.read is not None else units.get(unit.key, 0)
+        for j in unit.descendants:
+            count -= leaves[j]
+        leaves.append(count if count > 0 else 0)
+    costs: dict[str, Decimal] = {}
+    saved = ZERO
+    total = ZERO
+    for unit, leaf in zip(plan, leaves):
+        if not leaf:
+            continue
+        price = unit.price.at(total_in)
+        cost = leaf * price / unit.per
+        total += cost
+        costs[unit.component] = costs.get(unit.component, ZERO) + cost
+        if unit.uncached is not None:
+            twin = plan[unit.uncached]
+            gain = leaf * twin.price.at(total_in) / twin.per - cost
+            if gain > 0:
+                saved += gain
+    return costs, saved, total
+
+
+def _unpriced(usage: Usage, rates: Rates) -> tuple[str, ...]:
+    covered = rates.covered
+    return tuple(key for key, count in usage.units.items() if count and key not in covered)
+
+
 def cost_of(usage: Usage, rates: Rates) -> Cost:
     """Price one call. Exact Decimal arithmetic, converted to float once per component."""
+    if usage.units or not rates.fast:
+        return _cost_by_plan(usage, rates)
     c_input, c_output, c_read, c_write = _components(usage, rates)
     total = c_input + c_output + c_read + c_write
     saved_cache = ZERO
@@ -120,6 +202,32 @@ def cost_of(usage: Usage, rates: Rates) -> Cost:
         source=rates.source,
         model_id=rates.model_id,
         exact=total / MILLION,
+    )
+
+
+_FIXED = frozenset({"input", "output", "cache_read", "cache_write"})
+
+
+def _cost_by_plan(usage: Usage, rates: Rates) -> Cost:
+    costs, saved_cache, total = _by_plan(usage, rates)
+    saved_batch = ZERO
+    if rates.standard is not None:
+        saved_batch = _by_plan(usage, rates.standard)[2] - total
+        if saved_batch < 0:
+            saved_batch = ZERO
+    return Cost(
+        total=float(total),
+        input=float(costs.get("input", ZERO)),
+        output=float(costs.get("output", ZERO)),
+        cache_read=float(costs.get("cache_read", ZERO)),
+        cache_write=float(costs.get("cache_write", ZERO)),
+        savings_cache=float(saved_cache),
+        savings_batch=float(saved_batch),
+        source=rates.source,
+        model_id=rates.model_id,
+        exact=total,
+        components=tuple((name, float(value)) for name, value in costs.items() if name not in _FIXED and value),
+        unpriced=_unpriced(usage, rates) if usage.units else (),
     )
 
 

@@ -52,6 +52,12 @@ class Usage:
     pricing bills each token once, at the most specific unit the model has a price for. Adapters assign a new
     dict (never mutate the shared empty default); the fixed fields above are never repeated here."""
 
+    iterations: tuple[tuple[str | None, Usage], ...] = ()
+    """Billed work the top-level counts leave out, each priced on its own: (model, usage) pairs, model None for
+    the call's own model. Anthropic ``usage.iterations``: a ``compaction`` entry (the call's model) and an
+    ``advisor_message`` entry (its own ``model``) are not in the top-level totals; ``message`` entries are, and
+    are never repeated here (each token is counted once)."""
+
     @property
     def uncached_input_tokens(self) -> int:
         """Input tokens billed at the plain input rate (never negative, even for odd reports)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import names
 from ..usage import Usage
 from .hardware import HardwareRate
-from .rates import Cost, Price, Rates, cost_of, zero_cost
+from .rates import Cost, Price, Rates, cost_of, plus, zero_cost
 
 if TYPE_CHECKING:  # a price file's reader is imported only by a process that has one
     from .overrides import PriceOverrides
@@ -119,6 +119,14 @@ class PriceBook:
         if rates is None:
             return None
         cost = cost_of(usage, rates)
+        if usage.iterations:
+            for other_model, part in usage.iterations:
+                # Each iteration is priced at its own model (an advisor) or the call's (a compaction); one
+                # it cannot price leaves the whole call without a cost.
+                part_cost = self.cost(provider, other_model or model, part)
+                if part_cost is None:
+                    return None
+                cost = plus(cost, part_cost)
         if cost.unpriced:
             # A reported unit the model has no price for (a web search on a model whose search price is
             # not in the data): the bill is not known, so no cost rather than an undercount.

@@ -231,6 +231,30 @@ def _cost_by_plan(usage: Usage, rates: Rates) -> Cost:
     )
 
 
+def plus(cost: Cost, other: Cost) -> Cost:
+    """A call's cost with another part of it added (an iteration the top-level usage leaves out): same
+    source and model id, every component summed."""
+    components = dict(cost.components)
+    for name, value in other.components:
+        components[name] = components.get(name, 0.0) + value
+    exact = cost.exact + other.exact
+    return Cost(
+        total=float(exact),
+        input=cost.input + other.input,
+        output=cost.output + other.output,
+        cache_read=cost.cache_read + other.cache_read,
+        cache_write=cost.cache_write + other.cache_write,
+        savings_cache=cost.savings_cache + other.savings_cache,
+        savings_batch=cost.savings_batch + other.savings_batch,
+        source=cost.source,
+        model_id=cost.model_id,
+        hardware=cost.hardware + other.hardware,
+        exact=exact,
+        components=tuple(components.items()),
+        unpriced=cost.unpriced + other.unpriced,
+    )
+
+
 def zero_cost(source: str, model_id: str) -> Cost:
     """The cost of a call to a self-hosted model: a real, known $0."""
     return Cost(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, source, model_id)

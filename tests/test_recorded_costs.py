@@ -153,6 +153,11 @@ def expected_cost(rec: Recording) -> tuple[Decimal | None, str, dict[str, Any]]:
         extracted = extract_usage(response, provider_id=str(rec.provider_id), api_flavor=flavor)
     except Exception as exc:  # genai-prices raises ValueError/KeyError/... when the shape is not its own
         return None, f"genai-prices cannot extract usage ({rec.provider_id} {flavor}: {type(exc).__name__})", {}
+    searches = ((response.get("tool_usage") or {}).get("web_search") or {}).get("num_requests")
+    if rec.route == "openai.responses" and searches:
+        # Response.tool_usage (beside usage, which genai-prices' extractor reads): billable web searches, priced
+        # by genai-prices' own calc_price at the model's web_searches_kcount.
+        extracted.usage.web_searches = searches
     usage = {k: v for k, v in vars(extracted.usage).items() if v}
     tier = response.get("service_tier")
     context: Any = {"service_tier": tier} if tier not in _STANDARD_TIERS else None

@@ -243,7 +243,7 @@ def _rates_from(model_price: Any, source: str, model_id: str, time_of_day: bool 
 
     zero = Price(Decimal(0))
     cache_write = _price(getattr(model_price, "cache_write_mtok", None)) or price_input
-    plan, covered, fast = from_model_price(model_price)
+    plan, unpriced, fast = from_model_price(model_price)
     return Rates(
         input=price_input,
         output=_price(getattr(model_price, "output_mtok", None)) or zero,
@@ -255,7 +255,7 @@ def _rates_from(model_price: Any, source: str, model_id: str, time_of_day: bool 
         model_id=model_id,
         time_of_day=time_of_day,
         plan=plan,
-        covered=covered,
+        unpriced_units=unpriced,
         fast=fast,
     )
 

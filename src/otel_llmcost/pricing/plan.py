@@ -40,7 +40,7 @@ _FIXED_SIX = frozenset(
 
 
 def build(priced: Iterable[tuple[Unit, Price]]) -> tuple[tuple[UnitRate, ...], frozenset[str], bool]:
-    """(plan, covered usage keys, fast) for a model's priced units."""
+    """(plan, usage keys billed nowhere, fast) for a model's priced units."""
     from .rates import UnitRate
 
     units = sorted(priced, key=lambda item: (-len(item[0].dimensions), item[0].key))
@@ -60,11 +60,11 @@ def build(priced: Iterable[tuple[Unit, Price]]) -> tuple[tuple[UnitRate, ...], f
             )
         )
     priced_units = [unit for unit, _ in units]
-    covered = frozenset(
-        key for key, unit in registry().items() if any(unit.within(priced) for priced in priced_units)
+    unpriced = frozenset(
+        key for key, unit in registry().items() if not any(unit.within(priced) for priced in priced_units)
     )
     fast = all(unit.key in _FIXED_SIX or unit.key not in _READERS for unit in priced_units)
-    return tuple(plan), covered, fast
+    return tuple(plan), unpriced, fast
 
 
 def _uncached(unit: Unit, units: list[tuple[Unit, Price]], index: dict[str, int]) -> int | None:
@@ -97,7 +97,7 @@ def from_model_price(model_price: object) -> tuple[tuple[UnitRate, ...], frozens
 def fixed_plan(rates: Rates) -> tuple[tuple[UnitRate, ...], frozenset[str]]:
     """The plan of rates given as the six fixed prices (a price file's entry; missing ones already filled)."""
     units = registry()
-    plan, covered, _ = build(
+    plan, unpriced, _ = build(
         [
             (units["input_tokens"], rates.input),
             (units["output_tokens"], rates.output),
@@ -107,5 +107,5 @@ def fixed_plan(rates: Rates) -> tuple[tuple[UnitRate, ...], frozenset[str]]:
             (units["cache_write_1h_tokens"], rates.cache_write_1h),
         ]
     )
-    return plan, covered
+    return plan, unpriced
 

@@ -75,9 +75,10 @@ class Rates:
     plan: tuple[UnitRate, ...] = ()
     """Every priced unit, most specific first: a unit's count less its priced parts' is billed at its price
     (genai-prices' decomposition). Empty: built from the fixed prices above (a price file's entry)."""
-    covered: frozenset[str] = frozenset()
-    """Usage keys that bill somewhere (the unit or one it is part of has a price): a reported unit outside it
-    has no known price."""
+    unpriced_units: frozenset[str] = frozenset()
+    """Registry units that bill nowhere (neither they nor a unit they are part of has a price): a call that
+    reports one has no known cost. A key outside the registry (``cache_write_30m_tokens``) is part of a fixed
+    field and bills there."""
     fast: bool = True
     """No priced unit reads a fixed field beyond the six above: a call without ``Usage.units`` is priced by the
     fixed arithmetic, without walking the plan."""
@@ -86,9 +87,9 @@ class Rates:
         if not self.plan:
             from .plan import fixed_plan
 
-            plan, covered = fixed_plan(self)
+            plan, unpriced = fixed_plan(self)
             object.__setattr__(self, "plan", plan)
-            object.__setattr__(self, "covered", covered)
+            object.__setattr__(self, "unpriced_units", unpriced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +172,8 @@ def _by_plan(usage: Usage, rates: Rates) -> tuple[dict[str, Decimal], Decimal, D
 
 
 def _unpriced(usage: Usage, rates: Rates) -> tuple[str, ...]:
-    covered = rates.covered
-    return tuple(key for key, count in usage.units.items() if count and key not in covered)
+    unpriced = rates.unpriced_units
+    return tuple(key for key, count in usage.units.items() if count and key in unpriced)
 
 
 def cost_of(usage: Usage, rates: Rates) -> Cost:

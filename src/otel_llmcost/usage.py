@@ -65,6 +65,37 @@ class Usage:
         return rest if rest > 0 else 0
 
 
+MODALITIES = ("text", "image", "audio", "video")
+MODALITY_UNKNOWN = "unknown"
+# For each token type of the tokens metric, the genai-prices usage key of its part in each modality.
+_MODALITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "input": tuple((m, f"input_{m}_tokens") for m in MODALITIES),
+    "output": tuple((m, f"output_{m}_tokens") for m in MODALITIES),
+    "cache_read": tuple((m, f"cache_{m}_read_tokens") for m in MODALITIES),
+    "cache_write": tuple((m, f"cache_{m}_write_tokens") for m in MODALITIES),
+    "reasoning": tuple((m, f"output_{m}_reasoning_tokens") for m in MODALITIES),
+}
+
+
+def by_modality(usage: Usage, token_type: str, total: int) -> list[tuple[str, int]]:
+    """``total`` tokens of one type split by modality (text, image, audio, video) as the API reported them; what
+    it did not attribute to a modality is ``unknown`` (all of it, for an API that reports no modalities). The
+    parts add up to ``total`` whenever the report is consistent."""
+    units = usage.units
+    if not units:
+        return [(MODALITY_UNKNOWN, total)]
+    parts: list[tuple[str, int]] = []
+    rest = total
+    for modality, key in _MODALITY_KEYS.get(token_type, ()):
+        count = units.get(key, 0)
+        if count > 0:
+            parts.append((modality, count))
+            rest -= count
+    if rest > 0:
+        parts.append((MODALITY_UNKNOWN, rest))
+    return parts
+
+
 @dataclass(slots=True)
 class Request:
     """What the caller asked for, known before the call is sent."""

@@ -232,24 +232,29 @@ def _cost_by_plan(usage: Usage, rates: Rates) -> Cost:
     )
 
 
+def _add(a: float, b: float) -> float:
+    """Two component costs (each the double nearest an exact Decimal) added as the Decimals they stand for."""
+    return float(Decimal(repr(a)) + Decimal(repr(b))) if a and b else a + b
+
+
 def plus(cost: Cost, other: Cost) -> Cost:
     """A call's cost with another part of it added (an iteration the top-level usage leaves out): same
     source and model id, every component summed."""
     components = dict(cost.components)
     for name, value in other.components:
-        components[name] = components.get(name, 0.0) + value
+        components[name] = _add(components.get(name, 0.0), value)
     exact = cost.exact + other.exact
     return Cost(
         total=float(exact),
-        input=cost.input + other.input,
-        output=cost.output + other.output,
-        cache_read=cost.cache_read + other.cache_read,
-        cache_write=cost.cache_write + other.cache_write,
-        savings_cache=cost.savings_cache + other.savings_cache,
-        savings_batch=cost.savings_batch + other.savings_batch,
+        input=_add(cost.input, other.input),
+        output=_add(cost.output, other.output),
+        cache_read=_add(cost.cache_read, other.cache_read),
+        cache_write=_add(cost.cache_write, other.cache_write),
+        savings_cache=_add(cost.savings_cache, other.savings_cache),
+        savings_batch=_add(cost.savings_batch, other.savings_batch),
         source=cost.source,
         model_id=cost.model_id,
-        hardware=cost.hardware + other.hardware,
+        hardware=_add(cost.hardware, other.hardware),
         exact=exact,
         components=tuple(components.items()),
         unpriced=cost.unpriced + other.unpriced,

@@ -52,6 +52,17 @@ class UnitRate:
     """For a cache-read unit: index of the unit the same tokens would bill at uncached (cache savings)."""
     read: Callable[[Usage], int] | None = None
     """How to read the count from a fixed ``Usage`` field; None: from ``Usage.units``."""
+    each: Price | None = None
+    """The price of ONE unit, when ``per`` is a power of ten (an exact shift of ``price``): the hot path
+    multiplies instead of dividing. None: ``price / per`` per call, as genai-prices computes it."""
+
+    def __post_init__(self) -> None:
+        if self.each is None:
+            digits = len(str(self.per)) - 1
+            if self.per == 10**digits:
+                price = self.price
+                each = Price(price.base.scaleb(-digits), tuple((s, p.scaleb(-digits)) for s, p in price.tiers))
+                object.__setattr__(self, "each", each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,9 @@ class Rates:
     """No priced unit reads a fixed field beyond the six above: a call without ``Usage.units`` is priced by the
     fixed arithmetic, without walking the plan."""
 
+    steps: tuple[Step, ...] = field(default=(), compare=False, repr=False)
+    """The plan as flat tuples for the hot loop (derived; never given)."""
+
     def __post_init__(self) -> None:
         if not self.plan:
             from .plan import fixed_plan
@@ -90,6 +104,33 @@ class Rates:
             plan, unpriced = fixed_plan(self)
             object.__setattr__(self, "plan", plan)
             object.__setattr__(self, "unpriced_units", unpriced)
+        object.__setattr__(self, "steps", tuple(_step(unit, self.plan) for unit in self.plan))
+
+
+# One plan unit, flattened: (usage key, fixed-field reader, indexes of its priced parts, flat price of one unit
+# or None, price, per, component, the uncached twin's (flat price of one or None, price, per) or None).
+Step = tuple[
+    str,
+    "Callable[[Usage], int] | None",
+    tuple[int, ...],
+    "Decimal | None",
+    Price,
+    int,
+    str,
+    "tuple[Decimal | None, Price, int] | None",
+]
+
+
+def _flat(unit: UnitRate) -> Decimal | None:
+    """The price of one unit when it does not depend on the input size and is an exact shift, else None."""
+    each = unit.each
+    return each.base if each is not None and not each.tiers else None
+
+
+def _step(unit: UnitRate, plan: tuple[UnitRate, ...]) -> Step:
+    twin = plan[unit.uncached] if unit.uncached is not None else None
+    uncached = (_flat(twin), twin.price, twin.per) if twin is not None else None
+    return (unit.key, unit.read, unit.descendants, _flat(unit), unit.price, unit.per, unit.component, uncached)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,32 +183,32 @@ def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, 
 def _by_plan(usage: Usage, rates: Rates) -> tuple[dict[str, Decimal], Decimal, Decimal]:
     """Exact cost (USD) per component by the rates' plan, the cache savings, and the total.
 
-    Each priced unit bills its count less the counts of its priced parts (most specific first), at the price
-    of the call's input-size tier: genai-prices' own decomposition, so the same usage costs the same."""
+    Each priced unit bills its count less the counts of its priced parts (most specific first, so its parts'
+    counts are known when it is reached), at the price of the call's input-size tier: genai-prices' own
+    decomposition, so the same usage costs the same."""
     total_in = usage.input_tokens
     units = usage.units
-    plan = rates.plan
     leaves: list[int] = []
-    for unit in plan:
-        count = unit.read(usage) if unit.read is not None else units.get(unit.key, 0)
-        for j in unit.descendants:
-            count -= leaves[j]
-        leaves.append(count if count > 0 else 0)
+    append = leaves.append
     costs: dict[str, Decimal] = {}
     saved = ZERO
     total = ZERO
-    for unit, leaf in zip(plan, leaves):
-        if not leaf:
+    for key, read, parts, flat, price, per, component, uncached in rates.steps:
+        count = read(usage) if read is not None else units.get(key, 0)
+        for j in parts:
+            count -= leaves[j]
+        if count <= 0:
+            append(0)
             continue
-        price = unit.price.at(total_in)
-        cost = leaf * price / unit.per
+        append(count)
+        cost = count * flat if flat is not None else count * price.at(total_in) / per
         total += cost
-        costs[unit.component] = costs.get(unit.component, ZERO) + cost
-        if unit.uncached is not None:
-            twin = plan[unit.uncached]
-            gain = leaf * twin.price.at(total_in) / twin.per - cost
-            if gain > 0:
-                saved += gain
+        costs[component] = costs[component] + cost if component in costs else cost
+        if uncached is not None:
+            twin_flat, twin_price, twin_per = uncached
+            full = count * twin_flat if twin_flat is not None else count * twin_price.at(total_in) / twin_per
+            if full > cost:
+                saved += full - cost
     return costs, saved, total
 
 
@@ -206,9 +247,6 @@ def cost_of(usage: Usage, rates: Rates) -> Cost:
     )
 
 
-_FIXED = frozenset({"input", "output", "cache_read", "cache_write"})
-
-
 def _cost_by_plan(usage: Usage, rates: Rates) -> Cost:
     costs, saved_cache, total = _by_plan(usage, rates)
     saved_batch = ZERO
@@ -216,19 +254,23 @@ def _cost_by_plan(usage: Usage, rates: Rates) -> Cost:
         saved_batch = _by_plan(usage, rates.standard)[2] - total
         if saved_batch < 0:
             saved_batch = ZERO
+    get = costs.pop
+    c_input, c_output = get("input", None), get("output", None)
+    c_read, c_write = get("cache_read", None), get("cache_write", None)
+    units = usage.units
     return Cost(
         total=float(total),
-        input=float(costs.get("input", ZERO)),
-        output=float(costs.get("output", ZERO)),
-        cache_read=float(costs.get("cache_read", ZERO)),
-        cache_write=float(costs.get("cache_write", ZERO)),
-        savings_cache=float(saved_cache),
-        savings_batch=float(saved_batch),
+        input=float(c_input) if c_input is not None else 0.0,
+        output=float(c_output) if c_output is not None else 0.0,
+        cache_read=float(c_read) if c_read is not None else 0.0,
+        cache_write=float(c_write) if c_write is not None else 0.0,
+        savings_cache=float(saved_cache) if saved_cache else 0.0,
+        savings_batch=float(saved_batch) if saved_batch else 0.0,
         source=rates.source,
         model_id=rates.model_id,
         exact=total,
-        components=tuple((name, float(value)) for name, value in costs.items() if name not in _FIXED and value),
-        unpriced=_unpriced(usage, rates) if usage.units else (),
+        components=tuple((name, float(value)) for name, value in costs.items() if value) if costs else (),
+        unpriced=() if rates.unpriced_units.isdisjoint(units) else _unpriced(usage, rates),
     )
 
 

@@ -264,9 +264,19 @@ def test_anthropic_web_search_on_a_model_without_a_search_price_leaves_the_call_
             {"cache_read_tokens": 2_500},
         ),
         ("gcp.gemini", "gemini-2.5-pro", {"input_video_tokens": 5_000, "input_text_tokens": 200}, {}),
-        ("openai", "gpt-image-1", {"input_image_tokens": 500, "cache_image_read_tokens": 100}, {"cache_read_tokens": 300}),
+        (
+            "openai",
+            "gpt-image-1",
+            {"input_image_tokens": 500, "cache_image_read_tokens": 100},
+            {"cache_read_tokens": 300},
+        ),
         ("openai", "gpt-4o-realtime-preview", {"input_audio_tokens": 700, "output_audio_tokens": 90}, {}),
-        ("anthropic", "claude-sonnet-4-5", {"web_searches": 3}, {"cache_write_tokens": 1_000, "cache_write_1h_tokens": 400}),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            {"web_searches": 3},
+            {"cache_write_tokens": 1_000, "cache_write_1h_tokens": 400},
+        ),
     ],
 )
 def test_plan_matches_genai_prices_calc_price(

@@ -170,8 +170,8 @@ class Telemetry:
                 attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
             if usage.units:
                 unit_prefix = names.LLMCOST_USAGE_UNIT_PREFIX
-                for unit, value in usage.units.items():
-                    attrs[unit_prefix + unit] = value
+                for unit, unit_count in usage.units.items():
+                    attrs[unit_prefix + unit] = unit_count
             if usage.service_tier:
                 attrs[names.LLMCOST_SERVICE_TIER] = usage.service_tier
                 if request.provider.endswith("openai"):
@@ -189,8 +189,8 @@ class Telemetry:
                     attrs[names.LLMCOST_COST_CACHE_READ] = cost.cache_read
                 if cost.cache_write:
                     attrs[names.LLMCOST_COST_CACHE_WRITE] = cost.cache_write
-                for component, value in cost.components:
-                    attrs[names.LLMCOST_COST_UNIT_PREFIX + component] = value
+                for component, component_cost in cost.components:
+                    attrs[names.LLMCOST_COST_UNIT_PREFIX + component] = component_cost
                 attrs[names.LLMCOST_PRICE_SOURCE] = cost.source
                 if cost.savings_cache:
                     attrs[names.LLMCOST_SAVINGS_CACHE] = cost.savings_cache

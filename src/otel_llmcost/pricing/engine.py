@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .. import names
 from ..usage import Usage
 from .hardware import HardwareRate
-from .rates import Cost, Price, Rates, cost_of, plus, zero_cost
+from .prices import Price, price_of
+from .rates import Cost, Rates, cost_of, plus, zero_cost
 
 if TYPE_CHECKING:  # a price file's reader is imported only by a process that has one
     from .overrides import PriceOverrides
@@ -216,14 +217,7 @@ class PriceBook:
         )
 
 
-def _price(value: Any) -> Price | None:
-    """A genai-prices price (Decimal or TieredPrices) as our ``Price``."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return Price(value)
-    tiers = tuple(sorted(((t.start, t.price) for t in value.tiers), reverse=True))
-    return Price(value.base, tiers)
+_price = price_of
 
 
 def _has_time_of_day(info: Any) -> bool:

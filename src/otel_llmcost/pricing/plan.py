@@ -7,14 +7,42 @@ prices) and its unit registry, so a unit genai-prices starts pricing is billed w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING
 
 from ..usage import Usage
+from .prices import Price, price_of
 from .units import Unit, by_price_key, component_of, registry
 
-if TYPE_CHECKING:
-    from .rates import Price, Rates, UnitRate
+
+@dataclass(frozen=True, slots=True)
+class UnitRate:
+    """One priced unit of a model, placed in the model's pricing plan (see ``Rates.plan``)."""
+
+    key: str
+    """genai-prices usage key (``input_audio_tokens``, ``web_searches``)."""
+    component: str
+    """The cost component it is reported under (``input``, ``input_audio``, ``web_search``)."""
+    price: Price
+    """Price per ``per`` units."""
+    per: int
+    descendants: tuple[int, ...] = ()
+    """Indexes (in the plan) of the priced units that are part of this one: their counts are billed there."""
+    uncached: int | None = None
+    """For a cache-read unit: index of the unit the same tokens would bill at uncached (cache savings)."""
+    read: Callable[[Usage], int] | None = None
+    """How to read the count from a fixed ``Usage`` field; None: from ``Usage.units``."""
+    each: Price | None = None
+    """The price of ONE unit, when ``per`` is a power of ten (an exact shift of ``price``): the hot path
+    multiplies instead of dividing. None: ``price / per`` per call, as genai-prices computes it."""
+
+    def __post_init__(self) -> None:
+        if self.each is None:
+            digits = len(str(self.per)) - 1
+            if self.per == 10**digits:
+                price = self.price
+                each = Price(price.base.scaleb(-digits), tuple((s, p.scaleb(-digits)) for s, p in price.tiers))
+                object.__setattr__(self, "each", each)
 
 # The fixed Usage fields, as the genai-prices units they count.
 _READERS: dict[str, Callable[[Usage], int]] = {
@@ -41,8 +69,6 @@ _FIXED_SIX = frozenset(
 
 def build(priced: Iterable[tuple[Unit, Price]]) -> tuple[tuple[UnitRate, ...], frozenset[str], bool]:
     """(plan, usage keys billed nowhere, fast) for a model's priced units."""
-    from .rates import UnitRate
-
     units = sorted(priced, key=lambda item: (-len(item[0].dimensions), item[0].key))
     index = {unit.key: i for i, (unit, _) in enumerate(units)}
     plan: list[UnitRate] = []
@@ -82,30 +108,29 @@ def _uncached(unit: Unit, units: list[tuple[Unit, Price]], index: dict[str, int]
 
 def from_model_price(model_price: object) -> tuple[tuple[UnitRate, ...], frozenset[str], bool]:
     """The plan of a genai-prices ``ModelPrice``: every price key it sets that the registry knows."""
-    from .engine import _price  # the one reader of genai-prices price values
-
     known = by_price_key()
     priced: list[tuple[Unit, Price]] = []
     for price_key, value in vars(model_price).items():
         unit = known.get(price_key)
-        price = _price(value) if unit is not None else None
+        price = price_of(value) if unit is not None else None
         if unit is not None and price is not None:
             priced.append((unit, price))
     return build(priced)
 
 
-def fixed_plan(rates: Rates) -> tuple[tuple[UnitRate, ...], frozenset[str]]:
+def fixed_plan(
+    input_price: Price, output: Price, cache_read: Price, cache_write: Price, write_5m: Price, write_1h: Price
+) -> tuple[tuple[UnitRate, ...], frozenset[str]]:
     """The plan of rates given as the six fixed prices (a price file's entry; missing ones already filled)."""
     units = registry()
     plan, unpriced, _ = build(
         [
-            (units["input_tokens"], rates.input),
-            (units["output_tokens"], rates.output),
-            (units["cache_read_tokens"], rates.cache_read),
-            (units["cache_write_tokens"], rates.cache_write),
-            (units["cache_write_5m_tokens"], rates.cache_write_5m),
-            (units["cache_write_1h_tokens"], rates.cache_write_1h),
+            (units["input_tokens"], input_price),
+            (units["output_tokens"], output),
+            (units["cache_read_tokens"], cache_read),
+            (units["cache_write_tokens"], cache_write),
+            (units["cache_write_5m_tokens"], write_5m),
+            (units["cache_write_1h_tokens"], write_1h),
         ]
     )
     return plan, unpriced
-

@@ -12,58 +12,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..usage import Usage
+from .plan import UnitRate, fixed_plan
+from .prices import Price, Tiers
+
+__all__ = ["Cost", "Price", "Rates", "Tiers", "UnitRate", "cost_of", "plus", "zero_cost"]
 
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
-
-# A price per million tokens: either flat, or a base with cliffs. Tiers are (start, price) pairs sorted
-# by descending start; past a start, EVERY token pays that tier's price (the industry's cliff model).
-Tiers = tuple[tuple[int, Decimal], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """One unit price per million tokens, possibly tiered by the call's total input tokens."""
-
-    base: Decimal
-    tiers: Tiers = ()
-
-    def at(self, total_input: int) -> Decimal:
-        for start, price in self.tiers:
-            if total_input > start:
-                return price
-        return self.base
-
-
-@dataclass(frozen=True, slots=True)
-class UnitRate:
-    """One priced unit of a model, placed in the model's pricing plan (see ``Rates.plan``)."""
-
-    key: str
-    """genai-prices usage key (``input_audio_tokens``, ``web_searches``)."""
-    component: str
-    """The cost component it is reported under (``input``, ``input_audio``, ``web_search``)."""
-    price: Price
-    """Price per ``per`` units."""
-    per: int
-    descendants: tuple[int, ...] = ()
-    """Indexes (in the plan) of the priced units that are part of this one: their counts are billed there."""
-    uncached: int | None = None
-    """For a cache-read unit: index of the unit the same tokens would bill at uncached (cache savings)."""
-    read: Callable[[Usage], int] | None = None
-    """How to read the count from a fixed ``Usage`` field; None: from ``Usage.units``."""
-    each: Price | None = None
-    """The price of ONE unit, when ``per`` is a power of ten (an exact shift of ``price``): the hot path
-    multiplies instead of dividing. None: ``price / per`` per call, as genai-prices computes it."""
-
-    def __post_init__(self) -> None:
-        if self.each is None:
-            digits = len(str(self.per)) - 1
-            if self.per == 10**digits:
-                price = self.price
-                each = Price(price.base.scaleb(-digits), tuple((s, p.scaleb(-digits)) for s, p in price.tiers))
-                object.__setattr__(self, "each", each)
-
 
 @dataclass(frozen=True, slots=True)
 class Rates:
@@ -99,9 +54,9 @@ class Rates:
 
     def __post_init__(self) -> None:
         if not self.plan:
-            from .plan import fixed_plan
-
-            plan, unpriced = fixed_plan(self)
+            plan, unpriced = fixed_plan(
+                self.input, self.output, self.cache_read, self.cache_write, self.cache_write_5m, self.cache_write_1h
+            )
             object.__setattr__(self, "plan", plan)
             object.__setattr__(self, "unpriced_units", unpriced)
         object.__setattr__(self, "steps", tuple(_step(unit, self.plan) for unit in self.plan))

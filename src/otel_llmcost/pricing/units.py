@@ -56,9 +56,14 @@ def registry() -> Mapping[str, Unit]:
     from genai_prices.data_units import unit_data
 
     return {
-        key: Unit(key, str(raw.get("price_key", key)), int(raw["per"]), frozenset(dict(raw.get("dimensions", {})).items()))
+        key: Unit(key, str(raw.get("price_key", key)), int(raw["per"]), _dimensions(raw))
         for key, raw in unit_data.items()
     }
+
+
+def _dimensions(raw: Mapping[str, object]) -> frozenset[tuple[str, str]]:
+    dims = raw.get("dimensions")
+    return frozenset((str(k), str(v)) for k, v in dims.items()) if isinstance(dims, Mapping) else frozenset()
 
 
 @cache

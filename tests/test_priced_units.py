@@ -311,3 +311,25 @@ def test_a_unit_outside_the_registry_bills_inside_its_fixed_field() -> None:
     with_ttl = PriceBook().cost("openai", "gpt-5.6-cyber", usage)
     assert plain is not None and with_ttl is not None
     assert with_ttl.exact == plain.exact == Decimal(1_000) * Decimal("15.625") / MILLION
+
+
+def test_a_price_file_prices_other_units_by_genai_prices_keys() -> None:
+    from otel_llmcost.errors import ConfigError
+    from otel_llmcost.pricing import PriceOverrides
+
+    overrides = PriceOverrides.from_data(
+        {"models": [{"model": "my-model", "input": 1, "output": 2, "units": {"web_searches_kcount": 12}}]}
+    )
+    usage = Usage(input_tokens=1_000, output_tokens=100)
+    usage.units = {"web_searches": 3}
+    cost = PriceBook(overrides).cost("anthropic", "my-model", usage)
+    assert cost is not None
+    assert cost.exact == (Decimal(1_000) * 1 + Decimal(100) * 2) / MILLION + Decimal(3) * 12 / 1000
+    assert dict(cost.components) == {"web_search": float(Decimal(3) * 12 / 1000)}
+    # Without a search price, a reported search leaves the call unpriced (no cost, not the tokens alone).
+    bare = PriceOverrides.from_data({"models": [{"model": "my-model", "input": 1, "output": 2}]})
+    assert PriceBook(bare).cost("anthropic", "my-model", usage) is None
+    with pytest.raises(ConfigError, match="web_search_kcount"):
+        PriceOverrides.from_data(
+            {"models": [{"model": "m", "input": 1, "output": 2, "units": {"web_search_kcount": 1}}]}
+        )

@@ -84,26 +84,20 @@ def _fields(rates: Rates) -> dict[str, Any]:
 def _build(prices: dict[str, Price], source: str, model: str, units: Mapping[str, Decimal] | None = None) -> Rates:
     input_price = prices["input"]
     cache_write = prices.get("cache_write", input_price)
-    fixed = {
-        "input": input_price,
-        "output": prices["output"],
-        "cache_read": prices.get("cache_read", input_price),
-        "cache_write": cache_write,
-        "cache_write_5m": prices.get("cache_write_5m", cache_write),
-        "cache_write_1h": prices.get("cache_write_1h", cache_write),
-    }
-    extra: dict[str, Any] = {}
-    if units:
-        from .plan import build, fixed_plan
-        from .units import by_price_key, registry
+    read = prices.get("cache_read", input_price)
+    write_5m = prices.get("cache_write_5m", cache_write)
+    write_1h = prices.get("cache_write_1h", cache_write)
+    fixed = (input_price, prices["output"], read, cache_write, write_5m, write_1h)
+    if not units:
+        return Rates(*fixed, source=source, model_id=model)
+    from .plan import build, fixed_plan
+    from .units import by_price_key, registry
 
-        six, _ = fixed_plan(*fixed.values())
-        priced = [(registry()[unit.key], unit.price) for unit in six]
-        priced += [(by_price_key()[key], Price(value)) for key, value in units.items()]
-        plan, unpriced, fast = build(priced)
-        extra = {"plan": plan, "unpriced_units": unpriced, "fast": fast}
-    return Rates(**fixed, source=source, model_id=model, **extra)
-
+    six, _ = fixed_plan(*fixed)
+    priced = [(registry()[unit.key], unit.price) for unit in six]
+    priced += [(by_price_key()[key], Price(value)) for key, value in units.items()]
+    plan, unpriced, fast = build(priced)
+    return Rates(*fixed, source=source, model_id=model, plan=plan, unpriced_units=unpriced, fast=fast)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ _MODALITIES = {"text": "text", "image": "image", "audio": "audio", "video": "vid
 
 def _by_modality(details: Any, template: str, into: dict[str, int]) -> None:
     """Add each ``{modality, token_count}`` entry of a token details list to ``into[template % modality]``."""
-    for entry in details or ():
+    for entry in details if isinstance(details, list) else ():
         modality = _MODALITIES.get(_enum_value(_field(entry, "modality", "modality")) or "")
         tokens = _field(entry, "token_count", "tokenCount")
         if modality is not None and type(tokens) is int and tokens > 0:

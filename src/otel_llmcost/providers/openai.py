@@ -163,7 +163,8 @@ def _tool_usage(obj: Any, usage: Usage) -> None:
 
 
 def _image_model(obj: Any) -> str:
-    for tool in get(obj, "tools") or ():
+    tools = get(obj, "tools")
+    for tool in tools if isinstance(tools, list) else ():
         if get(tool, "type") == "image_generation":
             model = get(tool, "model")
             if isinstance(model, str) and model:

@@ -214,14 +214,26 @@ def floor_patch(tracer_provider: TracerProvider, meter_provider: MeterProvider) 
     return on, off
 
 
-def cost_us(rounds: int = 200_000) -> float:
+def cost_us(rounds: int = 200_000, units: bool = False) -> float:
+    """µs per warm ``PriceBook.cost``: a text call on the fixed fast path, or (``units``) a Gemini call with
+    per-modality tokens priced by the model's plan (image output, audio input, cached audio)."""
     book = PriceBook()
     book.warm_up()
+    provider, model = "openai", "gpt-4o-2024-08-06"
     usage = Usage(input_tokens=10_000, output_tokens=500, cache_read_tokens=8_000, reasoning_tokens=100)
-    book.cost("openai", "gpt-4o-2024-08-06", usage)
+    if units:
+        provider, model = "gcp.gemini", "gemini-2.5-flash"
+        usage.units = {
+            "input_text_tokens": 6_000,
+            "input_audio_tokens": 4_000,
+            "cache_audio_read_tokens": 2_000,
+            "cache_text_read_tokens": 6_000,
+            "output_text_tokens": 400,
+        }
+    book.cost(provider, model, usage)
     start = time.perf_counter()
     for _ in range(rounds):
-        book.cost("openai", "gpt-4o-2024-08-06", usage)
+        book.cost(provider, model, usage)
     return (time.perf_counter() - start) / rounds * 1e6
 
 
@@ -413,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[key] = measure(label, fn, on, off, args.blocks, calls)
         results["cost_us"] = cost_us()
         print(f"{'cost computation (PriceBook.cost, warm)':<44} {results['cost_us']:.2f} µs per call")
+        results["cost_units_us"] = cost_us(units=True)
+        print(f"{'  with per-modality units (plan)':<44} {results['cost_units_us']:.2f} µs per call")
     if args.json:
         print(json.dumps(results, indent=2))
     shutdown()

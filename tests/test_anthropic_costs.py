@@ -122,11 +122,12 @@ def test_unknown_model_has_no_cost_and_is_counted(captured: Captured, caplog: py
     assert "claude-nonexistent-9" in caplog.text
 
 
-def test_web_search_requests_counted_not_priced(captured: Captured) -> None:
+def test_web_search_requests_priced(captured: Captured) -> None:
+    """server_tool_use.web_search_requests bill at the model's web_searches_kcount ($10 per 1,000)."""
     create(FakeAnthropic(tokens=Tokens(input=100, output=10, web_search=3)))
     attrs = only_span(captured)
     assert attrs[names.LLMCOST_WEB_SEARCH_REQUESTS] == 3
-    assert attrs[names.GEN_AI_USAGE_COST] == usd(100 * 3 / 1e6 + 10 * 15 / 1e6)
+    assert attrs[names.GEN_AI_USAGE_COST] == usd(100 * 3 / 1e6 + 10 * 15 / 1e6 + 3 * 10 / 1000)
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,11 @@ def expected_cost(rec: Recording) -> tuple[Decimal | None, str, dict[str, Any]]:
         extracted = extract_usage(response, provider_id=str(rec.provider_id), api_flavor=flavor)
     except Exception as exc:  # genai-prices raises ValueError/KeyError/... when the shape is not its own
         return None, f"genai-prices cannot extract usage ({rec.provider_id} {flavor}: {type(exc).__name__})", {}
+    searches = ((response.get("tool_usage") or {}).get("web_search") or {}).get("num_requests")
+    if rec.route == "openai.responses" and searches:
+        # Response.tool_usage (beside usage, which genai-prices' extractor reads): billable web searches, priced
+        # by genai-prices' own calc_price at the model's web_searches_kcount.
+        extracted.usage.web_searches = searches
     usage = {k: v for k, v in vars(extracted.usage).items() if v}
     tier = response.get("service_tier")
     context: Any = {"service_tier": tier} if tier not in _STANDARD_TIERS else None
@@ -168,7 +173,33 @@ def expected_cost(rec: Recording) -> tuple[Decimal | None, str, dict[str, Any]]:
         return None, f"genai-prices cannot price this usage ({type(exc).__name__})", usage
     if price.total_price == 0 and not any(v for v in vars(price.model_price).values() if not isinstance(v, dict)):
         return None, "model listed by genai-prices without a price (no cost from us, by design)", usage
-    return price.total_price, "", {**usage, "model": model.id, "flavor": flavor}
+    total = price.total_price
+    if rec.route.startswith("anthropic"):
+        extra = iterations_cost(response, provider, flavor, model, context)
+        if extra is None:
+            return None, "an Anthropic iteration's model is unknown to genai-prices", usage
+        total += extra
+    return total, "", {**usage, "model": model.id, "flavor": flavor}
+
+
+def iterations_cost(response: dict[str, Any], provider: Any, flavor: str, model: Any, context: Any) -> Decimal | None:
+    """What Anthropic ``usage.iterations`` bill beyond the top-level totals, by genai-prices alone: a
+    ``compaction`` entry at the call's model, an ``advisor_message`` entry at its own ``model`` (both left out
+    of the top-level counts; ``message`` entries are in them). None when an entry's model has no price."""
+    from genai_prices import extract_usage
+
+    extra = Decimal(0)
+    for entry in (response.get("usage") or {}).get("iterations") or ():
+        if entry.get("type") not in ("compaction", "advisor_message"):
+            continue
+        own = model
+        if entry.get("type") == "advisor_message":
+            own = provider.find_model(entry.get("model") or "")
+            if own is None:
+                return None
+        part = extract_usage({"usage": entry}, provider_id=str(provider.id), api_flavor=flavor)
+        extra += part.calc_price(model=own, price_context=context).total_price
+    return extra
 
 
 # --- replay through the real SDK clients ------------------------------------------------------------------

@@ -28,6 +28,8 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tok
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+# On llmcost.tokens: text | image | audio | video as the API reported it, unknown where it reported none.
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
@@ -57,6 +59,13 @@ LLMCOST_USAGE_AVAILABLE: Final = "llmcost.usage.available"
 LLMCOST_USAGE_UNAVAILABLE_REASON: Final = "llmcost.usage.unavailable_reason"
 LLMCOST_CACHE_WRITE_5M_TOKENS: Final = "llmcost.usage.cache_write.5m_tokens"
 LLMCOST_CACHE_WRITE_1H_TOKENS: Final = "llmcost.usage.cache_write.1h_tokens"
+# Every other priced unit a call reported, one span attribute each: this prefix + genai-prices' usage key
+# (llmcost.usage.input_audio_tokens, llmcost.usage.web_searches, llmcost.usage.cache_write_30m_tokens).
+LLMCOST_USAGE_UNIT_PREFIX: Final = "llmcost.usage."
+# The cost of every other priced unit, one span attribute each: this prefix + its cost component
+# (llmcost.cost.input_audio, llmcost.cost.output_image, llmcost.cost.web_search), the component also being the
+# llmcost.cost.component value of the llmcost.cost metric.
+LLMCOST_COST_UNIT_PREFIX: Final = "llmcost.cost."
 LLMCOST_SERVICE_TIER: Final = "llmcost.service_tier"
 LLMCOST_BATCH: Final = "llmcost.batch"
 LLMCOST_BATCH_ID: Final = "llmcost.batch.id"

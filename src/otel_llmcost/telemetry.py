@@ -17,7 +17,7 @@ from . import names
 from .config import Settings
 from .metrics import AttrKey, Instruments, Update, ValueCap, add_together
 from .pricing import Cost
-from .usage import Request, Response, Usage
+from .usage import Request, Response, Usage, by_modality
 
 _ATTR_CACHE_LIMIT = 4096
 # On the cheap counters only; histograms keep the semconv's required attributes and the request model.
@@ -177,6 +177,10 @@ class Telemetry:
                     attrs[names.LLMCOST_CACHE_WRITE_1H_TOKENS] = usage.cache_write_1h_tokens
             if usage.reasoning_tokens:
                 attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+            if usage.units:
+                unit_prefix = names.LLMCOST_USAGE_UNIT_PREFIX
+                for unit, unit_count in usage.units.items():
+                    attrs[unit_prefix + unit] = unit_count
             if usage.service_tier:
                 attrs[names.LLMCOST_SERVICE_TIER] = usage.service_tier
                 if request.provider.endswith("openai"):
@@ -194,6 +198,8 @@ class Telemetry:
                     attrs[names.LLMCOST_COST_CACHE_READ] = cost.cache_read
                 if cost.cache_write:
                     attrs[names.LLMCOST_COST_CACHE_WRITE] = cost.cache_write
+                for component, component_cost in cost.components:
+                    attrs[names.LLMCOST_COST_UNIT_PREFIX + component] = component_cost
                 attrs[names.LLMCOST_PRICE_SOURCE] = cost.source
                 if cost.savings_cache:
                     attrs[names.LLMCOST_SAVINGS_CACHE] = cost.savings_cache
@@ -286,6 +292,7 @@ class Telemetry:
         m.token_usage.record(usage.input_tokens, input_attrs)
         m.token_usage.record(usage.output_tokens, output_attrs)
         tt = names.GEN_AI_TOKEN_TYPE
+        tm = names.GEN_AI_TOKEN_MODALITY
         tokens = m.tokens
         for token_type, count in (
             ("input", usage.input_tokens),
@@ -295,7 +302,8 @@ class Telemetry:
             ("reasoning", usage.reasoning_tokens),
         ):
             if count:
-                updates.append((tokens, key + ((tt, token_type),), count))
+                for modality, part in by_modality(usage, token_type, count):
+                    updates.append((tokens, key + ((tt, token_type), (tm, modality)), part))
         if cost is None:
             updates.append((m.unpriced, key, 1))
             return
@@ -310,6 +318,8 @@ class Telemetry:
         ):
             if value:
                 updates.append((table, key + ((comp, component),), value))
+        for component, value in cost.components:
+            updates.append((table, key + ((comp, component),), value))
         if cost.hardware:
             updates.append((m.hardware_cost, key, cost.hardware))
         kind = names.LLMCOST_SAVINGS_KIND

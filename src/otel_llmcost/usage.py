@@ -13,6 +13,8 @@ from types import MappingProxyType
 from typing import Any
 
 _NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+NO_UNITS: Mapping[str, int] = MappingProxyType({})
+"""The shared, empty ``Usage.units`` of a call that reported nothing beyond the fixed fields."""
 
 
 @dataclass(slots=True)
@@ -42,12 +44,56 @@ class Usage:
     server_duration_ns: int = 0
     """Wall time the server reports for the call (Ollama's total_duration), 0 when not reported: what a
     GPU-hour rate prices a self-hosted call by."""
+    units: Mapping[str, int] = field(default_factory=lambda: NO_UNITS)
+    """Every other priced unit the API reported, keyed by genai-prices' usage key (its unit registry):
+    ``input_audio_tokens``, ``output_image_tokens``, ``cache_audio_read_tokens``, ``web_searches``,
+    ``code_executions``, ... Each count is PART of its parent's (``input_audio_tokens`` of ``input_tokens``,
+    ``cache_audio_read_tokens`` of both ``cache_read_tokens`` and ``input_audio_tokens``), as in genai-prices:
+    pricing bills each token once, at the most specific unit the model has a price for. Adapters assign a new
+    dict (never mutate the shared empty default); the fixed fields above are never repeated here."""
+
+    iterations: tuple[tuple[str | None, Usage], ...] = ()
+    """Billed work the top-level counts leave out, each priced on its own: (model, usage) pairs, model None for
+    the call's own model. Anthropic ``usage.iterations``: a ``compaction`` entry (the call's model) and an
+    ``advisor_message`` entry (its own ``model``) are not in the top-level totals; ``message`` entries are, and
+    are never repeated here (each token is counted once)."""
 
     @property
     def uncached_input_tokens(self) -> int:
         """Input tokens billed at the plain input rate (never negative, even for odd reports)."""
         rest = self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
         return rest if rest > 0 else 0
+
+
+MODALITIES = ("text", "image", "audio", "video")
+MODALITY_UNKNOWN = "unknown"
+# For each token type of the tokens metric, the genai-prices usage key of its part in each modality.
+_MODALITY_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "input": tuple((m, f"input_{m}_tokens") for m in MODALITIES),
+    "output": tuple((m, f"output_{m}_tokens") for m in MODALITIES),
+    "cache_read": tuple((m, f"cache_{m}_read_tokens") for m in MODALITIES),
+    "cache_write": tuple((m, f"cache_{m}_write_tokens") for m in MODALITIES),
+    "reasoning": tuple((m, f"output_{m}_reasoning_tokens") for m in MODALITIES),
+}
+
+
+def by_modality(usage: Usage, token_type: str, total: int) -> list[tuple[str, int]]:
+    """``total`` tokens of one type split by modality (text, image, audio, video) as the API reported them; what
+    it did not attribute to a modality is ``unknown`` (all of it, for an API that reports no modalities). The
+    parts add up to ``total`` whenever the report is consistent."""
+    units = usage.units
+    if not units:
+        return [(MODALITY_UNKNOWN, total)]
+    parts: list[tuple[str, int]] = []
+    rest = total
+    for modality, key in _MODALITY_KEYS.get(token_type, ()):
+        count = units.get(key, 0)
+        if count > 0:
+            parts.append((modality, count))
+            rest -= count
+    if rest > 0:
+        parts.append((MODALITY_UNKNOWN, rest))
+    return parts
 
 
 @dataclass(slots=True)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from .. import names
 from ..usage import Usage
 from .hardware import HardwareRate
-from .rates import Cost, Price, Rates, cost_of, zero_cost
+from .prices import Price, price_of
+from .rates import Cost, Rates, cost_of, plus, zero_cost
 
 if TYPE_CHECKING:  # a price file's reader is imported only by a process that has one
     from .overrides import PriceOverrides
@@ -116,7 +117,23 @@ class PriceBook:
         if not model:
             return None
         rates = self.rates(provider, model, usage)
-        return cost_of(usage, rates) if rates is not None else None
+        if rates is None:
+            return None
+        cost = cost_of(usage, rates)
+        if usage.iterations:
+            for other_model, part in usage.iterations:
+                # Each iteration is priced at its own model (an advisor) or the call's (a compaction); one
+                # it cannot price leaves the whole call without a cost.
+                part_cost = self.cost(provider, other_model or model, part)
+                if part_cost is None:
+                    return None
+                cost = plus(cost, part_cost)
+        if cost.unpriced:
+            # A reported unit the model has no price for (a web search on a model whose search price is
+            # not in the data): the bill is not known, so no cost rather than an undercount.
+            self._warn_unpriced(provider, model, cost.unpriced)
+            return None
+        return cost
 
     def rates(self, provider: str, model: str, usage: Usage) -> Rates | None:
         """Cached rates for the call's model and price context."""
@@ -172,6 +189,20 @@ class PriceBook:
                 rates = _with_standard(rates, standard)
         return rates
 
+    def _warn_unpriced(self, provider: str, model: str, units: tuple[str, ...]) -> None:
+        key = (provider, f"{model}\x00{','.join(units)}")
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        logger.warning(
+            "otel-llmcost: model %r of provider %r reported %s, which has no known price; these calls get no cost. "
+            "Add its price to the price override file (%s).",
+            model,
+            provider,
+            ", ".join(units),
+            names.ENV_PRICE_FILE,
+        )
+
     def _warn_unknown(self, provider: str, model: str) -> None:
         key = (provider, model)
         if key in self._warned:
@@ -186,14 +217,7 @@ class PriceBook:
         )
 
 
-def _price(value: Any) -> Price | None:
-    """A genai-prices price (Decimal or TieredPrices) as our ``Price``."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return Price(value)
-    tiers = tuple(sorted(((t.start, t.price) for t in value.tiers), reverse=True))
-    return Price(value.base, tiers)
+_price = price_of
 
 
 def _has_time_of_day(info: Any) -> bool:
@@ -209,8 +233,11 @@ def _rates_from(model_price: Any, source: str, model_id: str, time_of_day: bool 
     price_input = _price(getattr(model_price, "input_mtok", None))
     if price_input is None:
         return None
+    from .plan import from_model_price
+
     zero = Price(Decimal(0))
     cache_write = _price(getattr(model_price, "cache_write_mtok", None)) or price_input
+    plan, unpriced, fast = from_model_price(model_price)
     return Rates(
         input=price_input,
         output=_price(getattr(model_price, "output_mtok", None)) or zero,
@@ -221,6 +248,9 @@ def _rates_from(model_price: Any, source: str, model_id: str, time_of_day: bool 
         source=source,
         model_id=model_id,
         time_of_day=time_of_day,
+        plan=plan,
+        unpriced_units=unpriced,
+        fast=fast,
     )
 
 

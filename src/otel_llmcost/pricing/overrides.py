@@ -16,6 +16,8 @@ Format (YAML or JSON; prices in USD per million tokens)::
           - {above: 200000, input: 3, output: 22.5}   # every token pays the tier's prices
         batch: {input: 0.75, output: 3}               # optional prices for batch calls
         service_tiers: {flex: {input: 0.75, output: 3}}  # optional prices per service tier
+        units:                        # optional: any other genai-prices price key, in its own unit
+          web_searches_kcount: 10     # (USD per 1,000 searches; input_audio_mtok: USD per Mtok, ...)
     aliases:                          # model id as returned -> model id to price it as
       my-azure-deployment: gpt-4o-2024-08-06
 
@@ -37,7 +39,7 @@ from ..errors import ConfigError
 from .rates import Price, Rates
 
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h")
-_ENTRY_KEYS = frozenset({"model", "provider", "match", "tiers", "batch", "service_tiers", *_PRICE_KEYS})
+_ENTRY_KEYS = frozenset({"model", "provider", "match", "tiers", "batch", "service_tiers", "units", *_PRICE_KEYS})
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class _Entry:
     prices: dict[str, Price]
     batch: dict[str, Decimal]
     service_tiers: dict[str, dict[str, Decimal]]
+    units: dict[str, Decimal] = field(default_factory=dict)
+    """Other genai-prices price keys (``web_searches_kcount``, ``input_audio_mtok``): priced units of their own."""
 
     def matches(self, provider: str, model: str) -> bool:
         if self.provider is not None and self.provider != provider:
@@ -64,11 +68,12 @@ class _Entry:
             variant = self.batch
         for key, value in variant.items():
             prices[key] = Price(value)
-        base = _build(prices, source, self.model)
+        base = _build(prices, source, self.model, self.units)
         # Only a batch price carries the standard rates: their difference is reported as batch savings
         # (as for bundled prices); a service-tier discount is not a batch saving.
         if variant and context.get("processing") == "batch":
-            return Rates(**{**_fields(base), "standard": _build(dict(self.prices), source, self.model)})
+            standard = _build(dict(self.prices), source, self.model, self.units)
+            return Rates(**{**_fields(base), "standard": standard})
         return base
 
 
@@ -76,19 +81,23 @@ def _fields(rates: Rates) -> dict[str, Any]:
     return {name: getattr(rates, name) for name in Rates.__slots__}
 
 
-def _build(prices: dict[str, Price], source: str, model: str) -> Rates:
+def _build(prices: dict[str, Price], source: str, model: str, units: Mapping[str, Decimal] | None = None) -> Rates:
     input_price = prices["input"]
     cache_write = prices.get("cache_write", input_price)
-    return Rates(
-        input=input_price,
-        output=prices["output"],
-        cache_read=prices.get("cache_read", input_price),
-        cache_write=cache_write,
-        cache_write_5m=prices.get("cache_write_5m", cache_write),
-        cache_write_1h=prices.get("cache_write_1h", cache_write),
-        source=source,
-        model_id=model,
-    )
+    read = prices.get("cache_read", input_price)
+    write_5m = prices.get("cache_write_5m", cache_write)
+    write_1h = prices.get("cache_write_1h", cache_write)
+    fixed = (input_price, prices["output"], read, cache_write, write_5m, write_1h)
+    if not units:
+        return Rates(*fixed, source=source, model_id=model)
+    from .plan import build, fixed_plan
+    from .units import by_price_key, registry
+
+    six, _ = fixed_plan(*fixed)
+    priced = [(registry()[unit.key], unit.price) for unit in six]
+    priced += [(by_price_key()[key], Price(value)) for key, value in units.items()]
+    plan, unpriced, fast = build(priced)
+    return Rates(*fixed, source=source, model_id=model, plan=plan, unpriced_units=unpriced, fast=fast)
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,7 @@ def _parse_entry(raw: Any, where: str) -> _Entry:
     service_tiers_raw = raw.get("service_tiers") or {}
     if not isinstance(service_tiers_raw, Mapping):
         raise ConfigError(f"{where}: 'service_tiers' must map a tier name to prices.")
+    units = _units(raw.get("units"), f"{where}: units") if raw.get("units") is not None else {}
     return _Entry(
         model=model.strip().lower(),
         provider=provider,
@@ -222,4 +232,26 @@ def _parse_entry(raw: Any, where: str) -> _Entry:
         service_tiers={
             str(t): _partial(p, f"{where}: service_tiers.{t}") for t, p in service_tiers_raw.items()
         },
+        units=units,
     )
+
+
+_FIXED_PRICE_KEYS = frozenset(
+    {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_5m_mtok", "cache_write_1h_mtok"}
+)
+
+
+def _units(raw: Any, where: str) -> dict[str, Decimal]:
+    """Prices of other units, keyed by genai-prices' price keys (its unit registry is the list of valid keys)."""
+    from .units import by_price_key
+
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must map genai-prices price keys to prices, e.g. {{web_searches_kcount: 10}}.")
+    known = set(by_price_key()) - _FIXED_PRICE_KEYS
+    bad = sorted(str(k) for k in raw if k not in known)
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown price key(s) {bad}; expected genai-prices price keys such as "
+            f"web_searches_kcount, input_audio_mtok, output_image_mtok (the fixed prices go at the entry's top)."
+        )
+    return {str(k): _number(v, where, str(k)) for k, v in raw.items()}

@@ -82,6 +82,36 @@ _TRAFFIC_TIERS = {
 }
 
 
+# A modality of the API's token details as genai-prices' unit modality (a DOCUMENT is billed as image, as
+# genai-prices' Gemini extractor reads it).
+_MODALITIES = {"text": "text", "image": "image", "audio": "audio", "video": "video", "document": "image"}
+
+
+def _by_modality(details: Any, template: str, into: dict[str, int]) -> None:
+    """Add each ``{modality, token_count}`` entry of a token details list to ``into[template % modality]``."""
+    for entry in details if isinstance(details, list) else ():
+        modality = _MODALITIES.get(_enum_value(_field(entry, "modality", "modality")) or "")
+        tokens = _field(entry, "token_count", "tokenCount")
+        if modality is not None and type(tokens) is int and tokens > 0:
+            key = template % modality
+            into[key] = into.get(key, 0) + tokens
+
+
+def _modality_units(raw: Any, tool_prompt: int) -> dict[str, int]:
+    """Per-modality token counts (prompt, tool-use prompt, candidates, cache) as genai-prices usage keys."""
+    units: dict[str, int] = {}
+    _by_modality(_field(raw, "prompt_tokens_details", "promptTokensDetails"), "input_%s_tokens", units)
+    tool_details = _field(raw, "tool_use_prompt_tokens_details", "toolUsePromptTokensDetails")
+    _by_modality(tool_details, "input_%s_tokens", units)
+    _by_modality(tool_details, "input_%s_tool_tokens", units)
+    if tool_prompt:
+        units["input_tool_tokens"] = tool_prompt
+    _by_modality(_field(raw, "candidates_tokens_details", "candidatesTokensDetails"), "output_%s_tokens", units)
+    cache = _field(raw, "cache_tokens_details", "cacheTokensDetails")
+    _by_modality(cache, "cache_%s_read_tokens", units)
+    return units
+
+
 def gemini_usage(raw: Any, service_tier: str | None = None, batch: bool = False) -> Usage | None:
     """``usage_metadata`` (SDK model, or the REST body's camelCase ``usageMetadata``) as the normalized record.
 
@@ -97,7 +127,7 @@ def gemini_usage(raw: Any, service_tier: str | None = None, batch: bool = False)
     tool_prompt = count(_field(raw, "tool_use_prompt_token_count", "toolUsePromptTokenCount"))
     traffic = _enum_value(_field(raw, "traffic_type", "trafficType"))
     tier = _TRAFFIC_TIERS.get(traffic or "") or service_tier
-    return Usage(
+    usage = Usage(
         input_tokens=count(prompt) + tool_prompt,
         output_tokens=count(candidates) + thoughts,
         cache_read_tokens=count(_field(raw, "cached_content_token_count", "cachedContentTokenCount")),
@@ -105,6 +135,10 @@ def gemini_usage(raw: Any, service_tier: str | None = None, batch: bool = False)
         service_tier=tier,
         batch=batch,
     )
+    units = _modality_units(raw, tool_prompt)
+    if units:
+        usage.units = units
+    return usage
 
 
 def _finish_reasons(candidates: Any, into: list[str]) -> list[str]:

@@ -53,7 +53,7 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
         return None
     prompt_details = get(raw, "prompt_tokens_details")
     completion_details = get(raw, "completion_tokens_details")
-    return Usage(
+    usage = Usage(
         input_tokens=count(get(raw, "prompt_tokens")),
         output_tokens=count(get(raw, "completion_tokens")),
         cache_read_tokens=count(get(prompt_details, "cached_tokens")),
@@ -61,6 +61,20 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
         reasoning_tokens=count(get(completion_details, "reasoning_tokens")),
         service_tier=service_tier if isinstance(service_tier, str) else None,
     )
+    units = _units(
+        ("input_audio_tokens", get(prompt_details, "audio_tokens")),
+        ("input_image_tokens", get(prompt_details, "image_tokens")),
+        ("output_audio_tokens", get(completion_details, "audio_tokens")),
+        ("output_image_tokens", get(completion_details, "image_tokens")),
+    )
+    if units:
+        usage.units = units
+    return usage
+
+
+def _units(*pairs: tuple[str, Any]) -> dict[str, int]:
+    """The reported (positive) counts of genai-prices usage keys."""
+    return {key: value for key, value in pairs if type(value) is int and value > 0}
 
 
 def gemini_compatible_usage(usage: Usage | None, raw: Any) -> Usage | None:
@@ -82,7 +96,7 @@ def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> 
         return None
     input_details = get(raw, "input_tokens_details")
     output_details = get(raw, "output_tokens_details")
-    return Usage(
+    usage = Usage(
         input_tokens=count(get(raw, "input_tokens")),
         output_tokens=count(get(raw, "output_tokens")),
         cache_read_tokens=count(get(input_details, "cached_tokens")),
@@ -91,6 +105,71 @@ def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> 
         service_tier=service_tier if isinstance(service_tier, str) else None,
         batch=batch,
     )
+    ttl = get(input_details, "cache_write_tokens_details")
+    # 30-minute and 12-hour cache writes: parts of cache_write_tokens, named as genai-prices names TTL units
+    # (cache_write_5m_tokens). Until its registry has them they bill at the cache-write price; the day it
+    # prices them, they bill at theirs with no change here.
+    units = _units(
+        ("input_audio_tokens", get(input_details, "audio_tokens")),
+        ("input_image_tokens", get(input_details, "image_tokens")),
+        ("output_audio_tokens", get(output_details, "audio_tokens")),
+        ("output_image_tokens", get(output_details, "image_tokens")),
+        ("cache_write_30m_tokens", get(ttl, "ttl_30m_tokens")),
+        ("cache_write_12h_tokens", get(ttl, "ttl_12h_tokens")),
+    )
+    if units:
+        usage.units = units
+    return usage
+
+
+# The image model the Responses image_generation tool uses when the tool names none (the API's default).
+IMAGE_GEN_DEFAULT_MODEL = "gpt-image-1"
+
+
+def _tool_usage(obj: Any, usage: Usage) -> None:
+    """``Response.tool_usage``: billable web searches (priced per search at the call's model), and the image
+    generation tool's tokens, billed at the image model's token prices (an iteration of its own)."""
+    tools = get(obj, "tool_usage")
+    if tools is None:
+        return
+    searches = get(get(tools, "web_search"), "num_requests")
+    if type(searches) is int and searches > 0:
+        usage.units = {**usage.units, "web_searches": searches}
+    image = get(tools, "image_gen")
+    image_in, image_out = count(get(image, "input_tokens")), count(get(image, "output_tokens"))
+    if image_in + image_out <= 0:
+        return
+    in_details = get(image, "input_tokens_details")
+    out_details = get(image, "output_tokens_details")
+    cached = get(image, "cached_tokens_details")
+    part = Usage(
+        input_tokens=image_in,
+        output_tokens=image_out,
+        cache_read_tokens=count(get(image, "cached_tokens")),
+        service_tier=usage.service_tier,
+        batch=usage.batch,
+    )
+    units = _units(
+        ("input_text_tokens", get(in_details, "text_tokens")),
+        ("input_image_tokens", get(in_details, "image_tokens")),
+        ("output_text_tokens", get(out_details, "text_tokens")),
+        ("output_image_tokens", get(out_details, "image_tokens")),
+        ("cache_text_read_tokens", get(cached, "cached_text_tokens")),
+        ("cache_image_read_tokens", get(cached, "cached_image_tokens")),
+    )
+    if units:
+        part.units = units
+    usage.iterations = (*usage.iterations, (_image_model(obj), part))
+
+
+def _image_model(obj: Any) -> str:
+    tools = get(obj, "tools")
+    for tool in tools if isinstance(tools, list) else ():
+        if get(tool, "type") == "image_generation":
+            model = get(tool, "model")
+            if isinstance(model, str) and model:
+                return model
+    return IMAGE_GEN_DEFAULT_MODEL
 
 
 def _finish_reasons(choices: Any) -> list[str]:
@@ -138,7 +217,10 @@ def responses_result(obj: Any, capture: bool = False) -> tuple[Response, Usage |
     status = get(obj, "status")
     reasons = [status] if isinstance(status, str) else []
     output_text = _output_text(obj) if capture and not isinstance(obj, dict) else None
-    return _response_of(obj, reasons, output_text), responses_usage(get(obj, "usage"), get(obj, "service_tier"))
+    usage = responses_usage(get(obj, "usage"), get(obj, "service_tier"))
+    if usage is not None:
+        _tool_usage(obj, usage)
+    return _response_of(obj, reasons, output_text), usage
 
 
 def embeddings_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:

@@ -49,7 +49,7 @@ def message_usage(raw: Any, batch: bool = False) -> Usage | None:
     tier = _field(raw, "service_tier")
     tier = tier if isinstance(tier, str) else None
     speed = _field(raw, "speed")
-    return Usage(
+    usage = Usage(
         input_tokens=count(_field(raw, "input_tokens")) + read + write,
         output_tokens=count(_field(raw, "output_tokens")),
         cache_read_tokens=read,
@@ -61,6 +61,38 @@ def message_usage(raw: Any, batch: bool = False) -> Usage | None:
         speed=speed if isinstance(speed, str) else None,
         batch=batch or tier == "batch",
     )
+    searches = count(_field(_field(raw, "server_tool_use"), "web_search_requests"))
+    if searches:
+        usage.units = {"web_searches": searches}
+    iterations = _field(raw, "iterations")
+    if iterations:
+        usage.iterations = _billed_iterations(iterations, usage)
+    return usage
+
+
+# Iterations whose tokens the top-level usage leaves out: billed on top of it, compaction at the call's model,
+# an advisor at its own. ``message`` (and ``fallback_message``) entries are already in the top-level totals.
+_EXTRA_ITERATIONS = frozenset({"compaction", "advisor_message"})
+
+
+def _billed_iterations(iterations: Any, top: Usage) -> tuple[tuple[str | None, Usage], ...]:
+    billed: list[tuple[str | None, Usage]] = []
+    for entry in iterations if isinstance(iterations, list) else ():
+        kind = _field(entry, "type")
+        if kind not in _EXTRA_ITERATIONS:
+            continue
+        usage = message_usage({k: _field(entry, k) for k in _ITERATION_FIELDS})
+        if usage is None:
+            continue
+        # The entry's tier and speed are the call's (an iteration reports neither).
+        usage.service_tier, usage.speed, usage.batch = top.service_tier, top.speed, top.batch
+        model = _field(entry, "model") if kind == "advisor_message" else None
+        billed.append((model if isinstance(model, str) and model else None, usage))
+    return tuple(billed)
+
+
+_ITERATION_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+                     "cache_creation")
 
 
 def message_attributes(usage: Any, stop_reason: Any) -> dict[str, Any]:
@@ -130,6 +162,7 @@ _START_FIELDS = (
     "server_tool_use",
     "service_tier",
     "speed",
+    "iterations",
 )
 _DELTA_FIELDS = (
     "input_tokens",
@@ -137,6 +170,7 @@ _DELTA_FIELDS = (
     "cache_creation_input_tokens",
     "server_tool_use",
     "output_tokens_details",
+    "iterations",
 )
 
 

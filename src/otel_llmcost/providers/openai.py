@@ -149,6 +149,12 @@ _RESULTS = {"chat": chat_result, "responses": responses_result, "embeddings": em
 
 
 # --- stream accumulators --------------------------------------------------------------------------
+def _groq_usage(chunk: Any) -> Any:
+    """Groq's streamed usage, in the chunk's ``x_groq`` extension (sent without ``include_usage``)."""
+    extension = getattr(chunk, "x_groq", None)
+    return get(extension, "usage") if extension is not None else None
+
+
 @dataclass(slots=True)
 class ChatStreamSummary:
     """Running summary of a chat.completions stream: ids, finish reasons, the final usage chunk."""
@@ -178,13 +184,20 @@ class ChatStreamSummary:
                     content = getattr(getattr(choice, "delta", None), "content", None)
                     if content and type(content) is str:
                         self.text.append(content)
+            # DeepSeek, OpenRouter and Groq send the usage on the chunk that still carries the last choice.
+            usage = chunk.usage
+            if usage is not None or (usage := _groq_usage(chunk)) is not None:
+                self.usage = usage
+                self.service_tier = getattr(chunk, "service_tier", None)
             return True
         usage = chunk.usage
-        if usage is not None:
-            self.usage = usage
-            self.service_tier = getattr(chunk, "service_tier", None)
-            return not self.hide_usage_chunk
-        return True
+        if usage is None:
+            usage = _groq_usage(chunk)  # Groq: x_groq.usage, sent unasked
+            if usage is None:
+                return True
+        self.usage = usage
+        self.service_tier = getattr(chunk, "service_tier", None)
+        return not self.hide_usage_chunk
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
         output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
@@ -466,6 +479,12 @@ METHODS: tuple[tuple[str, str, str, str], ...] = (
     ("openai.resources.responses", "AsyncResponses.create", "chat", "responses"),
     ("openai.resources.responses", "Responses.parse", "chat", "responses"),
     ("openai.resources.responses", "AsyncResponses.parse", "chat", "responses"),
+    ("openai.resources.responses", "Responses.compact", "chat", "responses"),  # billed: its own usage
+    ("openai.resources.responses", "AsyncResponses.compact", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "Responses.create", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "AsyncResponses.create", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "Responses.compact", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "AsyncResponses.compact", "chat", "responses"),
     ("openai.resources.embeddings", "Embeddings.create", "embeddings", "embeddings"),
     ("openai.resources.embeddings", "AsyncEmbeddings.create", "embeddings", "embeddings"),
 )

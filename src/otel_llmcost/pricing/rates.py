@@ -71,6 +71,8 @@ class Cost:
     """Internal cost of a self-hosted call at the user's hardware rate: NOT part of ``total`` (API spend)."""
     exact: Decimal = ZERO
     """The total as an exact Decimal: what budgets add up, so stored spend equals the sum of call costs."""
+    multiplier: tuple[str, float] | None = None
+    """(name, factor) of the where-it-ran multiplier applied (``pricing.multipliers``), None when none did."""
 
 
 def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, Decimal]:

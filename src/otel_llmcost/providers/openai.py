@@ -12,6 +12,7 @@ import inspect
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from .. import names
@@ -93,6 +94,26 @@ def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> 
     )
 
 
+_USD_PER_TICK = Decimal(1) / Decimal(10**10)  # xAI: 1 USD = 10^10 ticks (docs.x.ai, Cost Tracking)
+
+
+def reported_cost(raw: Any, response: Response) -> Response:
+    """The cost the provider puts in its usage block, onto ``response``: xAI ``cost_in_usd_ticks`` (an integer of
+    1e-10 USD), OpenRouter ``cost`` (USD). Odd values (negative, non-numbers) are ignored, never a cost."""
+    if raw is None:
+        return response
+    ticks = get(raw, "cost_in_usd_ticks")
+    if type(ticks) is int and ticks >= 0:
+        response.provider_cost = ticks * _USD_PER_TICK
+        response.provider_cost_source = "usage.cost_in_usd_ticks"
+        return response
+    cost = get(raw, "cost")
+    if type(cost) in (int, float) and cost >= 0 and cost != float("inf"):
+        response.provider_cost = Decimal(str(cost))
+        response.provider_cost_source = "usage.cost"
+    return response
+
+
 def _finish_reasons(choices: Any) -> list[str]:
     reasons: list[str] = []
     for choice in choices if isinstance(choices, list) else ():
@@ -121,7 +142,9 @@ def _response_of(obj: Any, finish_reasons: list[str], output: Any = None) -> Res
 def chat_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     choices = get(obj, "choices")
     output = _chat_output(choices) if capture else None
-    return _response_of(obj, _finish_reasons(choices), output), chat_usage(get(obj, "usage"), get(obj, "service_tier"))
+    raw = get(obj, "usage")
+    response = reported_cost(raw, _response_of(obj, _finish_reasons(choices), output))
+    return response, chat_usage(raw, get(obj, "service_tier"))
 
 
 def _output_text(obj: Any) -> str | None:
@@ -138,7 +161,9 @@ def responses_result(obj: Any, capture: bool = False) -> tuple[Response, Usage |
     status = get(obj, "status")
     reasons = [status] if isinstance(status, str) else []
     output_text = _output_text(obj) if capture and not isinstance(obj, dict) else None
-    return _response_of(obj, reasons, output_text), responses_usage(get(obj, "usage"), get(obj, "service_tier"))
+    raw = get(obj, "usage")
+    response = reported_cost(raw, _response_of(obj, reasons, output_text))
+    return response, responses_usage(raw, get(obj, "service_tier"))
 
 
 def embeddings_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
@@ -201,7 +226,7 @@ class ChatStreamSummary:
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
         output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
-        response = Response(self.model, self.response_id, self.finish_reasons, output)
+        response = reported_cost(self.usage, Response(self.model, self.response_id, self.finish_reasons, output))
         usage = chat_usage(self.usage, self.service_tier)
         if self.provider.startswith("gcp."):
             usage = gemini_compatible_usage(usage, self.usage)
@@ -321,7 +346,8 @@ class OpenAIMethod:
             stream
             and self.api == "chat"
             and settings.inject_stream_usage
-            and address == _OPENAI_HOST
+            and address is not None
+            and address.endswith(_OPENAI_HOST)  # api.openai.com and its data-residency hosts
             and not _raw_body_requested(kwargs)
         ):
             options = kwargs.get("stream_options")

@@ -11,7 +11,6 @@ Vertex AI claude-sonnet-4-5: 3 / 15.
 from __future__ import annotations
 
 from decimal import Decimal
-
 from typing import Any
 
 import genai_prices

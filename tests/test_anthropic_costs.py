@@ -169,7 +169,7 @@ def test_vertex_at_model_id(captured: Captured) -> None:
     # A regional endpoint ({region}-aiplatform.googleapis.com) bills 1.1x the global price (pricing/multipliers.json).
     exact = (Decimal(1000) * 3 + Decimal(200) * 15) * Decimal("1.1") / Decimal(1_000_000)
     assert attrs[names.GEN_AI_USAGE_COST] == float(exact)
-    assert attrs[names.LLMCOST_PRICE_MULTIPLIER_NAME] == "vertex_ai.regional_endpoint"
+    assert attrs[names.LLMCOST_PRICE_MULTIPLIER_NAME] == "vertex_ai.regional_endpoint.claude"
 
 
 def test_foundry_is_priced_as_anthropic(captured: Captured) -> None:

@@ -141,7 +141,7 @@ class Runtime:
         cost = self.prices.cost(request.provider, model, usage, local=request.local)
         if cost is not None and cost.exact:  # where it ran: data residency, US-only inference, regional endpoint
             geo = response.inference_geo if response is not None else None
-            multiplier = self.prices.multipliers.find(request.provider, request.server_address, geo)
+            multiplier = self.prices.multipliers.find(request.provider, request.server_address, geo, cost.model_id)
             if multiplier is not None:
                 cost = scaled(cost, multiplier)
         if cost is None and response is not None and response.provider_cost is not None:

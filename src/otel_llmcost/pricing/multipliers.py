@@ -10,6 +10,7 @@ multiplier applies, one Decimal product per component. Knows hosts, regions and 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,9 @@ from typing import Any
 from ..errors import ConfigError
 from .rates import Cost
 
-_KEYS = frozenset({"name", "provider", "host_suffix", "host", "inference_geo", "factor", "source", "checked", "note"})
+_KEYS = frozenset(
+    {"name", "provider", "host_suffix", "host", "inference_geo", "models", "factor", "source", "checked", "note"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +41,14 @@ class Multiplier:
     """The end of a server address (``.api.openai.com``)."""
     inference_geo: str | None = None
     """The region the response reports (Anthropic ``usage.inference_geo``)."""
+    models: tuple[str, ...] = ()
+    """Shell patterns of the priced model ids it applies to (lower case); empty: every model."""
     source: str = ""
 
-    def applies(self, provider: str, host: str | None, geo: str | None) -> bool:
+    def applies(self, provider: str, host: str | None, geo: str | None, model: str | None = None) -> bool:
         if self.provider is not None and self.provider != provider:
+            return False
+        if self.models and not any(fnmatch.fnmatchcase((model or "").lower(), p) for p in self.models):
             return False
         if self.host is not None and host != self.host:
             return False
@@ -73,7 +80,13 @@ def parse(raw: Any, where: str) -> tuple[Multiplier, ...]:
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise ConfigError(f"{at} ({name!r}): {key!r} must be a non-empty string.")
         lowered = {k: v.strip().lower() if isinstance(v, str) else None for k, v in texts.items()}
-        multiplier = Multiplier(name.strip(), factor, source=str(entry.get("source") or ""), **lowered)
+        models = entry.get("models") or []
+        if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
+            raise ConfigError(f"{at} ({name!r}): 'models' must be a list of model ids or shell patterns.")
+        multiplier = Multiplier(
+            name.strip(), factor, models=tuple(m.strip().lower() for m in models),
+            source=str(entry.get("source") or ""), **lowered,
+        )
         if multiplier.host is None and multiplier.host_suffix is None and multiplier.inference_geo is None:
             raise ConfigError(f"{at} ({name!r}): needs host, host_suffix or inference_geo (what it applies to).")
         found.append(multiplier)
@@ -105,16 +118,16 @@ class Multipliers:
     def __init__(self, from_file: Sequence[Multiplier] = ()) -> None:
         names = {m.name for m in from_file}
         self._all = (*from_file, *(m for m in bundled() if m.name not in names))
-        self._cache: dict[tuple[str, str | None, str | None], Multiplier | None] = {}
+        self._cache: dict[tuple[str, str | None, str | None, str | None], Multiplier | None] = {}
 
-    def find(self, provider: str, host: str | None, geo: str | None) -> Multiplier | None:
+    def find(self, provider: str, host: str | None, geo: str | None, model: str | None = None) -> Multiplier | None:
         """The first multiplier that applies to a call, or None (factor 1 counts as none)."""
-        key = (provider, host, geo)
+        key = (provider, host, geo, model)
         try:
             return self._cache[key]
         except KeyError:
             pass
-        found = next((m for m in self._all if m.applies(provider, host, geo)), None)
+        found = next((m for m in self._all if m.applies(provider, host, geo, model)), None)
         if found is not None and found.factor == 1:
             found = None
         if len(self._cache) > 1024:

@@ -9,7 +9,6 @@ multiplier applies, one Decimal product per component. Knows hosts, regions and 
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import json
 import math
@@ -137,19 +136,12 @@ class Multipliers:
 
 
 def scaled(cost: Cost, multiplier: Multiplier) -> Cost:
-    """A cost times a multiplier: every component and the exact total (savings too: they are in the same money)."""
-    factor = multiplier.factor
-    exact = cost.exact * factor
-    as_float = float(factor)
-    return dataclasses.replace(
-        cost,
-        total=float(exact),
-        input=cost.input * as_float,
-        output=cost.output * as_float,
-        cache_read=cost.cache_read * as_float,
-        cache_write=cost.cache_write * as_float,
-        savings_cache=cost.savings_cache * as_float,
-        savings_batch=cost.savings_batch * as_float,
-        exact=exact,
-        multiplier=(multiplier.name, as_float),
+    """A cost times a multiplier: every component and the exact total (savings too: they are in the same money).
+    Built directly, not with ``dataclasses.replace`` (several times slower on the call path)."""
+    exact = cost.exact * multiplier.factor
+    f = float(multiplier.factor)
+    return Cost(
+        float(exact), cost.input * f, cost.output * f, cost.cache_read * f, cost.cache_write * f,
+        cost.savings_cache * f, cost.savings_batch * f, cost.source, cost.model_id, cost.hardware, exact,
+        (multiplier.name, f),
     )

@@ -10,6 +10,7 @@ Vertex AI claude-sonnet-4-5: 3 / 15.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import genai_prices
@@ -166,7 +167,10 @@ def test_vertex_at_model_id(captured: Captured) -> None:
     fake.vertex(**OFF).messages.create(model="claude-sonnet-4-5@20250929", max_tokens=100, messages=MESSAGES)
     attrs = only_span(captured)
     assert attrs[names.GEN_AI_PROVIDER_NAME] == "gcp.vertex_ai"
-    assert attrs[names.GEN_AI_USAGE_COST] == usd(1000 * 3 / 1e6 + 200 * 15 / 1e6)
+    # A regional endpoint ({region}-aiplatform.googleapis.com) bills 1.1x the global price (pricing/multipliers.json).
+    exact = (Decimal(1000) * 3 + Decimal(200) * 15) * Decimal("1.1") / Decimal(1_000_000)
+    assert attrs[names.GEN_AI_USAGE_COST] == float(exact)
+    assert attrs[names.LLMCOST_PRICE_MULTIPLIER_NAME] == "vertex_ai.regional_endpoint.claude"
 
 
 def test_foundry_is_priced_as_anthropic(captured: Captured) -> None:
@@ -189,11 +193,47 @@ def test_user_host_mapping_wins(instrument_with: Any) -> None:
 
 
 def test_local_server_costs_nothing(captured: Captured) -> None:
-    create(FakeAnthropic(tokens=Tokens(input=1000, output=200)), base_url="http://localhost:11434")
+    """A model no hosted price list knows, on a local address: self-hosted, $0."""
+    create(FakeAnthropic(tokens=Tokens(input=1000, output=200)), model="qwen3:8b", base_url="http://localhost:11434")
     attrs = only_span(captured)
-    assert attrs[names.GEN_AI_PROVIDER_NAME] == "ollama"
+    assert attrs[names.GEN_AI_PROVIDER_NAME] == "anthropic"  # the API it speaks; server.address says where
+    assert attrs[names.SERVER_ADDRESS] == "localhost"
     assert attrs[names.GEN_AI_USAGE_COST] == 0.0
     assert attrs[names.LLMCOST_PRICE_SOURCE] == names.PRICE_SOURCE_LOCAL
+
+
+def test_a_known_model_through_a_local_proxy_is_priced(captured: Captured) -> None:
+    """A LiteLLM proxy or gateway on localhost in front of the paid API: Claude there is billed as Anthropic's."""
+    create(FakeAnthropic(tokens=Tokens(input=1000, output=200)), base_url="http://localhost:4000")
+    attrs = only_span(captured)
+    assert attrs[names.GEN_AI_PROVIDER_NAME] == "anthropic"
+    assert attrs[names.GEN_AI_USAGE_COST] == usd(0.006)  # 1000 x $3 + 200 x $15, per million
+    assert attrs[names.LLMCOST_PRICE_SOURCE].startswith(names.PRICE_SOURCE_BUNDLED)
+
+
+def test_us_only_inference_bills_1_1x(captured: Captured) -> None:
+    create(FakeAnthropic(tokens=Tokens(input=1000, output=200, inference_geo="us")))
+    attrs = only_span(captured)
+    exact = (Decimal(1000) * 3 + Decimal(200) * 15) * Decimal("1.1") / Decimal(1_000_000)
+    assert attrs[names.GEN_AI_USAGE_COST] == float(exact)
+    assert attrs[names.LLMCOST_PRICE_MULTIPLIER_NAME] == "anthropic.inference_geo.us"
+    assert attrs[names.LLMCOST_PRICE_MULTIPLIER] == 1.1
+
+
+def test_us_only_inference_stream_bills_1_1x(captured: Captured) -> None:
+    fake = FakeAnthropic(tokens=Tokens(input=1000, output=200, inference_geo="us"))
+    with fake.client(**OFF).messages.stream(model=SONNET, max_tokens=1024, messages=MESSAGES) as stream:
+        stream.until_done()
+    attrs = only_span(captured)
+    exact = (Decimal(1000) * 3 + Decimal(200) * 15) * Decimal("1.1") / Decimal(1_000_000)
+    assert attrs[names.GEN_AI_USAGE_COST] == float(exact)
+
+
+def test_global_inference_has_no_multiplier(captured: Captured) -> None:
+    create(FakeAnthropic(tokens=Tokens(input=1000, output=200, inference_geo="global")))
+    attrs = only_span(captured)
+    assert attrs[names.GEN_AI_USAGE_COST] == usd(0.006)
+    assert names.LLMCOST_PRICE_MULTIPLIER_NAME not in attrs
 
 
 # --- batches ---------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ CASES = [
          {"prod-chat": "gpt-4o"}, {"prod-chat": "gpt-4o"}, "prod-chat", "prod-chat"),
     Case("provider_hosts", "gateway.internal:8443=openai", {"gateway.internal:8443": "openai"},
          {"127.0.0.1:8765": "openai"}, {"127.0.0.1:8765": "openai"}, "http://gw:8443=openai", "=openai"),
+    Case("local_models", "llama*, My-Finetune", ("llama*", "my-finetune"), ["qwen3:8b"], ("qwen3:8b",), 42, None),
     Case("hardware_usd_per_gpu_hour", " 2.40 ", Decimal("2.40"), 2.4, Decimal("2.4"), True, "-1"),
     Case("hardware_usd_per_mtok", "0.1", Decimal("0.1"), Decimal("0.25"), Decimal("0.25"), "abc", "nan"),
     Case("metric_attributes", "feature, user, llmcost.tenant", (names.LLMCOST_FEATURE, names.USER_ID, "llmcost.tenant"),

@@ -18,12 +18,12 @@ def test_ollama_v1_with_a_per_token_hardware_rate(instrument_with: Any) -> None:
     api = FakeOpenAI(tokens=Tokens(prompt=4_000, completion=1_000))
     api.client(base_url=OLLAMA_V1).chat.completions.create(model="llama3.2", messages=MESSAGES)
     attrs = attributes(only_span(captured))
-    assert attrs[names.GEN_AI_PROVIDER_NAME] == "ollama"
+    assert attrs[names.GEN_AI_PROVIDER_NAME] == "openai"  # the API it speaks (issue 16, 22)
     assert attrs[names.GEN_AI_USAGE_COST] == 0.0
     assert attrs[names.LLMCOST_PRICE_SOURCE] == names.PRICE_SOURCE_LOCAL
     # (4,000 + 1,000) tokens x $0.20 per million
     assert attrs[names.LLMCOST_COST_HARDWARE] == pytest.approx(0.001)
-    assert captured.total(names.METRIC_HARDWARE_COST, gen_ai__provider__name="ollama") == pytest.approx(0.001)
+    assert captured.total(names.METRIC_HARDWARE_COST, gen_ai__provider__name="openai") == pytest.approx(0.001)
     assert captured.total(names.METRIC_COST) == 0
 
 

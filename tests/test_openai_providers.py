@@ -105,9 +105,11 @@ def test_compatible_providers_by_base_url(
 @pytest.mark.parametrize(
     ("base_url", "provider", "address", "port"),
     [
-        ("http://localhost:11434/v1", "ollama", "localhost", 11434),
-        ("http://127.0.0.1:8000/v1", "vllm", "127.0.0.1", 8000),
-        ("http://localhost:9999/v1", "local", "localhost", 9999),
+        # gen_ai.provider.name names the API the client speaks; server.address says where (issue 16, 22).
+        ("http://localhost:11434/v1", "openai", "localhost", 11434),
+        ("http://127.0.0.1:8000/v1", "openai", "127.0.0.1", 8000),
+        ("http://localhost:9999/v1", "openai", "localhost", 9999),
+        ("http://10.1.2.3:8080/v1", "openai", "10.1.2.3", 8080),  # a private address: self-hosted too
     ],
 )
 def test_local_servers_cost_zero(captured: Any, base_url: str, provider: str, address: str, port: int) -> None:

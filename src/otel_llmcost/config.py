@@ -205,6 +205,24 @@ def _hosts(value: object) -> dict[str, str]:
     return hosts
 
 
+def _model_patterns(value: object) -> tuple[str, ...]:
+    """Model ids, or shell patterns (``llama*``), comma-separated or a list; matched case-insensitively."""
+    if isinstance(value, str):
+        items: Sequence[object] = value.split(",")
+    elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        items = value
+    else:
+        raise _Invalid("is not a list of model ids")
+    patterns: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise _Invalid(f"holds {item!r}, which is not a model id")
+        text = item.strip().lower()
+        if text:
+            patterns.append(text)
+    return tuple(dict.fromkeys(patterns))
+
+
 def _path(value: object) -> str | None:
     if value is None:
         return None
@@ -462,6 +480,12 @@ class Settings:
         ),
     )
     """host or host:port -> gen_ai.provider.name, for gateways and proxies in front of a provider."""
+    local_models: tuple[str, ...] = field(
+        default=(),
+        metadata=_option(_model_patterns, names.ENV_LOCAL_MODELS, "llama*,my-finetune", "['llama*', 'my-finetune']"),
+    )
+    """Models the user runs themselves: $0 API spend wherever served (a model on a local or private address that
+    no hosted price list knows is $0 without this; a known one there is priced as its provider's)."""
     hardware_usd_per_gpu_hour: Decimal | None = field(
         default=None, metadata=_option(_usd, names.ENV_HARDWARE_USD_PER_GPU_HOUR, "2.50", "2.50")
     )

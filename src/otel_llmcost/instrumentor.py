@@ -312,7 +312,7 @@ def _build(options: dict[str, Any], kwargs: Mapping[str, Any]) -> tuple[Runtime,
         overrides = PriceOverrides.load(settings.price_file)
     hardware = HardwareRate(settings.hardware_usd_per_gpu_hour, settings.hardware_usd_per_mtok)
     # The price data is loaded by the first call that needs a price (PriceBook does it when asked).
-    prices = PriceBook(overrides, settings.model_aliases, hardware)
+    prices = PriceBook(overrides, settings.model_aliases, hardware, settings.local_models)
     telemetry, instruments = _telemetry(settings, kwargs)
     enforcer = None  # budgets are imported only by an app that has one (or a store that keeps a ledger)
     if settings.budgets or settings.budget_file or settings.budget_store.strip() not in ("", "memory", "memory:"):

@@ -282,6 +282,7 @@ class Instruments:
         self.unpriced = CounterTable(self.call_lock)
         self.requests = CounterTable(self.call_lock)
         self.hardware_cost = CounterTable(self.call_lock)
+        self.provider_cost_difference = CounterTable(self.call_lock)
         self.errors = INSTRUMENTATION_ERRORS
         self.folded = CounterTable()
         self.budget_crossings = CounterTable()
@@ -300,6 +301,13 @@ class Instruments:
                 names.UNIT_USD,
                 self.hardware_cost,
                 "Internal USD cost of self-hosted calls at the configured hardware rate (not API spend).",
+            ),
+            (
+                names.METRIC_PROVIDER_COST_DIFFERENCE,
+                names.UNIT_USD,
+                self.provider_cost_difference,
+                "USD between our cost and the provider-reported one (OpenRouter usage.cost, xAI cost_in_usd_ticks), "
+                "by llmcost.cost.provider.direction (over: ours is higher; equal: a call where both agree).",
             ),
             (
                 names.METRIC_INSTRUMENTATION_ERRORS,

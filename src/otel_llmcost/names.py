@@ -139,6 +139,19 @@ PRICE_SOURCE_BUNDLED: Final = "genai-prices"
 PRICE_SOURCE_OVERRIDE: Final = "override"
 PRICE_SOURCE_LOCAL: Final = "local"
 PRICE_SOURCE_UNKNOWN: Final = "unknown"
+PRICE_SOURCE_PROVIDER: Final = "provider"
+"""The call's cost is what the provider's response said (we could not price it): ``provider:<field>``."""
+
+# Provider-reported cost (issue 16): what the response says the call cost (OpenRouter usage.cost, xAI
+# usage.cost_in_usd_ticks), beside ours, and the response field it came from.
+LLMCOST_COST_PROVIDER: Final = "llmcost.cost.provider"
+LLMCOST_COST_PROVIDER_SOURCE: Final = "llmcost.cost.provider.source"
+# Metric attribute of llmcost.cost.provider.difference: ours "over" / "under" the provider's, or "equal".
+LLMCOST_COST_PROVIDER_DIRECTION: Final = "llmcost.cost.provider.direction"
+# Where it ran (issue 16): the price multiplier a call's endpoint or reported region implies (data residency,
+# US-only inference, regional endpoints), by name, and its factor.
+LLMCOST_PRICE_MULTIPLIER: Final = "llmcost.price.multiplier"
+LLMCOST_PRICE_MULTIPLIER_NAME: Final = "llmcost.price.multiplier.name"
 
 # --- Metric attributes of our own -----------------------------------------------------------------
 # Reconciliation: where a spend figure comes from, the UTC day it covers (YYYY-MM-DD) and whether the provider
@@ -206,6 +219,8 @@ METRIC_RECONCILE_LAST_SUCCESS: Final = "llmcost.reconcile.last_success"
 
 # Estimated USD per month the advisor finds could be saved, by llmcost.opportunity (a gauge of advise --serve).
 METRIC_SAVINGS_POTENTIAL: Final = "llmcost.savings.potential"
+# |our cost - the provider-reported cost| of calls where both exist, by llmcost.cost.provider.direction.
+METRIC_PROVIDER_COST_DIFFERENCE: Final = "llmcost.cost.provider.difference"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
@@ -255,7 +270,6 @@ INFERENCE_USAGE_COUNTERS: Final = (
     ("cache_write", METRIC_INFERENCE_USAGE_CACHE_WRITE_TOKENS),
     ("reasoning", METRIC_INFERENCE_USAGE_REASONING_TOKENS),
 )
-GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
 TOKEN_MODALITY_UNKNOWN: Final = "unknown"
 """The modality of every count we record: providers report totals over all modalities, so no count is known
 to be text only (a per-modality split would need the providers' details; Gemini has them)."""
@@ -349,6 +363,8 @@ ENV_MAX_MODELS: Final = "OTEL_LLMCOST_MAX_MODELS"
 ENV_MODEL_ALIASES: Final = "OTEL_LLMCOST_MODEL_ALIASES"
 ENV_PROVIDER_HOSTS: Final = "OTEL_LLMCOST_PROVIDER_HOSTS"
 ENV_CONTENT_MAX_LENGTH: Final = "OTEL_LLMCOST_CONTENT_MAX_LENGTH"
+# Models the user declares self-hosted ($0 API spend) wherever they are served (issue 16).
+ENV_LOCAL_MODELS: Final = "OTEL_LLMCOST_LOCAL_MODELS"
 # Hardware rate of self-hosted models (Ollama, local OpenAI-compatible servers): set one of the two.
 ENV_HARDWARE_USD_PER_GPU_HOUR: Final = "OTEL_LLMCOST_HARDWARE_USD_PER_GPU_HOUR"
 ENV_HARDWARE_USD_PER_MTOK: Final = "OTEL_LLMCOST_HARDWARE_USD_PER_MTOK"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -36,6 +37,19 @@ class Outcome:
     time_to_first_chunk: float | None = None
     unavailable_reason: str | None = None
     usage_injected: bool = False
+
+
+_REPORTED = names.PRICE_SOURCE_PROVIDER + ":"
+
+
+def _compare_with_provider(cost: Cost, reported: Decimal, m: Any, key: AttrKey, updates: list[Update]) -> None:
+    """Ours beside the provider's own figure (when ours is ours): |difference| by direction."""
+    if cost.source.startswith(_REPORTED):
+        return
+    difference = cost.exact - reported
+    direction = "over" if difference > 0 else "under" if difference < 0 else "equal"
+    updates.append((m.provider_cost_difference, key + ((names.LLMCOST_COST_PROVIDER_DIRECTION, direction),),
+                    float(abs(difference))))
 
 
 class _StartAttributes(Mapping[str, Any]):
@@ -207,8 +221,13 @@ class Telemetry:
                     attrs[names.LLMCOST_SAVINGS_BATCH] = cost.savings_batch
                 if cost.hardware:
                     attrs[names.LLMCOST_COST_HARDWARE] = cost.hardware
+                if cost.multiplier is not None:
+                    attrs[names.LLMCOST_PRICE_MULTIPLIER_NAME], attrs[names.LLMCOST_PRICE_MULTIPLIER] = cost.multiplier
             else:
                 attrs[names.LLMCOST_PRICE_SOURCE] = names.PRICE_SOURCE_UNKNOWN
+            if response is not None and response.provider_cost is not None:
+                attrs[names.LLMCOST_COST_PROVIDER] = float(response.provider_cost)
+                attrs[names.LLMCOST_COST_PROVIDER_SOURCE] = response.provider_cost_source or ""
         elif outcome.error is None:
             attrs[names.LLMCOST_USAGE_AVAILABLE] = False
             attrs[names.LLMCOST_USAGE_UNAVAILABLE_REASON] = outcome.unavailable_reason or "not reported"
@@ -275,6 +294,8 @@ class Telemetry:
         usage = outcome.usage
         if usage is not None:
             self._record_usage(usage, outcome.cost, key, base, input_attrs, output_attrs, updates)
+            if response is not None and response.provider_cost is not None and outcome.cost is not None:
+                _compare_with_provider(outcome.cost, response.provider_cost, m, key, updates)
         add_together(m.call_lock, updates)
 
     def _record_usage(
@@ -322,6 +343,8 @@ class Telemetry:
             updates.append((table, key + ((comp, component),), value))
         if cost.hardware:
             updates.append((m.hardware_cost, key, cost.hardware))
+        if cost.source.startswith(_REPORTED):  # the provider's figure: one component
+            updates.append((table, key + ((comp, names.PRICE_SOURCE_PROVIDER),), cost.total))
         kind = names.LLMCOST_SAVINGS_KIND
         if cost.savings_cache:
             updates.append((m.savings, key + ((kind, "cache"),), cost.savings_cache))

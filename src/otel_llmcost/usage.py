@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -142,3 +143,10 @@ class Response:
     finish_reasons: list[str] = field(default_factory=list)
     output_messages: object = None
     """Completion content, kept only when content capture is on."""
+    provider_cost: Decimal | None = None
+    """What the provider says the call cost, in USD (OpenRouter ``usage.cost``, xAI ``usage.cost_in_usd_ticks``):
+    recorded beside ours, the call's cost when we cannot price it."""
+    provider_cost_source: str | None = None
+    """The response field ``provider_cost`` came from (``usage.cost``, ``usage.cost_in_usd_ticks``)."""
+    inference_geo: str | None = None
+    """Where the provider says inference ran (Anthropic ``usage.inference_geo``): a price multiplier may apply."""

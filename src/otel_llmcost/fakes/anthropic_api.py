@@ -106,6 +106,8 @@ class Tokens:
     web_fetch: int | None = None
     cache_write: int | None = None
     """cache_creation_input_tokens when it is not the sum of the 5m and 1h parts."""
+    inference_geo: str | None = None
+    """Where inference ran ("us": US-only inference, billed 1.1x; "global")."""
 
     @property
     def cache_creation(self) -> int:
@@ -140,6 +142,8 @@ class Tokens:
             data["service_tier"] = self.service_tier
         if self.speed is not None:
             data["speed"] = self.speed
+        if self.inference_geo is not None:
+            data["inference_geo"] = self.inference_geo
         if final:
             data.update(self.extras())
         return data

@@ -594,6 +594,12 @@ class FakeOpenAI:
     chat_body: Callable[[JSON], JSON] | None = None
     """Replace the chat.completion body built for a request."""
     batches: dict[str, JSON] = field(default_factory=dict)
+    stream_usage: str = "final"
+    """Where a chat stream carries its usage: "final" (OpenAI: a last chunk with no choices, only when asked with
+    include_usage), "last_choice" (DeepSeek, OpenRouter: on the last choice's chunk, even unasked) or "x_groq"
+    (Groq: in the last chunk's ``x_groq.usage``, unasked)."""
+    usage_extra: JSON = field(default_factory=dict)
+    """Keys added to every usage block: OpenRouter's ``cost``, xAI's ``cost_in_usd_ticks``, ..."""
     on_request: Callable[[Any], None] | None = None
     """Called with each request as it is sent (e.g. to look at the current span)."""
     requests: list[Any] = field(default_factory=list)
@@ -624,15 +630,32 @@ class FakeOpenAI:
             if body.get("stream"):
                 options = body.get("stream_options") or {}
                 pieces = split_ceil(STRUCTURED) if structured else WORDS
-                include = bool(options.get("include_usage"))
+                include = bool(options.get("include_usage")) and self.stream_usage == "final"
                 chunks = chat_chunks(model, self.tokens, include_usage=include, pieces=pieces, service_tier=tier)
+                if include:
+                    chunks[-1]["usage"].update(self.usage_extra)
+                elif self.stream_usage == "last_choice":
+                    chunks[-1]["usage"] = {**self.tokens.chat(), **self.usage_extra}
+                elif self.stream_usage == "x_groq":
+                    chunks[-1]["x_groq"] = {"id": "req_groq", "usage": {**self.tokens.chat(), **self.usage_extra}}
                 return self._stream(request, sse_frames(chunks))
+            usage = {**self.tokens.chat(), **self.usage_extra}
             reply = chat_completion(
-                model, self.tokens, service_tier=tier, content=STRUCTURED if structured else "".join(WORDS)
+                model, service_tier=tier, content=STRUCTURED if structured else "".join(WORDS), usage=usage
             )
             if self.chat_body is not None:
                 reply = self.chat_body(reply)
             return http.Response(200, json=reply, request=request, headers={"x-request-id": "req_chat"})
+        if path.endswith("/responses/compact"):
+            reply = {
+                "id": "cmp_test1",
+                "object": "response.compaction",
+                "created_at": CREATED,
+                "output": [],
+                "usage": {**self.tokens.responses(), **self.usage_extra},
+                "service_tier": tier,
+            }
+            return http.Response(200, json=reply, request=request, headers={"x-request-id": "req_compact"})
         if path.endswith("/responses"):
             structured = ((body.get("text") or {}).get("format") or {}).get("type") == "json_schema"
             if body.get("stream"):
@@ -641,6 +664,7 @@ class FakeOpenAI:
                 return self._stream(request, sse_frames(events, done=False, event_names=True))
             text = STRUCTURED if structured else "".join(WORDS)
             reply = response_object(model, self.tokens, text=text, service_tier=tier)
+            reply["usage"].update(self.usage_extra)
             return http.Response(200, json=reply, request=request, headers={"x-request-id": "req_responses"})
         if path.endswith("/embeddings"):
             inputs = body.get("input")

@@ -8,10 +8,11 @@ later call with arithmetic only. Unknown models get no cost (never $0), one warn
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import names
 from ..usage import Usage
 from .hardware import HardwareRate
+from .multipliers import Multipliers
 from .prices import Price, price_of
 from .rates import Cost, Rates, cost_of, plus, zero_cost
 
@@ -82,9 +84,14 @@ class PriceBook:
         overrides: PriceOverrides | None = None,
         aliases: Mapping[str, str] | None = None,
         hardware: HardwareRate | None = None,
+        local_models: Sequence[str] = (),
     ) -> None:
         self._overrides = overrides  # None: no price file
         self._hardware = hardware
+        self._local_patterns = tuple(p.lower() for p in local_models)
+        self._declared: dict[str, bool] = {}
+        self.multipliers = Multipliers(overrides.multipliers if overrides is not None else ())
+        """Where-it-ran uplifts (data residency, US-only inference, regional endpoints): bundled, then the file's."""
         from_file = overrides.aliases if overrides is not None else {}
         self._aliases = {k.lower(): v for k, v in {**from_file, **(aliases or {})}.items()}
         self._cache: dict[tuple[str, str, str | None, str | None, bool], tuple[float, Rates | None]] = {}
@@ -101,15 +108,20 @@ class PriceBook:
         get_snapshot()
 
     def cost(self, provider: str, model: str | None, usage: Usage, *, local: bool = False) -> Cost | None:
-        """The cost of one call, or None when no price is known for the model."""
-        if local:
-            # A local server costs $0 in API spend, unless the user's price file prices the model
-            # (an internal rate for their own hardware): the user's prices always win.
+        """The cost of one call, or None when no price is known for the model.
+
+        ``local``: served from a local or private address. $0 in API spend there only for a model no hosted price
+        list knows (a known one is a LiteLLM proxy or gateway in front of the paid API: its provider's price), or
+        one the user declares local (OTEL_LLMCOST_LOCAL_MODELS, anywhere). The price file always wins."""
+        declared = model is not None and self.declared_local(model)
+        if local or declared:
             override = None
             if model and self._overrides is not None:
                 override = self._overrides.rates(provider, model, price_context(usage))
             if override is not None:
                 cost = cost_of(usage, override)
+            elif not declared and model and (hosted := self.rates(provider, model, usage, warn=False)) is not None:
+                return cost_of(usage, hosted)
             else:
                 cost = zero_cost(names.PRICE_SOURCE_LOCAL, model or "")
             hardware = self._hardware.cost(usage) if self._hardware is not None else None
@@ -135,14 +147,27 @@ class PriceBook:
             return None
         return cost
 
-    def rates(self, provider: str, model: str, usage: Usage) -> Rates | None:
-        """Cached rates for the call's model and price context."""
+    def declared_local(self, model: str) -> bool:
+        """True for a model the user declares self-hosted (exact ids or shell patterns, any case)."""
+        if not self._local_patterns:
+            return False
+        known = self._declared.get(model)
+        if known is None:
+            lowered = model.lower()
+            known = any(fnmatch.fnmatchcase(lowered, pattern) for pattern in self._local_patterns)
+            if len(self._declared) > 1024:
+                self._declared.clear()
+            self._declared[model] = known
+        return known
+
+    def rates(self, provider: str, model: str, usage: Usage, *, warn: bool = True) -> Rates | None:
+        """Cached rates for the call's model and price context (``warn``: once, when nobody prices it)."""
         key = (provider, model, usage.service_tier, usage.speed, usage.batch)
         now = time.time()
         hit = self._cache.get(key)
         if hit is not None and now < hit[0]:
             return hit[1]
-        rates = self._resolve(provider, model, usage)
+        rates = self._resolve(provider, model, usage, warn)
         # Prices change by date (and for a few models by time of day): a resolution holds until the
         # next UTC midnight, or the next minute for time-of-day prices.
         period = 60 if rates is not None and rates.time_of_day else _SECONDS_PER_DAY
@@ -150,7 +175,7 @@ class PriceBook:
             self._cache[key] = ((now // period + 1) * period, rates)
         return rates
 
-    def _resolve(self, provider: str, model: str, usage: Usage) -> Rates | None:
+    def _resolve(self, provider: str, model: str, usage: Usage, warn: bool = True) -> Rates | None:
         priced_model = self._aliases.get(model.lower(), model)
         context = price_context(usage)
         rates = self._overrides.rates(provider, priced_model, context) if self._overrides is not None else None
@@ -163,7 +188,7 @@ class PriceBook:
         except Exception:  # a broken price entry must never break the call
             logger.debug("price lookup failed for %s/%s", provider, priced_model, exc_info=True)
             rates = None
-        if rates is None:
+        if rates is None and warn:
             self._warn_unknown(provider, model)
         return rates
 

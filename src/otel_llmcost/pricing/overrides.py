@@ -20,6 +20,9 @@ Format (YAML or JSON; prices in USD per million tokens)::
           web_searches_kcount: 10     # (USD per 1,000 searches; input_audio_mtok: USD per Mtok, ...)
     aliases:                          # model id as returned -> model id to price it as
       my-azure-deployment: gpt-4o-2024-08-06
+    multipliers:                      # where it ran: replace a bundled one by name (factor 1: off), or add one
+      - {name: openai.data_residency, host_suffix: .api.openai.com, provider: openai, factor: 1.1}
+      - {name: gateway.eu, host: llm.eu.internal, factor: 1.2}   # or inference_geo: us (a reported region)
 
 A bad file raises ``ConfigError`` naming the file, the entry and the problem; nothing is half-applied.
 """
@@ -36,6 +39,8 @@ from typing import Any
 
 from .. import names
 from ..errors import ConfigError
+from .multipliers import Multiplier
+from .multipliers import parse as parse_multipliers
 from .rates import Price, Rates
 
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_5m", "cache_write_1h")
@@ -107,6 +112,8 @@ class PriceOverrides:
     entries: tuple[_Entry, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     source: str = names.PRICE_SOURCE_OVERRIDE
+    multipliers: tuple[Multiplier, ...] = ()
+    """Where-it-ran multipliers from the file: by name they replace the bundled ones (``multipliers.json``)."""
 
     @classmethod
     def empty(cls) -> PriceOverrides:
@@ -147,9 +154,11 @@ class PriceOverrides:
             data = {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: the top level must be a mapping with 'models' and/or 'aliases'.")
-        unknown = set(data) - {"models", "aliases"}
+        unknown = set(data) - {"models", "aliases", "multipliers"}
         if unknown:
-            raise ConfigError(f"{where}: unknown top-level key(s) {sorted(unknown)}; expected 'models', 'aliases'.")
+            raise ConfigError(
+                f"{where}: unknown top-level key(s) {sorted(unknown)}; expected 'models', 'aliases', 'multipliers'."
+            )
         models = data.get("models") or []
         if not isinstance(models, list):
             raise ConfigError(f"{where}: 'models' must be a list of entries.")
@@ -159,7 +168,9 @@ class PriceOverrides:
             isinstance(k, str) and isinstance(v, str) and v for k, v in aliases_raw.items()
         ):
             raise ConfigError(f"{where}: 'aliases' must map model ids to model ids (strings).")
-        return cls(entries, {str(k): str(v) for k, v in aliases_raw.items()}, source or names.PRICE_SOURCE_OVERRIDE)
+        multipliers = parse_multipliers(data.get("multipliers") or [], where)
+        aliases = {str(k): str(v) for k, v in aliases_raw.items()}
+        return cls(entries, aliases, source or names.PRICE_SOURCE_OVERRIDE, multipliers)
 
 
 def _number(value: Any, where: str, key: str) -> Decimal:

@@ -111,6 +111,8 @@ class Cost:
     unpriced: tuple[str, ...] = field(default=())
     """Reported units the model has no price for (usage keys): the call's cost is not known (the engine
     turns such a cost into no cost, with a warning)."""
+    multiplier: tuple[str, float] | None = None
+    """(name, factor) of the where-it-ran multiplier applied (``pricing.multipliers``), None when none did."""
 
 
 def _components(usage: Usage, rates: Rates) -> tuple[Decimal, Decimal, Decimal, Decimal]:

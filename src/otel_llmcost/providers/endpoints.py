@@ -1,7 +1,10 @@
-"""Which provider serves a base URL: api.openai.com is OpenAI, *.openai.azure.com is Azure, localhost is local.
+"""Which provider serves a base URL: api.openai.com is OpenAI, *.openai.azure.com is Azure, and a local or private
+address is whatever API the client speaks (openai, anthropic, ...), marked ``local``.
 
 The same OpenAI-compatible client talks to OpenAI, Azure, Groq, OpenRouter, Gemini's compatible endpoint
-or a model on localhost; the price depends on who actually serves it. Knows hosts, nothing else.
+or a model on localhost; the price depends on who actually serves it. A local address is not free by itself: a
+LiteLLM proxy or a gateway there serves paid models (pricing decides, from the model: ``PriceBook.cost``).
+Knows hosts, nothing else.
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ _HOSTS: tuple[tuple[str, str], ...] = (
     ("api.cohere.com", "cohere"),
     ("api.cohere.ai", "cohere"),
 )
-# Well-known local servers by port; any other local endpoint is "local".
-_LOCAL_PORTS = {11434: "ollama", 1234: "lm_studio", 8000: "vllm"}
 _LOCAL_NAMES = frozenset({"localhost", "host.docker.internal", "ollama", "vllm"})
 
 
@@ -57,8 +58,9 @@ def _is_local(host: str) -> bool:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return False
-    # Private ranges are NOT local: a gateway in front of a paid provider often lives there.
-    return ip.is_loopback or ip.is_unspecified
+    # Private ranges count too: a model there is self-hosted unless a hosted price list knows it (pricing
+    # decides), and a gateway in front of a paid provider serves models the lists know.
+    return ip.is_loopback or ip.is_unspecified or ip.is_private or ip.is_link_local
 
 
 @lru_cache(maxsize=256)
@@ -77,5 +79,5 @@ def endpoint_of(base_url: str, default_provider: str, hosts: tuple[tuple[str, st
         if host == suffix.lstrip(".") or host.endswith(suffix):
             return Endpoint(provider, host, port, False)
     if _is_local(host):
-        return Endpoint(_LOCAL_PORTS.get(port or 0, "local"), host, port, True)
+        return Endpoint(default_provider, host, port, True)  # gen_ai.provider.name: the API it speaks
     return Endpoint(default_provider, host, port, False)

@@ -12,6 +12,7 @@ import inspect
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from .. import names
@@ -172,6 +173,26 @@ def _image_model(obj: Any) -> str:
     return IMAGE_GEN_DEFAULT_MODEL
 
 
+_USD_PER_TICK = Decimal(1) / Decimal(10**10)  # xAI: 1 USD = 10^10 ticks (docs.x.ai, Cost Tracking)
+
+
+def reported_cost(raw: Any, response: Response) -> Response:
+    """The cost the provider puts in its usage block, onto ``response``: xAI ``cost_in_usd_ticks`` (an integer of
+    1e-10 USD), OpenRouter ``cost`` (USD). Odd values (negative, non-numbers) are ignored, never a cost."""
+    if raw is None:
+        return response
+    ticks = get(raw, "cost_in_usd_ticks")
+    if type(ticks) is int and ticks >= 0:
+        response.provider_cost = ticks * _USD_PER_TICK
+        response.provider_cost_source = "usage.cost_in_usd_ticks"
+        return response
+    cost = get(raw, "cost")
+    if type(cost) in (int, float) and cost >= 0 and cost != float("inf"):
+        response.provider_cost = Decimal(str(cost))
+        response.provider_cost_source = "usage.cost"
+    return response
+
+
 def _finish_reasons(choices: Any) -> list[str]:
     reasons: list[str] = []
     for choice in choices if isinstance(choices, list) else ():
@@ -200,7 +221,9 @@ def _response_of(obj: Any, finish_reasons: list[str], output: Any = None) -> Res
 def chat_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     choices = get(obj, "choices")
     output = _chat_output(choices) if capture else None
-    return _response_of(obj, _finish_reasons(choices), output), chat_usage(get(obj, "usage"), get(obj, "service_tier"))
+    raw = get(obj, "usage")
+    response = reported_cost(raw, _response_of(obj, _finish_reasons(choices), output))
+    return response, chat_usage(raw, get(obj, "service_tier"))
 
 
 def _output_text(obj: Any) -> str | None:
@@ -217,10 +240,11 @@ def responses_result(obj: Any, capture: bool = False) -> tuple[Response, Usage |
     status = get(obj, "status")
     reasons = [status] if isinstance(status, str) else []
     output_text = _output_text(obj) if capture and not isinstance(obj, dict) else None
-    usage = responses_usage(get(obj, "usage"), get(obj, "service_tier"))
+    raw = get(obj, "usage")
+    usage = responses_usage(raw, get(obj, "service_tier"))
     if usage is not None:
         _tool_usage(obj, usage)
-    return _response_of(obj, reasons, output_text), usage
+    return reported_cost(raw, _response_of(obj, reasons, output_text)), usage
 
 
 def embeddings_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
@@ -231,6 +255,12 @@ _RESULTS = {"chat": chat_result, "responses": responses_result, "embeddings": em
 
 
 # --- stream accumulators --------------------------------------------------------------------------
+def _groq_usage(chunk: Any) -> Any:
+    """Groq's streamed usage, in the chunk's ``x_groq`` extension (sent without ``include_usage``)."""
+    extension = getattr(chunk, "x_groq", None)
+    return get(extension, "usage") if extension is not None else None
+
+
 @dataclass(slots=True)
 class ChatStreamSummary:
     """Running summary of a chat.completions stream: ids, finish reasons, the final usage chunk."""
@@ -264,16 +294,24 @@ class ChatStreamSummary:
                     content = getattr(getattr(choice, "delta", None), "content", None)
                     if content and type(content) is str:
                         self.text.append(content)
+            # DeepSeek, OpenRouter and Groq send the usage on the chunk that still carries the last choice.
+            usage = chunk.usage
+            if usage is not None or (usage := _groq_usage(chunk)) is not None:
+                self.usage = usage
+                self.service_tier = getattr(chunk, "service_tier", None)
             return True
-        if usage is not None:
-            self.usage = usage
-            self.service_tier = getattr(chunk, "service_tier", None)
-            return not self.hide_usage_chunk
-        return True
+        usage = chunk.usage
+        if usage is None:
+            usage = _groq_usage(chunk)  # Groq: x_groq.usage, sent unasked
+            if usage is None:
+                return True
+        self.usage = usage
+        self.service_tier = getattr(chunk, "service_tier", None)
+        return not self.hide_usage_chunk
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
         output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
-        response = Response(self.model, self.response_id, self.finish_reasons, output)
+        response = reported_cost(self.usage, Response(self.model, self.response_id, self.finish_reasons, output))
         usage = chat_usage(self.usage, self.service_tier)
         if self.provider.startswith("gcp."):
             usage = gemini_compatible_usage(usage, self.usage)
@@ -393,7 +431,8 @@ class OpenAIMethod:
             stream
             and self.api == "chat"
             and settings.inject_stream_usage
-            and address == _OPENAI_HOST
+            and address is not None
+            and address.endswith(_OPENAI_HOST)  # api.openai.com and its data-residency hosts
             and not _raw_body_requested(kwargs)
         ):
             options = kwargs.get("stream_options")
@@ -551,6 +590,12 @@ METHODS: tuple[tuple[str, str, str, str], ...] = (
     ("openai.resources.responses", "AsyncResponses.create", "chat", "responses"),
     ("openai.resources.responses", "Responses.parse", "chat", "responses"),
     ("openai.resources.responses", "AsyncResponses.parse", "chat", "responses"),
+    ("openai.resources.responses", "Responses.compact", "chat", "responses"),  # billed: its own usage
+    ("openai.resources.responses", "AsyncResponses.compact", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "Responses.create", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "AsyncResponses.create", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "Responses.compact", "chat", "responses"),
+    ("openai.resources.beta.responses.responses", "AsyncResponses.compact", "chat", "responses"),
     ("openai.resources.embeddings", "Embeddings.create", "embeddings", "embeddings"),
     ("openai.resources.embeddings", "AsyncEmbeddings.create", "embeddings", "embeddings"),
 )

@@ -145,7 +145,15 @@ def message_result(message: Any, capture: bool = False, batch: bool = False) -> 
         finish_reasons=[stop] if isinstance(stop, str) else [],
         output_messages=[{"role": "assistant", "content": _text_of(_field(message, "content"))}] if capture else None,
     )
-    return response, message_usage(_field(message, "usage"), batch)
+    usage = _field(message, "usage")
+    response.inference_geo = _geo(usage)
+    return response, message_usage(usage, batch)
+
+
+def _geo(usage: Any) -> str | None:
+    """``usage.inference_geo``: where inference ran (US-only inference bills 1.1x: ``pricing.multipliers``)."""
+    geo = _field(usage, "inference_geo")
+    return geo if isinstance(geo, str) and geo else None
 
 
 # --- stream accumulators --------------------------------------------------------------------------
@@ -163,6 +171,7 @@ _START_FIELDS = (
     "service_tier",
     "speed",
     "iterations",
+    "inference_geo",
 )
 _DELTA_FIELDS = (
     "input_tokens",
@@ -222,6 +231,7 @@ class MessageStreamSummary:
         output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
         reasons = [self.stop_reason] if self.stop_reason else []
         response = Response(self.model, self.response_id, reasons, output)
+        response.inference_geo = _geo(self.usage)
         call = self.call
         if call is not None:
             extra = message_attributes(self.usage, self.stop_reason)

@@ -85,6 +85,11 @@ class Request:
     """The conversation the SDK call names (OpenAI Responses ``conversation``)."""
     previous_response_id: str | None = None
     """The response this call continues (OpenAI Responses ``previous_response_id``): its conversation is this one's."""
+    tool_definitions: object = None
+    """The tools offered to the model (gen_ai.tool.definitions), kept only when content capture is on."""
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    """Recommended request attributes the adapter found (seed, stop sequences, choice count, top_k, output type,
+    encoding formats, embedding dimensions...), by their names.py name."""
 
 
 @dataclass(slots=True)
@@ -96,3 +101,5 @@ class Response:
     finish_reasons: list[str] = field(default_factory=list)
     output_messages: object = None
     """Completion content, kept only when content capture is on."""
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    """Recommended response attributes the adapter found (openai.response.system_fingerprint...)."""

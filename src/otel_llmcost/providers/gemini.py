@@ -33,7 +33,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from .. import names
-from ..calls import Call, Foreign, Listener, Runtime
+from ..calls import Call, Foreign, Runtime
 from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage

@@ -304,7 +304,7 @@ def anthropic_output(content: Any, finish: str | None) -> list[Message]:
 
 
 # --- Gemini --------------------------------------------------------------------------------------------------
-def _gemini_parts(parts: Any) -> list[Part]:
+def gemini_parts(parts: Any) -> list[Part]:
     result: list[Part] = []
     for part in parts if isinstance(parts, list) else ():
         text = get(part, "text")
@@ -335,10 +335,10 @@ def gemini_input(contents: Any) -> list[Message]:
             continue
         parts = get(item, "parts")
         if parts is None:  # a bare part
-            result.append({"role": "user", "parts": _gemini_parts([item])})
+            result.append({"role": "user", "parts": gemini_parts([item])})
             continue
         role = get(item, "role")
-        result.append({"role": "assistant" if role == "model" else role or "user", "parts": _gemini_parts(parts)})
+        result.append({"role": "assistant" if role == "model" else role or "user", "parts": gemini_parts(parts)})
     return result
 
 
@@ -347,13 +347,13 @@ def gemini_system(value: Any) -> list[Part]:
     if isinstance(value, str):
         return [_text(value)]
     parts = get(value, "parts")
-    return _gemini_parts(parts if parts is not None else value if isinstance(value, list) else [value])
+    return gemini_parts(parts if parts is not None else value if isinstance(value, list) else [value])
 
 
 def gemini_output(candidates: Any) -> list[Message]:
     result: list[Message] = []
     for candidate in candidates if isinstance(candidates, list) else ():
-        parts = _gemini_parts(get(get(candidate, "content"), "parts"))
+        parts = gemini_parts(get(get(candidate, "content"), "parts"))
         finish = gemini_finish_reason(get(candidate, "finish_reason"))
         result.append({"role": "assistant", "parts": parts, "finish_reason": finish or "error"})
     return result

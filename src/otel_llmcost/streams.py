@@ -37,6 +37,8 @@ def _end(call: Call, acc: Accumulator, error: BaseException | None, abandoned: s
     except Exception:
         internal_error("stream_result")
         response, usage, reason = None, None, "internal error"
+    if (error is not None or abandoned is not None) and response is not None and not response.finish_reasons:
+        response.finish_reasons = ["error"]  # cut short: the conventions' finish reason for it
     if error is not None:
         call.fail(error, response, usage)
     elif abandoned is not None:
@@ -74,8 +76,13 @@ class _StreamProxyBase(wrapt.ObjectProxy):  # type: ignore[misc,type-arg]
     def _self_end(self, error: BaseException | None = None, abandoned: str | None = None) -> None:
         _end(self._self_call, self._self_acc, error, abandoned)
 
-    def _self_closed(self) -> None:
-        self._self_end(abandoned="stream closed before the end")
+    def _self_closed(self, error: BaseException | None = None) -> None:
+        """Closed (by close(), a with block's exit...): ``error`` the exception that ended it (raised in the
+        caller's with block, or by a failing close()), which marks the call failed."""
+        if error is not None and isinstance(error, Exception):
+            self._self_end(error)
+        else:
+            self._self_end(abandoned="stream closed before the end")
 
     def _self_take(self, chunk: Any) -> bool:
         call = self._self_call
@@ -131,15 +138,21 @@ class StreamProxy(_StreamProxyBase):
 
     def __exit__(self, *exc_info: Any) -> Any:
         try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_closed()
+            result = self.__wrapped__.__exit__(*exc_info)
+        except BaseException as exc:
+            self._self_closed(exc)
+            raise
+        self._self_closed(exc_info[1])
+        return result
 
     def close(self) -> Any:
         try:
-            return self.__wrapped__.close()
-        finally:
-            self._self_closed()
+            result = self.__wrapped__.close()
+        except BaseException as exc:
+            self._self_closed(exc)
+            raise
+        self._self_closed()
+        return result
 
 
 class AsyncStreamProxy(_StreamProxyBase):
@@ -168,20 +181,29 @@ class AsyncStreamProxy(_StreamProxyBase):
 
     async def __aexit__(self, *exc_info: Any) -> Any:
         try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_closed()
+            result = await self.__wrapped__.__aexit__(*exc_info)
+        except BaseException as exc:
+            self._self_closed(exc)
+            raise
+        self._self_closed(exc_info[1])
+        return result
 
     async def close(self) -> Any:
         try:
-            return await self.__wrapped__.close()
-        finally:
-            self._self_closed()
+            result = await self.__wrapped__.close()
+        except BaseException as exc:
+            self._self_closed(exc)
+            raise
+        self._self_closed()
+        return result
 
     async def aclose(self) -> Any:
         """An async generator's close (Ollama's and google-genai's async streams are async generators)."""
         closing = self.__wrapped__.aclose  # no such method: AttributeError, as without us
         try:
-            return await closing()
-        finally:
-            self._self_closed()
+            result = await closing()
+        except BaseException as exc:
+            self._self_closed(exc)
+            raise
+        self._self_closed()
+        return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+
 from otel_llmcost import LLMCostInstrumentor
 
 

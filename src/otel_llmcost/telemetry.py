@@ -213,8 +213,10 @@ class Telemetry:
             attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
             if request.operation != "embeddings":  # the conventions define no output count for embeddings
                 attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-            if usage.cache_read_tokens:
+            if usage.cache_read_tokens or usage.cache_reported & 1:  # a reported 0 is written, as officially
                 attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+            if usage.cache_reported & 2 and not usage.cache_write_tokens:
+                attrs[names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = 0
             if usage.cache_write_tokens:
                 attrs[names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
                 if usage.cache_write_5m_tokens:

@@ -42,6 +42,9 @@ class Usage:
     server_duration_ns: int = 0
     """Wall time the server reports for the call (Ollama's total_duration), 0 when not reported: what a
     GPU-hour rate prices a self-hosted call by."""
+    cache_reported: int = field(default=0, compare=False)
+    """Which cache counts the API reported, 0 included (bit 1 read, bit 2 write): the span writes a reported 0
+    as the official instrumentations do, and leaves out what the API never said."""
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -47,6 +47,11 @@ def _reported(raw: Any, *keys: str) -> bool:
     return any(counted(get(raw, key)) for key in keys)
 
 
+def _cache_reported(details: Any) -> int:
+    """Bit 1: cached_tokens reported (0 included); bit 2: cache_write_tokens reported."""
+    return (type(get(details, "cached_tokens")) is int) | (type(get(details, "cache_write_tokens")) is int) << 1
+
+
 def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
     """Chat Completions (and embeddings) usage: prompt_tokens includes cached_tokens."""
     if raw is None or not _reported(raw, "prompt_tokens", "completion_tokens"):
@@ -60,6 +65,7 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
         cache_write_tokens=count(get(prompt_details, "cache_write_tokens")),
         reasoning_tokens=count(get(completion_details, "reasoning_tokens")),
         service_tier=service_tier if isinstance(service_tier, str) else None,
+        cache_reported=_cache_reported(prompt_details),
     )
 
 
@@ -90,6 +96,7 @@ def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> 
         reasoning_tokens=count(get(output_details, "reasoning_tokens")),
         service_tier=service_tier if isinstance(service_tier, str) else None,
         batch=batch,
+        cache_reported=_cache_reported(input_details),
     )
 
 

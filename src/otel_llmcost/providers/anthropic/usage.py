@@ -62,6 +62,8 @@ def message_usage(raw: Any, batch: bool = False) -> Usage | None:
         service_tier=tier,
         speed=speed if isinstance(speed, str) else None,
         batch=batch or tier == "batch",
+        cache_reported=(type(_field(raw, "cache_read_input_tokens")) is int)
+        | (type(_field(raw, "cache_creation_input_tokens")) is int) << 1,
     )
 
 

@@ -188,6 +188,8 @@ class Telemetry:
         logger.emit(record)
 
     def _content(self, value: object) -> str:
+        if callable(value):  # built only now, for a span (or event) that is written: see providers.messages
+            value = value()
         text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
         limit = self._settings.content_max_length
         return text if len(text) <= limit else text[:limit] + "…"

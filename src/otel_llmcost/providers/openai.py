@@ -8,6 +8,7 @@ metrics or spans: it fills ``Request``/``Response``/``Usage`` and hands them to 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Iterator
@@ -299,10 +300,10 @@ class OpenAIMethod:
             previous = kwargs.get("previous_response_id")
             request.previous_response_id = previous if isinstance(previous, str) and previous else None
         if settings.capture_content:
-            if self.api == "chat":
-                request.input_messages = messages.openai_chat_input(kwargs.get("messages"))
+            if self.api == "chat":  # converted when written: an unsampled call builds none of it
+                request.input_messages = functools.partial(messages.openai_chat_input, kwargs.get("messages"))
             elif self.api == "responses":
-                request.input_messages = messages.openai_responses_input(kwargs.get("input"))
+                request.input_messages = functools.partial(messages.openai_responses_input, kwargs.get("input"))
                 instructions = kwargs.get("instructions")
                 request.system_instructions = messages.text_parts(instructions) if given(instructions) else None
             tools = kwargs.get("tools")

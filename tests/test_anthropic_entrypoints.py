@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import json
 from typing import Any
 
 import anthropic
@@ -143,10 +144,14 @@ def test_content_capture(instrument_with: Any) -> None:
     for _ in client.messages.create(**REQUEST, stream=True):
         pass
     plain, streamed = spans(cap)
-    assert "Say hello." in plain[names.GEN_AI_INPUT_MESSAGES]
-    assert plain[names.GEN_AI_SYSTEM_INSTRUCTIONS] == "Be brief."
-    assert "Hello there, friend." in plain[names.GEN_AI_OUTPUT_MESSAGES]
-    assert "Hello there, friend." in streamed[names.GEN_AI_OUTPUT_MESSAGES]
+    assert json.loads(plain[names.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Say hello."}]}
+    ]
+    assert json.loads(plain[names.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    reply = [{"role": "assistant", "parts": [{"type": "text", "content": "Hello there, friend."}],
+              "finish_reason": "stop"}]
+    assert json.loads(plain[names.GEN_AI_OUTPUT_MESSAGES]) == reply
+    assert json.loads(streamed[names.GEN_AI_OUTPUT_MESSAGES]) == reply
 
 
 def test_content_not_captured_by_default(captured: Captured) -> None:

@@ -77,7 +77,7 @@ def test_full_read(captured: Captured, setup: Any) -> None:
     assert captured.total(names.METRIC_COST) == pytest.approx(COST)
     if not setup.sdk_records:
         assert attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] >= 0
-        assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+        assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)  # end_turn, as the conventions name it
     assert captured.points(names.METRIC_TIME_TO_FIRST_CHUNK)
 
 

@@ -97,7 +97,7 @@ def test_two_message_deltas_keep_the_last_total_and_earlier_fields() -> None:
     summary.add({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}})
     response, usage, _ = summary.result(True)
     assert usage is not None and (usage.output_tokens, usage.cache_read_tokens, usage.input_tokens) == (12, 9, 16)
-    assert response is not None and response.finish_reasons == ["end_turn"]
+    assert response is not None and response.finish_reasons == ["stop"]
 
 
 def test_stream_cut_before_message_start_has_no_usage() -> None:

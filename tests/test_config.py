@@ -46,6 +46,7 @@ class Case:
 
 CASES = [
     Case("capture_content", "span_only", True, True, True, "maybe", "maybe"),
+    Case("content_destination", None, None, "span_and_event", "span_and_event", "log", None),
     Case("content_max_length", "64", 64, 64, 64, -1, "lots"),
     Case("price_file", " /etc/prices.yaml ", "/etc/prices.yaml", Path("/etc/p.yaml"), "/etc/p.yaml", 42, None),
     Case("inject_stream_usage", "yes", True, True, True, "perhaps", "perhaps"),
@@ -200,6 +201,15 @@ def test_true_strings_turn_a_flag_on(option: str, text: str) -> None:
 )
 def test_capture_content_takes_the_genai_enum(value: str, expected: bool) -> None:
     assert Settings.load(env={names.ENV_CAPTURE_CONTENT: value}).capture_content is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "destination"),
+    [("SPAN_ONLY", "span"), ("span_and_event", "span_and_event"), ("EVENT_ONLY", "event"), ("true", "span")],
+)
+def test_the_genai_enum_says_where_content_goes(value: str, destination: str) -> None:
+    assert Settings.load(env={names.ENV_CAPTURE_CONTENT: value}).content_destination == destination
+    assert Settings.load({"capture_content": value}, env={}).content_destination == destination
 
 
 @pytest.mark.parametrize(

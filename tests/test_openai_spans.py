@@ -61,6 +61,7 @@ def test_chat_span_has_every_attribute(captured: Any) -> None:
         names.SERVER_PORT: 443,
         names.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
         names.GEN_AI_RESPONSE_ID: "chatcmpl-test123",
+        names.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: "fp_mock0000",
         names.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
         names.GEN_AI_USAGE_INPUT_TOKENS: 1_200,
         names.GEN_AI_USAGE_OUTPUT_TOKENS: 300,
@@ -88,12 +89,12 @@ def test_responses_span_with_reasoning(captured: Any) -> None:
     assert attrs[names.GEN_AI_OPERATION_NAME] == "chat"
     assert attrs[names.GEN_AI_REQUEST_MAX_TOKENS] == 1_000
     assert attrs[names.GEN_AI_RESPONSE_ID] == "resp_test123"
-    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
+    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)  # from the output items, not the status
     assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 900
     assert attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 700
     # o3: $2 in, $8 out.
     assert attrs[names.GEN_AI_USAGE_COST] == usd((500, "2"), (900, "8"))
-    assert names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in attrs
+    assert attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 0  # reported as 0: written, as officially
 
 
 def test_embeddings_span(captured: Any) -> None:
@@ -104,7 +105,7 @@ def test_embeddings_span(captured: Any) -> None:
     assert span.name == "embeddings text-embedding-3-small"
     assert attrs[names.GEN_AI_OPERATION_NAME] == "embeddings"
     assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 2_000
-    assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 0
+    assert names.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs  # the conventions define none for embeddings
     assert attrs[names.GEN_AI_USAGE_COST] == usd((2_000, "0.02"))
 
 
@@ -166,18 +167,20 @@ def test_content_captured_when_asked(
     for chunk in stream:
         del chunk
     chat, streamed = (attributes(s) for s in captured.client_spans()[:2])
-    assert json.loads(chat[names.GEN_AI_INPUT_MESSAGES]) == messages
-    assert json.loads(chat[names.GEN_AI_OUTPUT_MESSAGES]) == [{"role": "assistant", "content": "Hello there, friend."}]
+    # The conventions' format: messages of typed parts, output messages with their finish reason.
+    user = [{"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}]
+    reply = [{"role": "assistant", "parts": [{"type": "text", "content": "Hello there, friend."}],
+              "finish_reason": "stop"}]
+    assert json.loads(chat[names.GEN_AI_INPUT_MESSAGES]) == user
+    assert json.loads(chat[names.GEN_AI_OUTPUT_MESSAGES]) == reply
     if HAS_RESPONSES:
         client.responses.create(model="gpt-4o", input=SECRET_PROMPT, instructions="Be terse.")
         responses = attributes(captured.client_spans()[2])
-        assert responses[names.GEN_AI_INPUT_MESSAGES] == SECRET_PROMPT
-        assert responses[names.GEN_AI_SYSTEM_INSTRUCTIONS] == "Be terse."
-        assert responses[names.GEN_AI_OUTPUT_MESSAGES] == "Hello there, friend."
-    assert json.loads(streamed[names.GEN_AI_INPUT_MESSAGES]) == messages
-    assert json.loads(streamed[names.GEN_AI_OUTPUT_MESSAGES]) == [
-        {"role": "assistant", "content": "Hello there, friend."}
-    ]
+        assert json.loads(responses[names.GEN_AI_INPUT_MESSAGES]) == user
+        assert json.loads(responses[names.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be terse."}]
+        assert json.loads(responses[names.GEN_AI_OUTPUT_MESSAGES]) == reply
+    assert json.loads(streamed[names.GEN_AI_INPUT_MESSAGES]) == user
+    assert json.loads(streamed[names.GEN_AI_OUTPUT_MESSAGES]) == reply
 
 
 def test_content_truncated_at_configured_length(
@@ -189,15 +192,16 @@ def test_content_truncated_at_configured_length(
     client = FakeOpenAI().client()
     client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": SECRET_PROMPT}])
     chat = attributes(only_span(captured))
-    full = json.dumps([{"role": "user", "content": SECRET_PROMPT}], ensure_ascii=False)
+    full = json.dumps([{"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]}], ensure_ascii=False)
     assert chat[names.GEN_AI_INPUT_MESSAGES] == full[:16] + "…"
-    output = json.dumps([{"role": "assistant", "content": "Hello there, friend."}], ensure_ascii=False)
+    output = json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "Hello there, friend."}],
+                          "finish_reason": "stop"}], ensure_ascii=False)
     assert chat[names.GEN_AI_OUTPUT_MESSAGES] == output[:16] + "…"
     if HAS_RESPONSES:
         client.responses.create(model="gpt-4o", input=SECRET_PROMPT)
         responses = attributes(captured.client_spans()[1])
-        assert responses[names.GEN_AI_INPUT_MESSAGES] == SECRET_PROMPT[:16] + "…"
-        assert responses[names.GEN_AI_OUTPUT_MESSAGES] == "Hello there, fri…"
+        assert responses[names.GEN_AI_INPUT_MESSAGES] == full[:16] + "…"
+        assert responses[names.GEN_AI_OUTPUT_MESSAGES] == output[:16] + "…"
 
 
 def test_no_model_argument_still_one_span(captured: Any) -> None:

@@ -185,7 +185,26 @@ def test_caller_exception_inside_with_propagates(captured: Any) -> None:
     with pytest.raises(Stop), chat_stream(FakeOpenAI(tokens=TOKENS).client()) as stream:
         next(stream)
         raise Stop
-    abandoned(captured, "stream closed before the end")
+    # As the official instrumentations do: the exception that ended the stream marks the call failed.
+    attrs = ended_once(captured)
+    assert attrs[names.ERROR_TYPE] == Stop.__qualname__
+    assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("error",)
+    assert only_span(captured).status.status_code is StatusCode.ERROR
+
+
+def test_failing_close_marks_the_call_failed(captured: Any) -> None:
+    stream = chat_stream(FakeOpenAI(tokens=TOKENS).client())
+    next(stream)
+
+    def refuse() -> None:
+        raise OSError("connection reset while closing")
+
+    stream.__wrapped__.close = refuse  # the SDK stream's own close fails, as a broken connection's can
+    with pytest.raises(OSError, match="connection reset"):
+        stream.close()
+    attrs = ended_once(captured)
+    assert attrs[names.ERROR_TYPE] == "OSError"
+    assert only_span(captured).status.status_code is StatusCode.ERROR
 
 
 # --- helpers --------------------------------------------------------------------------------------

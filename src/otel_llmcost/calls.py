@@ -249,8 +249,11 @@ class Call:
     @property
     def captures(self) -> bool:
         """Message content is kept for this call: capture is on and the span that would carry it records."""
-        if not self.runtime.settings.capture_content:
+        settings = self.runtime.settings
+        if not settings.capture_content:
             return False
+        if settings.content_destination != "span":  # the log event is written for unsampled calls too
+            return True
         span = self.span
         return span is trace.INVALID_SPAN or span.is_recording()
 
@@ -295,6 +298,7 @@ class Call:
         self._write_ledger(outcome)
         self._run_after_call(outcome)
         self._write_span(outcome, events)
+        self._emit_content(outcome)
         self._record_metrics(outcome)
         self._notify(outcome)
 
@@ -365,6 +369,14 @@ class Call:
     def _write_foreign(self, foreign: Foreign, outcome: Outcome) -> None:
         if foreign.span.is_recording():
             foreign.write(foreign.span, self.request, self.runtime.telemetry.span_attributes(self.request, outcome))
+
+    def _emit_content(self, outcome: Outcome) -> None:
+        """The content log event (EVENT_ONLY / SPAN_AND_EVENT capture modes), if content was captured."""
+        if self.captures and self.runtime.settings.content_destination != "span":
+            try:
+                self.runtime.telemetry.emit_content_event(self.span, self.request, outcome)
+            except Exception:
+                internal_error("content_event")
 
     def _record_metrics(self, outcome: Outcome) -> None:
         try:

@@ -85,6 +85,25 @@ def _capture(value: object) -> bool:
         raise _Invalid("is not true or false (nor NO_CONTENT, SPAN_ONLY, EVENT_ONLY or SPAN_AND_EVENT)") from None
 
 
+# Where captured content goes, as the same variable's enum says it (util-genai's ContentCapturingMode): on the
+# span (SPAN_ONLY, and true: the long-standing form), in the log event gen_ai.client.inference.operation.details
+# (EVENT_ONLY), or both (SPAN_AND_EVENT). Whether content is captured at all stays ``capture_content``.
+_DESTINATIONS = {"span": "span", "event": "event", "span_and_event": "span_and_event", "span_only": "span",
+                 "event_only": "event", "no_content": "span"}
+
+
+def _destination(value: object) -> str:
+    if isinstance(value, bool):
+        return "span"
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _DESTINATIONS:
+            return _DESTINATIONS[text]
+        if text in _TRUE or text in _FALSE:
+            return "span"
+    raise _Invalid("is not span, event or span_and_event (nor SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT or NO_CONTENT)")
+
+
 def _whole_number(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -452,6 +471,9 @@ class Settings:
     """
 
     capture_content: bool = field(default=False, metadata=_option(_capture, names.ENV_CAPTURE_CONTENT, "true", "True"))
+    content_destination: str = field(
+        default="span", metadata=_option(_destination, None, None, "'span_and_event'")
+    )
     content_max_length: int = field(
         default=8192, metadata=_option(_whole_number, names.ENV_CONTENT_MAX_LENGTH, "8192", "8192")
     )
@@ -619,6 +641,13 @@ class Settings:
         if warn_unknown:
             for message in unknown_variables(env):
                 logger.warning("otel-llmcost: %s", message)
+        # The destination comes from the capture variable's enum (or capture_content="EVENT_ONLY") unless given;
+        # a value that is no destination is capture_content's error to report, not a second one.
+        capture = given.get("capture_content", env.get(names.ENV_CAPTURE_CONTENT))
+        if (isinstance(capture, str) and capture.strip().lower() in _DESTINATIONS
+                and "content_destination" not in given):
+            values["content_destination"] = capture
+            sources["content_destination"] = sources.get("capture_content", "capture_content")
         if not values:
             return cls()
         from pydantic import ValidationError  # pydantic: only when there is something to validate

@@ -174,7 +174,8 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if reason is not None:
             logger.debug("otel-llmcost: not instrumenting (%s)", reason)
             return
-        options = {k: kwargs[k] for k in kwargs if k not in ("tracer_provider", "meter_provider", "skip_dep_check")}
+        providers = ("tracer_provider", "meter_provider", "logger_provider", "skip_dep_check")
+        options = {k: kwargs[k] for k in kwargs if k not in providers}
         options = dict(options.pop("settings", None) or options)
         calls_only = False
         try:
@@ -386,7 +387,14 @@ def _telemetry(settings: Any, kwargs: Mapping[str, Any]) -> tuple[Any, Instrumen
     meter = metrics.get_meter(names.INSTRUMENTATION_SCOPE, __version__, meter_provider=kwargs.get("meter_provider"))
     latest = settings.semconv_stability_opt_in != names.SEMCONV_DEFAULT  # OTEL_SEMCONV_STABILITY_OPT_IN
     instruments = instruments_for(meter, settings.request_cost_buckets, latest)
-    return Telemetry(tracer, instruments, settings), instruments
+    content_logger = None
+    if settings.capture_content and settings.content_destination != "span":  # content as log events
+        from opentelemetry import _logs
+
+        content_logger = _logs.get_logger(
+            names.INSTRUMENTATION_SCOPE, __version__, logger_provider=kwargs.get("logger_provider")
+        )
+    return Telemetry(tracer, instruments, settings, content_logger), instruments
 
 
 def _one_line(error: BaseException) -> str:

@@ -46,6 +46,8 @@ def _end(call: Call, acc: Accumulator, error: BaseException | None, abandoned: s
     except Exception:
         internal_error("stream_result")
         response, usage, reason = None, None, "internal error"
+    if (error is not None or abandoned is not None) and response is not None and not response.finish_reasons:
+        response.finish_reasons = ["error"]  # cut short: the conventions' finish reason for it
     if error is not None:
         call.fail(error, response, usage)
     elif abandoned is not None:
@@ -132,8 +134,13 @@ class _StreamProxyBase:
     def _self_end(self, error: BaseException | None = None, abandoned: str | None = None) -> None:
         _end(self._self_call, self._self_acc, error, abandoned)
 
-    def _self_closed(self) -> None:
-        self._self_end(abandoned="stream closed before the end")
+    def _self_closed(self, error: BaseException | None = None) -> None:
+        """Closed (by close(), a with block's exit...): ``error`` the exception that ended it (raised in the
+        caller's with block, or by a failing close()), which marks the call failed."""
+        if error is not None and isinstance(error, Exception):
+            self._self_end(error)
+        else:
+            self._self_end(abandoned="stream closed before the end")
 
     def _self_take(self, chunk: Any) -> bool:
         call = self._self_call
@@ -208,16 +215,22 @@ def _enter(self: Any) -> Any:
 
 def _exit(self: Any, *exc_info: Any) -> Any:
     try:
-        return self.__wrapped__.__exit__(*exc_info)
-    finally:
-        self._self_closed()
+        result = self.__wrapped__.__exit__(*exc_info)
+    except BaseException as exc:  # a failing exit ends the call failed
+        self._self_closed(exc)
+        raise
+    self._self_closed(exc_info[1])  # an exception in the caller's with block ends it failed too
+    return result
 
 
 def _close(self: Any) -> Any:
     try:
-        return self.__wrapped__.close()
-    finally:
-        self._self_closed()
+        result = self.__wrapped__.close()
+    except BaseException as exc:  # a failing close ends the call failed
+        self._self_closed(exc)
+        raise
+    self._self_closed()
+    return result
 
 
 def _sent(self: Any, step: Callable[..., Any], *args: Any) -> Any:
@@ -248,23 +261,32 @@ async def _aenter(self: Any) -> Any:
 
 async def _aexit(self: Any, *exc_info: Any) -> Any:
     try:
-        return await self.__wrapped__.__aexit__(*exc_info)
-    finally:
-        self._self_closed()
+        result = await self.__wrapped__.__aexit__(*exc_info)
+    except BaseException as exc:
+        self._self_closed(exc)
+        raise
+    self._self_closed(exc_info[1])
+    return result
 
 
 async def _aclose_as_close(self: Any) -> Any:
     try:
-        return await self.__wrapped__.close()
-    finally:
-        self._self_closed()
+        result = await self.__wrapped__.close()
+    except BaseException as exc:  # a failing close ends the call failed
+        self._self_closed(exc)
+        raise
+    self._self_closed()
+    return result
 
 
 async def _aclose(self: Any) -> Any:
     try:
-        return await self.__wrapped__.aclose()
-    finally:
-        self._self_closed()
+        result = await self.__wrapped__.aclose()
+    except BaseException as exc:  # a failing close ends the call failed
+        self._self_closed(exc)
+        raise
+    self._self_closed()
+    return result
 
 
 async def _asent(self: Any, step: Callable[..., Any], *args: Any) -> Any:

@@ -21,8 +21,8 @@ from .pricing import Cost
 from .usage import Request, Response, Usage, by_modality
 
 _ATTR_CACHE_LIMIT = 4096
-# On the cheap counters only; histograms keep the semconv's required attributes and the request model.
-_COUNTER_ONLY = frozenset({names.SERVER_ADDRESS, names.GEN_AI_RESPONSE_MODEL})
+# Request attributes the conventions' content event repeats (the rest of the span's are ours).
+_EVENT_REQUEST_KEYS = (names.GEN_AI_OPERATION_NAME, names.GEN_AI_PROVIDER_NAME, names.GEN_AI_REQUEST_MODEL)
 
 
 @dataclass(slots=True)
@@ -88,8 +88,14 @@ class _StartAttributes(Mapping[str, Any]):
 class Telemetry:
     """Starts the CLIENT span of a call and, when it ends, writes its attributes and metrics."""
 
-    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
+    def __init__(
+        self, tracer: Tracer, instruments: Instruments, settings: Settings, content_logger: Any = None
+    ) -> None:
         self._tracer = tracer
+        # Where captured content goes: the span, and/or the log event gen_ai.client.inference.operation.details
+        # written through ``content_logger`` (an OpenTelemetry logs API Logger).
+        self._span_content = settings.capture_content and settings.content_destination != "event"
+        self._content_logger = content_logger if settings.capture_content else None
         self._m = instruments
         self._settings = settings
         self._cap = ValueCap(settings.max_models)
@@ -140,11 +146,10 @@ class Telemetry:
             attributes[names.GEN_AI_REQUEST_TOP_P] = request.top_p
         if request.service_tier:
             attributes[names.OPENAI_REQUEST_SERVICE_TIER] = request.service_tier
-        if self._settings.capture_content:
-            if request.input_messages is not None:
-                attributes[names.GEN_AI_INPUT_MESSAGES] = self._content(request.input_messages)
-            if request.system_instructions is not None:
-                attributes[names.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content(request.system_instructions)
+        if request.attributes:
+            attributes.update(request.attributes)
+        if self._span_content:
+            attributes.update(self._request_content(request))
         if request.attribution:
             attributes.update(request.attribution)
         if request.origin is not None:
@@ -158,7 +163,56 @@ class Telemetry:
                 attributes[names.LLMCOST_REQUEST_PREFIX_BOUNDARIES] = prints.boundaries
         return attributes
 
+    def _request_content(self, request: Request) -> dict[str, str]:
+        content: dict[str, str] = {}
+        if request.input_messages is not None:
+            content[names.GEN_AI_INPUT_MESSAGES] = self._content(request.input_messages)
+        if request.system_instructions is not None:
+            content[names.GEN_AI_SYSTEM_INSTRUCTIONS] = self._content(request.system_instructions)
+        if request.tool_definitions is not None:
+            content[names.GEN_AI_TOOL_DEFINITIONS] = self._content(request.tool_definitions)
+        return content
+
+    def emit_content_event(self, span: Span, request: Request, outcome: Outcome) -> None:
+        """The conventions' gen_ai.client.inference.operation.details log event of a finished call (EVENT_ONLY,
+        SPAN_AND_EVENT): the content, with the call's identifying attributes, in the span's context."""
+        logger = self._content_logger
+        if logger is None:
+            return
+        from opentelemetry import trace as trace_api
+        from opentelemetry._logs import LogRecord
+
+        start = self.start_attributes(request)
+        attributes: dict[str, Any] = {key: start[key] for key in _EVENT_REQUEST_KEYS if key in start}
+        attributes.update(self._request_content(request))
+        response = outcome.response
+        if response is not None:
+            if response.model:
+                attributes[names.GEN_AI_RESPONSE_MODEL] = response.model
+            if response.response_id:
+                attributes[names.GEN_AI_RESPONSE_ID] = response.response_id
+            if response.finish_reasons:
+                attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
+            if response.output_messages is not None:
+                attributes[names.GEN_AI_OUTPUT_MESSAGES] = self._content(response.output_messages)
+        if outcome.error is not None:
+            attributes[names.ERROR_TYPE] = type(outcome.error).__qualname__
+        context = trace_api.set_span_in_context(span)
+        span_context = span.get_span_context()
+        fields: dict[str, Any] = {
+            "context": context, "trace_id": span_context.trace_id, "span_id": span_context.span_id,
+            "trace_flags": span_context.trace_flags, "attributes": attributes,
+        }
+        try:
+            record = LogRecord(event_name=names.GEN_AI_INFERENCE_DETAILS_EVENT, **fields)
+        except TypeError:  # an opentelemetry-api before event_name: the event's name as the attribute
+            fields["attributes"] = {**attributes, "event.name": names.GEN_AI_INFERENCE_DETAILS_EVENT}
+            record = LogRecord(**fields)
+        logger.emit(record)
+
     def _content(self, value: object) -> str:
+        if callable(value):  # built only now, for a span (or event) that is written: see providers.messages
+            value = value()
         text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
         limit = self._settings.content_max_length
         return text if len(text) <= limit else text[:limit] + "…"
@@ -174,15 +228,20 @@ class Telemetry:
                 attrs[names.GEN_AI_RESPONSE_ID] = response.response_id
             if response.finish_reasons:
                 attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-            if self._settings.capture_content and response.output_messages is not None:
+            if self._span_content and response.output_messages is not None:
                 attrs[names.GEN_AI_OUTPUT_MESSAGES] = self._content(response.output_messages)
+            if response.attributes:
+                attrs.update(response.attributes)
         usage = outcome.usage
         if usage is not None:
             # Zero-valued details are left out: every attribute costs ~1 µs in the SDK.
             attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-            attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-            if usage.cache_read_tokens:
+            if request.operation != "embeddings":  # the conventions define no output count for embeddings
+                attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            if usage.cache_read_tokens or usage.cache_reported & 1:  # a reported 0 is written, as officially
                 attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+            if usage.cache_reported & 2 and not usage.cache_write_tokens:
+                attrs[names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = 0
             if usage.cache_write_tokens:
                 attrs[names.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
                 if usage.cache_write_5m_tokens:
@@ -259,9 +318,9 @@ class Telemetry:
         if cached is None:
             if len(self._attrs) >= _ATTR_CACHE_LIMIT:
                 self._attrs.clear()
-            # Histograms carry the semconv's required and model attributes only: each attribute costs
-            # the SDK ~1 µs per point; server.address stays on the (cheap) counters.
-            base = {k: v for k, v in key if k not in _COUNTER_ONLY}
+            # Histograms carry the semconv's required and recommended attributes (server.address, the response
+            # model: both bounded, the model by the model cap).
+            base = dict(key)
             cached = (
                 base,
                 {**base, names.GEN_AI_TOKEN_TYPE: "input"},
@@ -283,7 +342,11 @@ class Telemetry:
         )
         if outcome.error is not None:
             key += ((names.ERROR_TYPE, type(outcome.error).__qualname__),)
-        base, input_attrs, output_attrs = self._metric_attrs(key)
+        dimensions = request.attributes.get(names.GEN_AI_EMBEDDINGS_DIMENSION_COUNT) if request.attributes else None
+        # The embedding size on the histograms (as the official instrumentation records it), not the counters.
+        base, input_attrs, output_attrs = self._metric_attrs(
+            key if dimensions is None else key + ((names.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, dimensions),)
+        )
         if request.attribution and self._label_keys:
             key += self._labels(request.attribution)  # on the counters only: histograms stay per model
         m = self._m
@@ -311,7 +374,8 @@ class Telemetry:
         """Token and cost points of a call that reported usage; counter updates go to ``updates``."""
         m = self._m
         m.token_usage.record(usage.input_tokens, input_attrs)
-        m.token_usage.record(usage.output_tokens, output_attrs)
+        if base.get(names.GEN_AI_OPERATION_NAME) != "embeddings":  # no output count for embeddings
+            m.token_usage.record(usage.output_tokens, output_attrs)
         tt = names.GEN_AI_TOKEN_TYPE
         tm = names.GEN_AI_TOKEN_MODALITY
         tokens = m.tokens

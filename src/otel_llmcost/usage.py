@@ -58,6 +58,9 @@ class Usage:
     the call's own model. Anthropic ``usage.iterations``: a ``compaction`` entry (the call's model) and an
     ``advisor_message`` entry (its own ``model``) are not in the top-level totals; ``message`` entries are, and
     are never repeated here (each token is counted once)."""
+    cache_reported: int = field(default=0, compare=False)
+    """Which cache counts the API reported, 0 included (bit 1 read, bit 2 write): the span writes a reported 0
+    as the official instrumentations do, and leaves out what the API never said."""
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -132,6 +135,11 @@ class Request:
     """The conversation the SDK call names (OpenAI Responses ``conversation``)."""
     previous_response_id: str | None = None
     """The response this call continues (OpenAI Responses ``previous_response_id``): its conversation is this one's."""
+    tool_definitions: object = None
+    """The tools offered to the model (gen_ai.tool.definitions), kept only when content capture is on."""
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    """Recommended request attributes the adapter found (seed, stop sequences, choice count, top_k, output type,
+    encoding formats, embedding dimensions...), by their names.py name."""
 
 
 @dataclass(slots=True)
@@ -150,3 +158,5 @@ class Response:
     """The response field ``provider_cost`` came from (``usage.cost``, ``usage.cost_in_usd_ticks``)."""
     inference_geo: str | None = None
     """Where the provider says inference ran (Anthropic ``usage.inference_geo``): a price multiplier may apply."""
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _NO_ATTRIBUTES)
+    """Recommended response attributes the adapter found (openai.response.system_fingerprint...)."""

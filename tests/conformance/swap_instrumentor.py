@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
 
 from otel_llmcost import LLMCostInstrumentor
 
@@ -23,11 +22,7 @@ def _swap() -> None:
     module = importlib.import_module(module_name)
 
     class Ours(LLMCostInstrumentor):  # type: ignore[misc]
-        """Ours, called as the suite calls its own instrumentor."""
-
-        def _instrument(self, **kwargs: Any) -> None:
-            kwargs.pop("logger_provider", None)  # we emit no log events yet (issue 22)
-            super()._instrument(**kwargs)
+        """Ours, called as the suite calls its own instrumentor (its logger_provider gets our content events)."""
 
     Ours.__name__ = class_name
     setattr(module, class_name, Ours)

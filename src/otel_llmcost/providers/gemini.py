@@ -37,6 +37,7 @@ from ..calls import Call, Foreign, Runtime
 from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
+from . import messages
 from .base import (
     SeenOnce,
     Target,
@@ -142,19 +143,13 @@ def gemini_usage(raw: Any, service_tier: str | None = None, batch: bool = False)
 
 
 def _finish_reasons(candidates: Any, into: list[str]) -> list[str]:
+    """Each candidate's finish reason as the conventions name it (STOP stop, MAX_TOKENS length, SAFETY...
+    content_filter)."""
     for candidate in candidates or ():
-        reason = _enum_value(_field(candidate, "finish_reason", "finishReason"))
+        reason = messages.gemini_finish_reason(_field(candidate, "finish_reason", "finishReason"))
         if reason:
             into.append(reason)
     return into
-
-
-def _texts(candidates: Any) -> Iterator[str]:
-    for candidate in candidates or ():
-        for part in get(get(candidate, "content"), "parts") or ():
-            text = get(part, "text")
-            if isinstance(text, str) and get(part, "thought") is not True:
-                yield text
 
 
 def _str(value: Any) -> str | None:
@@ -171,7 +166,7 @@ def content_result(obj: Any, capture: bool = False, service_tier: str | None = N
             body = obj
         raw = _field(body, "usage_metadata", "usageMetadata")
     candidates = get(body, "candidates")
-    output = [{"role": "assistant", "content": "".join(_texts(candidates))}] if capture else None
+    output = messages.gemini_output(candidates) if capture else None
     response = Response(
         model=_str(_field(body, "model_version", "modelVersion")),
         response_id=_str(_field(body, "response_id", "responseId")),
@@ -215,7 +210,8 @@ class ContentStreamSummary:
     response_id: str | None = None
     usage: Any = None
     finish_reasons: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
+    parts: list[Any] = field(default_factory=list)
+    """The first candidate's parts as they arrive (captured content only)."""
 
     def add(self, chunk: Any) -> bool:
         if self.response_id is None:
@@ -229,11 +225,14 @@ class ContentStreamSummary:
         if candidates:
             _finish_reasons(candidates, self.finish_reasons)
             if self.capture:
-                self.text.extend(_texts(candidates))
+                self.parts.extend(get(get(candidates[0], "content"), "parts") or ())
         return True
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
-        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
+        output = None
+        if self.capture:
+            finish = self.finish_reasons[0] if self.finish_reasons else "error"
+            output = [{"role": "assistant", "parts": messages.gemini_parts(self.parts), "finish_reason": finish}]
         response = Response(self.model, self.response_id, self.finish_reasons, output)
         usage = gemini_usage(self.usage, self.service_tier)
         if usage is not None:
@@ -313,6 +312,41 @@ def _write_foreign(span: Any, request: Request, attrs: dict[str, Any]) -> None:
 
 
 # --- the method handler -----------------------------------------------------------------------------
+def _recommended(config: Any) -> dict[str, Any]:
+    """The conventions' recommended request attributes a GenerateContentConfig gives."""
+    found: dict[str, Any] = {}
+    top_k = number(get(config, "top_k"))
+    if top_k is not None:
+        found[names.GEN_AI_REQUEST_TOP_K] = top_k
+    seed = whole(get(config, "seed"))
+    if seed is not None:
+        found[names.GEN_AI_REQUEST_SEED] = seed
+    stop = get(config, "stop_sequences")
+    if isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
+        found[names.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    choices = whole(get(config, "candidate_count"))
+    if choices is not None and choices != 1:
+        found[names.GEN_AI_REQUEST_CHOICE_COUNT] = choices
+    mime = get(config, "response_mime_type")
+    if isinstance(mime, str) and mime:
+        found[names.GEN_AI_OUTPUT_TYPE] = "json" if mime == "application/json" else "text"
+    return found
+
+
+def _plain_tools(tools: Any) -> Any:
+    """Tool definitions as JSON-able data (the SDK's pydantic models dumped; callables by their name)."""
+    plain = []
+    for tool in tools if isinstance(tools, list) else [tools]:
+        dump = getattr(tool, "model_dump", None)
+        if callable(dump):
+            plain.append(dump(exclude_none=True, mode="json"))
+        elif callable(tool):
+            plain.append({"name": getattr(tool, "__name__", str(tool))})
+        else:
+            plain.append(tool)
+    return plain
+
+
 def _service_tier(config: Any) -> str | None:
     tier = _enum_value(get(config, "service_tier"))
     return None if tier in (None, "unspecified") else tier
@@ -341,13 +375,16 @@ class GeminiMethod:
             temperature=number(get(config, "temperature")),
             top_p=number(get(config, "top_p")),
             service_tier=_service_tier(config),
+            attributes=_recommended(config),
         )
         head = (get(config, "tools"), get(config, "system_instruction"))
         describe(runtime.settings, request, head, kwargs.get("contents"), {"model": model, "config": config})
         if runtime.settings.capture_content and self.operation == OPERATION:
-            request.input_messages = kwargs.get("contents")
+            request.input_messages = messages.gemini_input(kwargs.get("contents"))
             system = get(config, "system_instruction")
-            request.system_instructions = system if given(system) else None
+            request.system_instructions = messages.gemini_system(system) if given(system) else None
+            tools = get(config, "tools")
+            request.tool_definitions = _plain_tools(tools) if given(tools) and tools else None
         span = foreign_span()
         if span is None:
             return runtime.begin(request), kwargs

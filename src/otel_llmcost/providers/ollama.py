@@ -20,6 +20,7 @@ from ..calls import Call, Runtime
 from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
+from . import messages
 from .base import Begin, Target, Wrapper, call_async, call_sync, count, get, given, number, whole
 from .endpoints import endpoint_of
 
@@ -42,12 +43,22 @@ def ollama_usage(raw: Any) -> Usage | None:
     )
 
 
-def _response(raw: Any, output: Any = None) -> Response:
+def _response(raw: Any, capture: bool = False, operation: str = "chat", tool_calls: bool = False,
+              message: Any = None) -> Response:
+    """Response of a reply (or a stream's final chunk); ``message`` the whole streamed message when captured."""
     model = get(raw, "model")
-    reason = get(raw, "done_reason")
+    message = message if message is not None else get(raw, "message")
+    finish = messages.ollama_finish_reason(get(raw, "done_reason"), tool_calls or bool(get(message, "tool_calls")))
+    output = None
+    if capture:
+        if operation == "chat":
+            parts = messages.ollama_messages([message])[0]["parts"] if message is not None else []
+        else:
+            parts = messages.text_parts(get(raw, "response"))
+        output = [{"role": "assistant", "parts": parts, "finish_reason": finish or "error"}]
     return Response(
         model=model if isinstance(model, str) and model else None,
-        finish_reasons=[reason] if isinstance(reason, str) and reason else [],
+        finish_reasons=[finish] if finish else [],
         output_messages=output,
     )
 
@@ -67,6 +78,8 @@ class OllamaStreamSummary:
     model: str | None = None
     final: Any = None
     text: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    tool_calls: list[Any] = field(default_factory=list)
 
     def add(self, chunk: Any) -> bool:
         if self.model is None:
@@ -76,16 +89,32 @@ class OllamaStreamSummary:
             text = _text(chunk, self.operation)
             if text:
                 self.text.append(text)
+            message = get(chunk, "message")
+            thinking = get(message, "thinking")
+            if isinstance(thinking, str) and thinking:
+                self.thinking.append(thinking)
+            self.tool_calls.extend(get(message, "tool_calls") or ())
         if get(chunk, "done") is True:
             self.final = chunk
         return True
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
-        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
-        if self.final is None:
-            return Response(model=self.model, output_messages=output), None, "stream ended before the final chunk"
+        message = {"role": "assistant", "content": "".join(self.text), "thinking": "".join(self.thinking),
+                   "tool_calls": self.tool_calls}
+        if self.final is None:  # cut short: what arrived, finished by error
+            response = _response({"model": self.model}, self.capture, self.operation, bool(self.tool_calls), message)
+            if self.capture and self.operation != "chat":
+                response.output_messages = [{"role": "assistant", "parts": messages.text_parts("".join(self.text)),
+                                             "finish_reason": "error"}]
+            return response, None, "stream ended before the final chunk"
         usage = ollama_usage(self.final)
-        return _response(self.final, output), usage, None if usage is not None else "final chunk carried no usage"
+        response = _response(self.final, False, self.operation, bool(self.tool_calls))
+        if self.capture:
+            parts = (messages.ollama_messages([message])[0]["parts"] if self.operation == "chat"
+                     else messages.text_parts("".join(self.text)))
+            finish = response.finish_reasons[0] if response.finish_reasons else "error"
+            response.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": finish}]
+        return response, usage, None if usage is not None else "final chunk carried no usage"
 
 
 # --- which server a client talks to -----------------------------------------------------------------
@@ -149,9 +178,14 @@ class OllamaMethod:
         describe(runtime.settings, request, head, content, {**kwargs, "model": model})
         if runtime.settings.capture_content:
             content = _argument(args, kwargs, content_arg, 1)
-            request.input_messages = content if given(content) else None
+            if operation == "chat":
+                request.input_messages = messages.ollama_messages(content) if given(content) else None
+            elif given(content) and operation != "embeddings":
+                request.input_messages = [{"role": "user", "parts": messages.text_parts(content)}]
             system = kwargs.get("system")
-            request.system_instructions = system if given(system) else None
+            request.system_instructions = messages.text_parts(system) if given(system) else None
+            tools = kwargs.get("tools")
+            request.tool_definitions = _plain_tools(tools) if given(tools) and tools else None
         return runtime.begin(request)
 
     def result(self, call: Call, result: Any) -> Any:
@@ -160,10 +194,24 @@ class OllamaMethod:
         if hasattr(result, "__next__") or hasattr(result, "__anext__"):
             summary = OllamaStreamSummary(operation, capture)
             return (AsyncStreamProxy if self.is_async else StreamProxy)(result, call, summary)
-        output = [{"role": "assistant", "content": _text(result, operation)}] if capture else None
         usage = ollama_usage(result)
-        call.finish(_response(result, output), usage, None if usage is not None else "response carried no usage")
+        response = _response(result, capture, operation)
+        call.finish(response, usage, None if usage is not None else "response carried no usage")
         return result
+
+
+def _plain_tools(tools: Any) -> Any:
+    """Tool definitions as JSON-able data: dicts as given, the SDK's models dumped, functions by name."""
+    plain = []
+    for tool in tools if isinstance(tools, list) else [tools]:
+        dump = getattr(tool, "model_dump", None)
+        if callable(dump):
+            plain.append(dump(exclude_none=True, mode="json"))
+        elif callable(tool):
+            plain.append({"name": getattr(tool, "__name__", str(tool))})
+        else:
+            plain.append(tool)
+    return plain
 
 
 def _bound_client(wrapped: Any, instance: Any) -> Any:

@@ -8,6 +8,7 @@ metrics or spans: it fills ``Request``/``Response``/``Usage`` and hands them to 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from ..fingerprints import describe
 from ..guard import internal_error
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
-from . import stainless
+from . import messages, stainless
 from .base import (
     SeenOnce,
     Target,
@@ -48,6 +49,11 @@ def _reported(raw: Any, *keys: str) -> bool:
     return any(counted(get(raw, key)) for key in keys)
 
 
+def _cache_reported(details: Any) -> int:
+    """Bit 1: cached_tokens reported (0 included); bit 2: cache_write_tokens reported."""
+    return (type(get(details, "cached_tokens")) is int) | (type(get(details, "cache_write_tokens")) is int) << 1
+
+
 def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
     """Chat Completions (and embeddings) usage: prompt_tokens includes cached_tokens."""
     if raw is None or not _reported(raw, "prompt_tokens", "completion_tokens"):
@@ -61,6 +67,7 @@ def chat_usage(raw: Any, service_tier: Any = None) -> Usage | None:
         cache_write_tokens=count(get(prompt_details, "cache_write_tokens")),
         reasoning_tokens=count(get(completion_details, "reasoning_tokens")),
         service_tier=service_tier if isinstance(service_tier, str) else None,
+        cache_reported=_cache_reported(prompt_details),
     )
     units = _units(
         ("input_audio_tokens", get(prompt_details, "audio_tokens")),
@@ -105,6 +112,7 @@ def responses_usage(raw: Any, service_tier: Any = None, batch: bool = False) -> 
         reasoning_tokens=count(get(output_details, "reasoning_tokens")),
         service_tier=service_tier if isinstance(service_tier, str) else None,
         batch=batch,
+        cache_reported=_cache_reported(input_details),
     )
     ttl = get(input_details, "cache_write_tokens_details")
     # 30-minute and 12-hour cache writes: parts of cache_write_tokens, named as genai-prices names TTL units
@@ -202,49 +210,35 @@ def _finish_reasons(choices: Any) -> list[str]:
     return reasons
 
 
-def _chat_output(choices: Any) -> list[Any]:
-    listed = choices if isinstance(choices, list) else ()
-    return [{"role": "assistant", "content": get(get(c, "message"), "content")} for c in listed]
-
-
 def _response_of(obj: Any, finish_reasons: list[str], output: Any = None) -> Response:
     model = get(obj, "model")
     response_id = get(obj, "id")
+    fingerprint = get(obj, "system_fingerprint")
     return Response(
         model=model if isinstance(model, str) else None,
         response_id=response_id if isinstance(response_id, str) else None,
         finish_reasons=finish_reasons,
         output_messages=output,
+        attributes={names.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: fingerprint} if isinstance(fingerprint, str) else {},
     )
 
 
 def chat_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
     choices = get(obj, "choices")
-    output = _chat_output(choices) if capture else None
+    output = messages.openai_chat_output(choices) if capture else None
     raw = get(obj, "usage")
     response = reported_cost(raw, _response_of(obj, _finish_reasons(choices), output))
     return response, chat_usage(raw, get(obj, "service_tier"))
 
 
-def _output_text(obj: Any) -> str | None:
-    """The SDK's ``Response.output_text``; it raises on a response whose ``output`` or content is null, and
-    captured content must never cost the call its usage."""
-    try:
-        text = obj.output_text
-    except Exception:
-        return None
-    return text if isinstance(text, str) else None
-
-
 def responses_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
-    status = get(obj, "status")
-    reasons = [status] if isinstance(status, str) else []
-    output_text = _output_text(obj) if capture and not isinstance(obj, dict) else None
+    reasons = messages.responses_finish_reason(obj)
+    output = messages.openai_responses_output(obj, reasons) if capture else None
     raw = get(obj, "usage")
     usage = responses_usage(raw, get(obj, "service_tier"))
     if usage is not None:
         _tool_usage(obj, usage)
-    return reported_cost(raw, _response_of(obj, reasons, output_text)), usage
+    return reported_cost(raw, _response_of(obj, reasons, output)), usage
 
 
 def embeddings_result(obj: Any, capture: bool = False) -> tuple[Response, Usage | None]:
@@ -274,13 +268,16 @@ class ChatStreamSummary:
     usage: Any = None
     service_tier: Any = None
     finish_reasons: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
+    choices: messages.ChatChoices | None = None
+    fingerprint: Any = None
 
     def add(self, chunk: Any) -> bool:
         try:  # free in the common case (zero-cost try): the SDK hands over whatever a ``data:`` line held
             if self.response_id is None:
                 self.response_id = chunk.id
                 self.model = chunk.model
+            if self.fingerprint is None:
+                self.fingerprint = getattr(chunk, "system_fingerprint", None)
             choices = chunk.choices
             usage = chunk.usage
         except AttributeError:  # a bare JSON value ("str", [], 3): not a chunk, nothing to learn from it
@@ -291,11 +288,10 @@ class ChatStreamSummary:
                 if reason and type(reason) is str:
                     self.finish_reasons.append(reason)
                 if self.capture:
-                    content = getattr(getattr(choice, "delta", None), "content", None)
-                    if content and type(content) is str:
-                        self.text.append(content)
+                    if self.choices is None:
+                        self.choices = messages.ChatChoices()
+                    self.choices.add(choice)
             # DeepSeek, OpenRouter and Groq send the usage on the chunk that still carries the last choice.
-            usage = chunk.usage
             if usage is not None or (usage := _groq_usage(chunk)) is not None:
                 self.usage = usage
                 self.service_tier = getattr(chunk, "service_tier", None)
@@ -310,8 +306,10 @@ class ChatStreamSummary:
         return not self.hide_usage_chunk
 
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
-        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
+        output = (self.choices.messages() if self.choices is not None else []) if self.capture else None
         response = reported_cost(self.usage, Response(self.model, self.response_id, self.finish_reasons, output))
+        if isinstance(self.fingerprint, str):
+            response.attributes = {names.OPENAI_RESPONSE_SYSTEM_FINGERPRINT: self.fingerprint}
         usage = chat_usage(self.usage, self.service_tier)
         if self.provider.startswith("gcp."):
             usage = gemini_compatible_usage(usage, self.usage)
@@ -328,6 +326,7 @@ class ResponsesStreamSummary:
 
     final: Any = None
     first: Any = None
+    capture: bool = False
 
     def add(self, event: Any) -> bool:
         kind = getattr(event, "type", None)  # a bare JSON value ("str", [], 3) is no event: skipped
@@ -341,7 +340,7 @@ class ResponsesStreamSummary:
         source = self.final if self.final is not None else self.first
         if source is None:
             return None, None, "stream ended before any response event"
-        response, usage = responses_result(source)
+        response, usage = responses_result(source, self.capture)
         if self.final is None:
             return response, None, "stream ended before response.completed"
         return response, usage, None
@@ -397,6 +396,9 @@ class OpenAIMethod:
         limits = (whole(kwargs.get(k)) for k in ("max_completion_tokens", "max_tokens", "max_output_tokens"))
         max_tokens = next((limit for limit in limits if limit is not None), None)
         tier = kwargs.get("service_tier")
+        extra_body = kwargs.get("extra_body")
+        if not isinstance(tier, str) and isinstance(extra_body, dict):  # service_tier given through extra_body
+            tier = extra_body.get("service_tier")
         request = Request(
             provider=provider,
             operation=self.operation,
@@ -410,6 +412,7 @@ class OpenAIMethod:
             top_p=number(kwargs.get("top_p")),
             service_tier=tier if isinstance(tier, str) else None,
             prompt=self._prompt(kwargs),
+            attributes=self._recommended(kwargs),
         )
         describe(settings, request, *self._parts(kwargs), kwargs)
         if self.api == "responses":  # the conversation the call names (gen_ai.conversation.id), issue 18
@@ -419,9 +422,14 @@ class OpenAIMethod:
             previous = kwargs.get("previous_response_id")
             request.previous_response_id = previous if isinstance(previous, str) and previous else None
         if settings.capture_content:
-            request.input_messages = kwargs.get("messages") if self.api == "chat" else kwargs.get("input")
-            instructions = kwargs.get("instructions")
-            request.system_instructions = instructions if given(instructions) else None
+            if self.api == "chat":  # converted when written: an unsampled call builds none of it
+                request.input_messages = functools.partial(messages.openai_chat_input, kwargs.get("messages"))
+            elif self.api == "responses":
+                request.input_messages = functools.partial(messages.openai_responses_input, kwargs.get("input"))
+                instructions = kwargs.get("instructions")
+                request.system_instructions = messages.text_parts(instructions) if given(instructions) else None
+            tools = kwargs.get("tools")
+            request.tool_definitions = tools if given(tools) and tools else None
         call = runtime.begin(request)
         # Only OpenAI's own API is known to accept stream_options: compatible servers and gateways (which
         # an unknown host defaults to "openai" for pricing) may answer it with HTTP 400.
@@ -443,6 +451,41 @@ class OpenAIMethod:
                 call.usage_injected = True
         return call, kwargs
 
+    def _recommended(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The conventions' recommended request attributes the call gives (seed, stop, n, output type...)."""
+        found: dict[str, Any] = {}
+        if self.api == "embeddings":
+            encoding = kwargs.get("encoding_format")
+            if isinstance(encoding, str):
+                found[names.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
+            dimensions = whole(kwargs.get("dimensions"))
+            if dimensions is not None:
+                found[names.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
+            return found
+        seed = whole(kwargs.get("seed"))
+        if seed is not None:
+            found[names.GEN_AI_REQUEST_SEED] = seed
+        stop = kwargs.get("stop")
+        if isinstance(stop, str):
+            found[names.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+        elif isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
+            found[names.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+        choices = whole(kwargs.get("n"))
+        if choices is not None and choices != 1:
+            found[names.GEN_AI_REQUEST_CHOICE_COUNT] = choices
+        for key, name in (("frequency_penalty", names.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+                          ("presence_penalty", names.GEN_AI_REQUEST_PRESENCE_PENALTY)):
+            value = number(kwargs.get(key))
+            if value is not None:
+                found[name] = value
+        output_format = kwargs.get("response_format") if self.api == "chat" else get(kwargs.get("text"), "format")
+        kind = output_format if isinstance(output_format, str) else get(output_format, "type")
+        if not isinstance(kind, str) and isinstance(output_format, type):  # parse(response_format=Model)
+            kind = "json_schema"
+        if isinstance(kind, str):
+            found[names.GEN_AI_OUTPUT_TYPE] = "json" if kind.startswith("json") else kind
+        return found
+
     def _prompt(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """The arguments billed as input (references, for a block budget's estimate)."""
         if self.api == "chat":
@@ -461,7 +504,7 @@ class OpenAIMethod:
 
     def _summary(self, call: Call, kwargs_usage: bool) -> Any:
         if self.api == "responses":
-            return ResponsesStreamSummary()
+            return ResponsesStreamSummary(capture=call.captures)
         return ChatStreamSummary(
             hide_usage_chunk=call.usage_injected,
             asked_for_usage=kwargs_usage or call.usage_injected,

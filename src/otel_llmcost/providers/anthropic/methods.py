@@ -23,7 +23,7 @@ from ...fingerprints import describe
 from ...guard import internal_error
 from ...streams import AsyncStreamProxy, StreamProxy
 from ...usage import Request, Response, Usage
-from .. import stainless
+from .. import messages, stainless
 from ..base import SeenOnce, Target, Wrapper, call_async, call_sync, counted, get, given, number, whole
 from . import sdk_internals, sdk_tracing
 from .endpoints import client_endpoint
@@ -97,12 +97,15 @@ class AnthropicMethod:
             temperature=number(kwargs.get("temperature")),
             top_p=number(kwargs.get("top_p")),
             prompt=(kwargs.get("messages"), kwargs.get("system"), kwargs.get("tools")),
+            attributes=_recommended(kwargs),
         )
         describe(runtime.settings, request, (kwargs.get("tools"), kwargs.get("system")), kwargs.get("messages"), kwargs)
         if runtime.settings.capture_content:
-            request.input_messages = kwargs.get("messages")
+            request.input_messages = messages.anthropic_input(kwargs.get("messages"))
             system = kwargs.get("system")
-            request.system_instructions = system if given(system) else None
+            request.system_instructions = messages.text_parts(system) if given(system) else None
+            tools = kwargs.get("tools")
+            request.tool_definitions = tools if given(tools) and tools else None
         return request
 
     def begin(self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Pending:
@@ -190,6 +193,18 @@ def _raw_classes() -> tuple[type, ...]:
     if _RAW_CLASSES is None:
         _RAW_CLASSES = stainless.response_classes(SDK)
     return _RAW_CLASSES
+
+
+def _recommended(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The conventions' recommended request attributes a Messages call gives (top_k, stop sequences)."""
+    found: dict[str, Any] = {}
+    top_k = whole(kwargs.get("top_k"))
+    if top_k is not None:
+        found[names.GEN_AI_REQUEST_TOP_K] = float(top_k)
+    stop = kwargs.get("stop_sequences")
+    if isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
+        found[names.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    return found
 
 
 def _batch_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:

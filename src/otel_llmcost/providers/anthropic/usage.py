@@ -9,12 +9,14 @@ field: it imports nothing of the SDK and knows nothing of how calls are wrapped 
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ... import names
 from ...usage import Response, Usage
 from ..base import count, counted, get
+from ..messages import anthropic_finish_reason, anthropic_output
 
 if TYPE_CHECKING:
     from ...calls import Call
@@ -60,6 +62,8 @@ def message_usage(raw: Any, batch: bool = False) -> Usage | None:
         service_tier=tier,
         speed=speed if isinstance(speed, str) else None,
         batch=batch or tier == "batch",
+        cache_reported=(type(_field(raw, "cache_read_input_tokens")) is int)
+        | (type(_field(raw, "cache_creation_input_tokens")) is int) << 1,
     )
     searches = count(_field(_field(raw, "server_tool_use"), "web_search_requests"))
     if searches:
@@ -124,26 +128,16 @@ def message_attributes(usage: Any, stop_reason: Any) -> dict[str, Any]:
     return attrs
 
 
-def _text_of(content: Any) -> str:
-    parts: list[str] = []
-    for block in content if isinstance(content, list) else ():
-        if _field(block, "type") == "text":
-            text = _field(block, "text")
-            if isinstance(text, str):
-                parts.append(text)
-    return "".join(parts)
-
-
 def message_result(message: Any, capture: bool = False, batch: bool = False) -> tuple[Response, Usage | None]:
     """Response and usage of a Message (model object, ParsedMessage, BetaMessage, or a decoded dict)."""
     model = _field(message, "model")
     response_id = _field(message, "id")
-    stop = _field(message, "stop_reason")
+    finish = anthropic_finish_reason(_field(message, "stop_reason"))
     response = Response(
         model=model if isinstance(model, str) else None,
         response_id=response_id if isinstance(response_id, str) else None,
-        finish_reasons=[stop] if isinstance(stop, str) else [],
-        output_messages=[{"role": "assistant", "content": _text_of(_field(message, "content"))}] if capture else None,
+        finish_reasons=[finish] if finish else [],
+        output_messages=anthropic_output(_field(message, "content"), finish) if capture else None,
     )
     usage = _field(message, "usage")
     response.inference_geo = _geo(usage)
@@ -194,15 +188,21 @@ class MessageStreamSummary:
     response_id: str | None = None
     stop_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
-    text: list[str] = field(default_factory=list)
+    blocks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Captured content blocks by index (text, tool_use with its input JSON, thinking), as they arrive."""
 
     def add(self, event: Any) -> bool:
         kind = _field(event, "type")
         if kind == "content_block_delta":
             if self.capture:
-                delta = _field(event, "delta")
-                if _field(delta, "type") == "text_delta" and isinstance(_field(delta, "text"), str):
-                    self.text.append(_field(delta, "text"))
+                self._delta(_field(event, "index"), _field(event, "delta"))
+        elif kind == "content_block_start":
+            if self.capture:
+                block = _field(event, "content_block")
+                self.blocks[count(_field(event, "index"))] = {
+                    "type": _field(block, "type"), "id": _field(block, "id"), "name": _field(block, "name"),
+                    "chunks": [], "input": _field(block, "input"),
+                }
         elif kind == "message_start":
             message = _field(event, "message")
             model = _field(message, "model")
@@ -225,11 +225,37 @@ class MessageStreamSummary:
                 self.stop_reason = stop
         return True
 
+    def _delta(self, index: Any, delta: Any) -> None:
+        block = self.blocks.setdefault(count(index), {"type": "text", "id": None, "name": None, "chunks": []})
+        for key in ("text", "partial_json", "thinking"):
+            piece = _field(delta, key)
+            if isinstance(piece, str):
+                block["chunks"].append(piece)
+
+    def _content(self) -> list[dict[str, Any]]:
+        """The streamed blocks as the Message's content blocks would be."""
+        content: list[dict[str, Any]] = []
+        for _, block in sorted(self.blocks.items()):
+            joined = "".join(block["chunks"])
+            kind = block["type"]
+            if kind in ("tool_use", "server_tool_use"):
+                try:
+                    arguments = json.loads(joined) if joined else block.get("input")
+                except ValueError:
+                    arguments = joined
+                content.append({"type": kind, "id": block["id"], "name": block["name"], "input": arguments})
+            elif kind == "thinking":
+                content.append({"type": "thinking", "thinking": joined})
+            else:
+                content.append({"type": kind or "text", "text": joined})
+        return content
+
     def result(self, complete: bool) -> tuple[Response | None, Usage | None, str | None]:
         if not self.started:
             return None, None, "stream ended before message_start"
-        output = [{"role": "assistant", "content": "".join(self.text)}] if self.capture else None
-        reasons = [self.stop_reason] if self.stop_reason else []
+        finish = anthropic_finish_reason(self.stop_reason)
+        output = anthropic_output(self._content(), finish) if self.capture else None
+        reasons = [finish] if finish else []
         response = Response(self.model, self.response_id, reasons, output)
         response.inference_geo = _geo(self.usage)
         call = self.call

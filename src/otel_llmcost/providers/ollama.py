@@ -20,7 +20,7 @@ from ..calls import Call, Runtime
 from ..fingerprints import describe
 from ..streams import AsyncStreamProxy, StreamProxy
 from ..usage import Request, Response, Usage
-from .base import SeenOnce, Started, Target, Wrapper, count, get, given, method_wrapper, number, whole
+from .base import SeenOnce, Started, Target, count, get, given, method_wrapper, number, whole
 from .endpoints import Endpoint, endpoint_of, mapped
 from .endpoints import client_endpoint as cached_endpoint
 
@@ -186,17 +186,11 @@ MODULE = "ollama._client"
 PACKAGE = "ollama"
 
 
-def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
-    """(module, attribute path, wrapper) of everything to patch: the client classes' methods, and the
-    package's module-level functions, which are bound to its default client at import (so a patch of the
-    class does not reach them)."""
+def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch (each one sends a request): the
+    client classes' methods, and the package's module-level functions, which are bound to its default client
+    at import (so a patch of the class does not reach them)."""
     for method in _METHODS:
         for owner, is_async in (("Client", False), ("AsyncClient", True)):
-            yield MODULE, f"{owner}.{method}", method_wrapper(runtime, OllamaMethod(method, is_async))
-        yield PACKAGE, method, method_wrapper(runtime, OllamaMethod(method, False))
-
-
-def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:
-    """The adapter's entry point (``base.Adapter``): every method to patch (each one sends a request)."""
-    for module, path, wrapper in wrappers(runtime):
-        yield module, (path,), wrapper
+            yield MODULE, (f"{owner}.{method}",), method_wrapper(runtime, OllamaMethod(method, is_async))
+        yield PACKAGE, (method,), method_wrapper(runtime, OllamaMethod(method, False))

@@ -474,5 +474,4 @@ def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) ->
     watcher = BatchWatcher((seen or SeenOnce()).within(SDK))  # sync and async share what was seen
     for module, path in BATCH_METHODS:
         yield module, (path,), batch_wrapper(runtime, watcher, path.startswith("Async"))
-    for module, path, wrapper in stainless.parse_targets(SDK):
-        yield module, (path,), wrapper
+    yield from stainless.parse_targets(SDK)

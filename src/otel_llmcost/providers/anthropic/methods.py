@@ -371,5 +371,4 @@ def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) ->
     for module, path, wrapper in wrappers(runtime, calls_only, seen):
         yield module, (path,), wrapper
     if not calls_only:
-        for module, path, wrapper in stainless.parse_targets(SDK):
-            yield module, (path,), wrapper
+        yield from stainless.parse_targets(SDK)

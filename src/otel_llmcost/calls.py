@@ -24,8 +24,8 @@ from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
 from .pricing.models import price_model
+from .records import Request, Response, Usage
 from .telemetry import Outcome, Telemetry
-from .usage import Request, Response, Usage
 
 _perf = time.perf_counter
 

@@ -40,8 +40,8 @@ from .errors import BudgetUnavailableError, ConfigError
 if TYPE_CHECKING:
     from .calls import Admission, Call, Runtime
     from .metrics import BudgetGauges, Instruments
+    from .records import Request
     from .telemetry import Outcome
-    from .usage import Request
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from . import names
 from .config import Settings
 from .metrics import AttrKey, Instruments, Update, ValueCap, add_together
 from .pricing import Cost
-from .usage import Request, Response, Usage
+from .records import Request, Response, Usage
 
 _ATTR_CACHE_LIMIT = 4096
 # On the cheap counters only; histograms keep the semconv's required attributes and the request model.

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..pricing import PriceBook
 from ..pricing.models import price_model
-from ..usage import Usage
+from ..records import Usage
 from . import data
 from .ledger_calls import LedgerCall
 

@@ -38,8 +38,8 @@ from .store import UNLIMITED, Line, SpendStore, StoreError, member_key, to_pico,
 
 if TYPE_CHECKING:
     from ..calls import Call, SpanEvent
+    from ..records import Request
     from ..telemetry import Outcome
-    from ..usage import Request
 
 logger = logging.getLogger("otel_llmcost.budgets")
 

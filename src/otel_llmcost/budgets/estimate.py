@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from ..pricing import PriceBook
 from ..pricing.models import price_model
-from ..usage import Request, Usage
+from ..records import Request, Usage
 
 BYTES_PER_TOKEN = 3
 PER_MESSAGE_TOKENS = 4

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .. import names
-from ..usage import Usage
+from ..records import Usage
 from .hardware import HardwareRate
 from .rates import Cost, Price, Rates, cost_of, zero_cost
 

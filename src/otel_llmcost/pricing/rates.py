@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..usage import Usage
+from ..records import Usage
 
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)

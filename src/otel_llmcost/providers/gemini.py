@@ -34,8 +34,8 @@ from opentelemetry.trace import SpanKind
 from .. import names
 from ..calls import Call, Foreign, Runtime
 from ..fingerprints import describe
+from ..records import Request, Response, Usage
 from ..streams import AsyncStreamProxy, StreamProxy
-from ..usage import Request, Response, Usage
 from .base import (
     SeenOnce,
     Started,

@@ -18,8 +18,8 @@ from typing import Any
 
 from ..calls import Call, Runtime
 from ..fingerprints import describe
+from ..records import Request, Response, Usage
 from ..streams import AsyncStreamProxy, StreamProxy
-from ..usage import Request, Response, Usage
 from .base import SeenOnce, Started, Target, count, get, given, method_wrapper, number, whole
 from .endpoints import Endpoint, endpoint_of, mapped
 from .endpoints import client_endpoint as cached_endpoint

@@ -22,8 +22,8 @@ from ... import names
 from ...calls import Call, Foreign, Runtime, StandIn
 from ...fingerprints import describe
 from ...guard import internal_error
+from ...records import Request, Response, Usage
 from ...streams import AsyncStreamProxy, StreamProxy
-from ...usage import Request, Response, Usage
 from .. import stainless
 from ..base import (
     SeenOnce,

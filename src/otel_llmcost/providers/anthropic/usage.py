@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ... import names
-from ...usage import Response, Usage
+from ...records import Response, Usage
 from ..base import count, counted, get
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anthropic_payloads import Tokens, message, stream_frames
-from otel_llmcost.pricing.models import bedrock_model_id, normalize_model_id, price_model
+from otel_llmcost.pricing.model_ids import bedrock_model_id, normalize_model_id, price_model
 from otel_llmcost.providers.anthropic import MessageStreamSummary, message_attributes, message_usage
 from otel_llmcost.records import Usage
 

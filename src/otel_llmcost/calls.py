@@ -23,7 +23,7 @@ from .attribution import current_attributes
 from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
-from .pricing.models import price_model
+from .pricing.model_ids import price_model
 from .records import Request, Response, Usage
 from .telemetry import Outcome, Telemetry
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .model import ACTIONS, SCOPE_KEYS, WILDCARD, Budget, _thresholds, _usd
+from .definitions import ACTIONS, SCOPE_KEYS, WILDCARD, Budget, _thresholds, _usd
 from .periods import parse_period
 
 FIELDS = ("name", "limit", "period", "timezone", "scope", "overrides", "thresholds", "action")

@@ -35,8 +35,8 @@ from otel_llmcost.ledgers import postgres
 from otel_llmcost.ledgers.spill import Spill
 from otel_llmcost.ledgers.writer import LedgerWriter
 from otel_llmcost.pricing import PriceBook
+from otel_llmcost.records import Request, Response, Usage
 from otel_llmcost.telemetry import Outcome
-from otel_llmcost.usage import Request, Response, Usage
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from otel_llmcost import LLMCostInstrumentor
 from otel_llmcost.pricing import PriceBook
-from otel_llmcost.usage import Usage
+from otel_llmcost.records import Usage
 
 
 class NoopSpanExporter(SpanExporter):

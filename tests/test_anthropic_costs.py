@@ -33,7 +33,7 @@ from anthropic_payloads import (
 from conftest import Captured
 from otel_llmcost import names
 from otel_llmcost.providers.anthropic import message_usage
-from otel_llmcost.usage import Request, Response
+from otel_llmcost.records import Request, Response
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

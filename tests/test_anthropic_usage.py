@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anthropic_payloads import Tokens, message, stream_frames
-from otel_llmcost.pricing.models import bedrock_model_id, normalize_model_id, price_model
+from otel_llmcost.pricing.model_ids import bedrock_model_id, normalize_model_id, price_model
 from otel_llmcost.providers.anthropic import MessageStreamSummary, message_attributes, message_usage
-from otel_llmcost.usage import Usage
+from otel_llmcost.records import Usage
 
 
 def events(tokens: Tokens, delta_with_input: bool = False) -> list[dict[str, Any]]:

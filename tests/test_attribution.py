@@ -17,7 +17,7 @@ from conftest import Captured
 from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes
 from otel_llmcost import attributes as attribution
 from otel_llmcost import current_attributes, names
-from otel_llmcost.usage import Request, Response, Usage
+from otel_llmcost.records import Request, Response, Usage
 
 FEATURE, TEAM, USER = names.LLMCOST_FEATURE, names.LLMCOST_TEAM, names.USER_ID
 

@@ -22,7 +22,7 @@ from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes, only_span
 from otel_llmcost import Budget, ConfigError, names
 from otel_llmcost.config import DIGEST_OPTIONS, OPTIONS, RECONCILE_OPTIONS, Settings, fix
 from otel_llmcost.pricing import PriceBook, PriceOverrides
-from otel_llmcost.usage import Usage
+from otel_llmcost.records import Usage
 
 DAILY = Budget("daily", limit=50)
 

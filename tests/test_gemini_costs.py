@@ -18,7 +18,7 @@ import pytest
 from gemini_payloads import FakeGemini, Tokens, client
 from otel_llmcost import names
 from otel_llmcost.pricing import PriceBook
-from otel_llmcost.usage import Usage
+from otel_llmcost.records import Usage
 
 M = Decimal(1_000_000)
 

@@ -16,7 +16,7 @@ import pytest
 import transport
 from otel_llmcost import names
 from otel_llmcost.pricing import PriceBook
-from otel_llmcost.usage import Usage
+from otel_llmcost.records import Usage
 
 MILLION = Decimal(1_000_000)
 

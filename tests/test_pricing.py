@@ -19,7 +19,7 @@ from openai_payloads import usd
 from otel_llmcost import ConfigError, names
 from otel_llmcost.pricing import PriceBook, PriceOverrides, price_context
 from otel_llmcost.pricing.rates import Price
-from otel_llmcost.usage import Usage
+from otel_llmcost.records import Usage
 
 BUNDLED = f"genai-prices@{genai_prices.__version__}"
 
@@ -371,7 +371,7 @@ def test_bad_override_data_names_entry_and_problem(data: Any, problem: str) -> N
 
 def test_a_local_server_costs_zero_unless_the_price_file_prices_the_model() -> None:
     from otel_llmcost.pricing import PriceBook, PriceOverrides
-    from otel_llmcost.usage import Usage
+    from otel_llmcost.records import Usage
 
     usage = Usage(input_tokens=1_000_000, output_tokens=500_000)
     book = PriceBook(PriceOverrides.from_data({"models": [{"model": "llama3.1:8b", "input": 0.1, "output": 0.2}]}))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "attributes": "attribution",
     "current_attributes": "attribution",
-    "Budget": "budgets.model",
+    "Budget": "budgets.definitions",
     "ThresholdCrossing": "budgets.enforcer",
     "on_budget_threshold": "budgets.enforcer",
     "remove_budget_threshold_callback": "budgets.enforcer",

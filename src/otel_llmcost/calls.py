@@ -23,11 +23,11 @@ from .attribution import current_attributes
 from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
-from .pricing.models import price_model
+from .pricing.model_ids import price_model
 from .pricing.multipliers import scaled
 from .pricing.reported import reported_cost
+from .records import Request, Response, Usage
 from .telemetry import Outcome, Telemetry
-from .usage import Request, Response, Usage
 
 _perf = time.perf_counter
 

@@ -431,7 +431,7 @@ def _fingerprint_key(value: object) -> str | None:
 
 
 def _budgets(value: object) -> tuple[Any, ...]:
-    from .budgets.model import Budget  # not at import: budgets import this module's siblings
+    from .budgets.definitions import Budget  # not at import: budgets import this module's siblings
 
     items = [value] if isinstance(value, Budget) else value
     if not isinstance(items, (list, tuple)):

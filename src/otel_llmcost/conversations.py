@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .names import GEN_AI_CONVERSATION_ID
 
 if TYPE_CHECKING:
-    from .usage import Request
+    from .records import Request
 
 MAX_REMEMBERED = 10_000
 

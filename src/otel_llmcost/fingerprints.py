@@ -39,7 +39,7 @@ from opentelemetry.trace import SpanKind
 from . import names
 from .config import Settings
 from .guard import internal_error
-from .usage import Request
+from .records import Request
 
 logger = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from .errors import BudgetUnavailableError, ConfigError
 if TYPE_CHECKING:
     from .calls import Admission, Call, Runtime
     from .metrics import BudgetGauges, Instruments
+    from .records import Request
     from .telemetry import Outcome
-    from .usage import Request
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,9 @@ class _Hooks:
     def __init__(self) -> None:
         self.active = True
         self._registered: list[tuple[str, Callable[[Any], None]]] = []
+        self.seen: Any = None
+        """The instrumentation's one record of batch results already priced (``providers.base.SeenOnce``),
+        made when the first SDK is imported and shared by every adapter."""
 
     def when_imported(self, name: str, action: Callable[[Any], None]) -> None:
         """Run ``action(module)`` once ``name`` is imported (now, if it already is)."""
@@ -206,7 +209,7 @@ class LLMCostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _sdk_imported(self, hooks: _Hooks, runtime: Runtime, sdk: str, calls_only: bool, _module: Any) -> None:
         """The app imported an SDK: load our adapter for it, then patch each module when it is imported."""
-        targets = _targets(sdk, runtime, calls_only)
+        targets = _targets(sdk, runtime, calls_only, hooks)
         by_module: dict[str, list[tuple[tuple[str, ...], Callable[..., Any]]]] = {}
         for module, paths, wrapper in targets:
             by_module.setdefault(module, []).append((paths, wrapper))
@@ -441,10 +444,15 @@ def _after_config_error(
     return runtime, instruments
 
 
-def _targets(sdk: str, runtime: Runtime, calls_only: bool) -> list[Target]:
-    """What to patch for an SDK the app imported: its adapter (imported now) says, the same way for every SDK.
+def _targets(sdk: str, runtime: Runtime, calls_only: bool, hooks: _Hooks) -> list[Target]:
+    """What to patch for an SDK the app imported: its adapter (imported now) says, the same way for every SDK
+    (``providers.base.Adapter``).
 
     ``calls_only``: just the methods that send a request (for the runtime that refuses them all).
     """
     adapter = importlib.import_module(f".providers.{ADAPTERS[sdk]}", __package__)
-    return list(adapter.targets(runtime, calls_only))
+    if hooks.seen is None:
+        from .providers.base import SeenOnce
+
+        hooks.seen = SeenOnce()
+    return list(adapter.targets(runtime, calls_only, hooks.seen))

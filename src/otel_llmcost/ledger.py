@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
     from opentelemetry.trace import SpanContext
 
+    from .records import Request
     from .reporting import SpendRow
     from .telemetry import Outcome
-    from .usage import Request
 
 # The reader's imports (sqlite3, reporting) are made when a ledger is read: an app whose budgets keep spend in
 # memory imports this module (through the enforcer) and never needs them.

@@ -25,7 +25,7 @@ import wrapt
 
 from .calls import Call
 from .guard import internal_error
-from .usage import Response, Usage
+from .records import Response, Usage
 
 _perf = time.perf_counter
 

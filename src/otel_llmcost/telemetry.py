@@ -18,7 +18,7 @@ from . import names
 from .config import Settings
 from .metrics import AttrKey, Instruments, Update, ValueCap, add_together
 from .pricing import Cost
-from .usage import Request, Response, Usage, by_modality
+from .records import Request, Response, Usage, by_modality
 
 _ATTR_CACHE_LIMIT = 4096
 # Request attributes the conventions' content event repeats (the rest of the span's are ours).

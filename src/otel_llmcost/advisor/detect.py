@@ -17,8 +17,8 @@ from statistics import median
 from typing import Any
 
 from ..pricing import PriceBook
-from ..pricing.models import price_model
-from ..usage import Usage
+from ..pricing.model_ids import price_model
+from ..records import Usage
 from . import data
 from .ledger_calls import LedgerCall
 

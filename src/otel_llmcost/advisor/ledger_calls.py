@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .. import names
-from ..usage import Usage
+from ..records import Usage
 
 _WANTED = (
     "ts", "provider", "operation", "model", "response_model", "input_tokens", "output_tokens", "cache_read_tokens",

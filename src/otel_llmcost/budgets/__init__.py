@@ -1,6 +1,6 @@
 """Budgets: USD limits per period for a scope of calls, warned about or enforced before a call is sent.
 
-``model`` (what a budget is), ``periods`` (calendar day/month in a time zone, rolling hours), ``loader``
+``definitions`` (what a budget is), ``periods`` (calendar day/month in a time zone, rolling hours), ``loader``
 (the YAML file), ``store`` (the interface), ``memory_store`` / ``sqlite_store`` / ``redis_store`` (where
 spend lives), ``stores`` (the one a URL names), ``estimate`` (a call's worst case), ``enforcer`` (admit
 before sending, settle after). ``build`` wires them from settings.
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from .. import names
 from ..errors import ConfigError
+from .definitions import Budget
 from .enforcer import BudgetEnforcer, ThresholdCrossing, on_budget_threshold, remove_budget_threshold_callback
-from .model import Budget
 from .store import SpendStore, StoreError
 from .stores import open_store
 

@@ -31,15 +31,15 @@ from ..errors import BudgetError, BudgetExceededError, BudgetUnavailableError
 from ..guard import internal_error
 from ..metrics import Instruments
 from ..pricing import PriceBook
+from .definitions import Budget
 from .estimate import worst_case
-from .model import Budget
 from .periods import RollingPeriod, Window
 from .store import UNLIMITED, Line, SpendStore, StoreError, member_key, to_pico, to_usd
 
 if TYPE_CHECKING:
     from ..calls import Call, SpanEvent
+    from ..records import Request
     from ..telemetry import Outcome
-    from ..usage import Request
 
 logger = logging.getLogger("otel_llmcost.budgets")
 

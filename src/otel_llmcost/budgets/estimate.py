@@ -13,8 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..pricing import PriceBook
-from ..pricing.models import price_model
-from ..usage import Request, Usage
+from ..pricing.model_ids import price_model
+from ..records import Request, Usage
 
 BYTES_PER_TOKEN = 3
 PER_MESSAGE_TOKENS = 4

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from ..errors import ConfigError
-from .model import ACTIONS, SCOPE_KEYS, WILDCARD, Budget, _thresholds, _usd
+from .definitions import ACTIONS, SCOPE_KEYS, WILDCARD, Budget, _thresholds, _usd
 from .periods import parse_period
 
 TOP_LEVEL = ("budgets", "expensive_request_usd")

@@ -28,7 +28,7 @@ from .. import names
 from ..demo.runner import DemoRun, Exporters, attribution_of
 from ..demo.scenario import Step, steps
 from ..reporting import share
-from ..reporting.calls import CallRecord, group, most_expensive, total_cost
+from ..reporting.spans import CallRecord, group, most_expensive, total_cost
 from . import output
 from .params import DURATION, describe, http_url
 

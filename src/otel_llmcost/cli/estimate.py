@@ -15,7 +15,7 @@ import click
 from ..pricing.catalog import ANY_PROVIDER, RATE_FIELDS
 from ..pricing.engine import price_context
 from ..pricing.rates import MILLION, Price, Rates
-from ..usage import Usage
+from ..records import Usage
 from . import output
 from .lookup import PRICE_FILE_HELP, find_model, price_book, service_tiers
 

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..pricing import PriceBook, PriceOverrides
 from ..pricing.catalog import ANY_PROVIDER, ModelRates, model_rates, provider_name, provider_of, suggestions
 from ..pricing.engine import price_context, priced_providers, prices_provider_id
-from ..usage import Usage
+from ..records import Usage
 
 PRICE_FILE_HELP = f"Price override file (YAML/JSON); default: ${names.ENV_PRICE_FILE}."
 

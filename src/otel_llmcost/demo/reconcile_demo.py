@@ -17,7 +17,7 @@ from .. import names
 from ..reconcile import Computed, model_key
 from ..reconcile.billing import READERS
 from ..reconcile.compare import compare
-from ..reporting.calls import CallRecord
+from ..reporting.spans import CallRecord
 from .billing_fake import BillingFake, Charge
 
 # The planted difference: an app without otel-llmcost, spending on a model the demo never calls.

@@ -27,7 +27,7 @@ from .. import names
 from ..attribution import attributes
 from ..fakes.server import MockLLMServer
 from ..instrumentor import LLMCostInstrumentor
-from ..reporting.calls import CallRecord
+from ..reporting.spans import CallRecord
 from .scenario import ANTHROPIC, OPENAI, Step
 
 SERVICE_NAME = "otel-llmcost-demo"

@@ -19,7 +19,7 @@ from .periods import BASELINE, DigestPeriod
 from .sources import Source
 
 if TYPE_CHECKING:
-    from ..budgets.model import Budget
+    from ..budgets.definitions import Budget
     from ..ledger import LedgerCall
 
 BREAKDOWNS = ("model", "provider", "feature", "team")

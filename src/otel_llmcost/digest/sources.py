@@ -16,7 +16,7 @@ from .. import ledger, names
 from ..reporting import SpendRow, prometheus_api
 
 if TYPE_CHECKING:
-    from ..budgets.model import Budget
+    from ..budgets.definitions import Budget
     from ..ledgers.reader import LedgerReader
 
 _T = TypeVar("_T")

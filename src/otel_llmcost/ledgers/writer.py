@@ -40,8 +40,8 @@ from .spill import Spill, default_path
 
 if TYPE_CHECKING:
     from ..calls import Call
+    from ..records import Request
     from ..telemetry import Outcome
-    from ..usage import Request
 
 logger = logging.getLogger("otel_llmcost.ledger")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from ..usage import Usage
+from ..records import Usage
 from .engine import PriceBook, priced_providers, prices_provider_id
-from .models import normalize_model_id
+from .model_ids import normalize_model_id
 from .overrides import PriceOverrides
 from .rates import Rates
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .. import names
-from ..usage import Usage
+from ..records import Usage
 from .hardware import HardwareRate
 from .multipliers import Multipliers
 from .prices import Price, price_of

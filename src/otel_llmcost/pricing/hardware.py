@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..usage import Usage
+from ..records import Usage
 from .rates import MILLION
 
 _NS_PER_HOUR = Decimal(3_600_000_000_000)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
-from ..usage import Usage
+from ..records import Usage
 from .prices import Price, price_of
 from .units import Unit, by_price_key, component_of, registry
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..usage import Usage
+from ..records import Usage
 from .plan import UnitRate, fixed_plan
 from .prices import Price, Tiers
 

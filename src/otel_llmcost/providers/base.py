@@ -1,6 +1,6 @@
 """What every provider adapter shares: the wrapt wrappers around an SDK method, and small readers.
 
-A wrapper asks its ``Handler`` (the provider-specific part) to describe the request, lets the budgets
+A wrapper asks its ``Method`` (the provider-specific part) to describe the request, lets the budgets
 admit it (the one place a call can be refused before it is sent), calls the SDK exactly as the caller
 asked, and lets the handler turn the result into usage. The SDK's return value
 and exceptions reach the caller unchanged; a failure of ours is logged, counted and swallowed.
@@ -24,27 +24,38 @@ Target = tuple[str, tuple[str, ...], Wrapper]
 
 class Adapter(Protocol):
     """What one provider adapter module is (``providers/openai.py``, ``anthropic/``, ``gemini.py``,
-    ``ollama.py``); the instrumentor loads it when the app imports its SDK (``instrumentor.ADAPTERS``).
+    ``ollama.py``); the instrumentor loads it when the app imports its SDK (``instrumentor.ADAPTERS``) and asks
+    every adapter the same thing: ``targets``.
 
-    Each wrapped method runs through the one skeleton (``call_sync``/``call_async`` below, or
-    ``sync_wrapper``/``async_wrapper`` around a ``Handler``): the handler describes the request
-    (``Runtime.begin`` with a ``Request``), reads a result into ``Response``/``Usage``, or hands the caller a stream
-    proxy (``streams.py``) with an accumulator that only reads chunks. Batch de-duplication (``SeenOnce``) is one
-    set per ``instrument()``, made in ``targets``."""
+    Each method that sends a request is a ``Method`` run by the one skeleton (``method_wrapper`` around
+    ``call_sync``/``call_async``); a method that only reads (a batch job) is a ``Watcher`` run by
+    ``watch_wrapper``, de-duplicated by the ``SeenOnce`` the instrumentor makes once per ``instrument()``."""
 
-    def targets(self, runtime: Runtime, calls_only: bool) -> Iterable[Target]:
+    def targets(self, runtime: Runtime, calls_only: bool, seen: SeenOnce) -> Iterable[Target]:
         """Everything to patch for ``runtime``; ``calls_only``: just the methods that send a request (what a
-        budget admits or refuses), no batch watchers or SDK hooks."""
+        budget admits or refuses), no batch watchers or SDK hooks; ``seen``: this instrumentation's record of
+        batch results already priced (``seen.within(provider)`` keeps each provider's keys apart)."""
 
 
-class Handler(Protocol):
-    """The provider-specific part of one instrumented method."""
+Started = tuple[Any, Call, dict[str, Any]]
+"""What a ``Method`` begins: (its state, handed back to ``result``; the call; the kwargs to send)."""
 
-    def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]] | None:
-        """Start the call (or None to leave it alone); may return amended kwargs."""
 
-    def result(self, call: Call, result: Any) -> Any:
-        """End the call from the SDK's result, or hand the caller a proxy that ends it later."""
+class Method(Protocol):
+    """The provider-specific part of one instrumented SDK method: the one protocol every adapter implements."""
+
+    @property
+    def is_async(self) -> bool:
+        """A coroutine method (run by ``call_async``)."""
+
+    def started(
+        self, runtime: Runtime, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Started | None:
+        """Describe the request and begin its call (``Runtime.begin``), or None to leave the call alone."""
+
+    def result(self, state: Any, result: Any) -> Any:
+        """End the call from the SDK's result, or hand the caller a stream proxy (``streams.py``) whose
+        accumulator ends it later."""
 
 
 # The state of the instrumented call whose SDK method is running in this context (None outside one).
@@ -53,29 +64,27 @@ class Handler(Protocol):
 # Anthropic adapter's) find their call here.
 _current: contextvars.ContextVar[Any] = contextvars.ContextVar("otel_llmcost_current", default=None)
 
-# begin() -> (state, call, kwargs to send) or None to leave the call alone; finish(state, result).
-Begin = Callable[[], "tuple[Any, Call, dict[str, Any]] | None"]
-Finish = Callable[[Any, Any], Any]
-
 
 def current() -> Any:
     """The state of the instrumented call running in this context, or None."""
     return _current.get()
 
 
-def _started(runtime: Runtime, begin: Begin) -> tuple[Any, Call, dict[str, Any]] | None:
+def _started(
+    runtime: Runtime, method: Method, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Started | None:
     if not runtime.active or not runtime.enabled() or _current.get() is not None:
         return None
     try:
-        return begin()
+        return method.started(runtime, wrapped, instance, args, kwargs)
     except Exception:
         internal_error("request")
         return None
 
 
-def _ended(finish: Finish, state: Any, call: Call, result: Any) -> Any:
+def _ended(method: Method, state: Any, call: Call, result: Any) -> Any:
     try:
-        return finish(state, result)
+        return method.result(state, result)
     except Exception:
         internal_error("result")
         call.abandon(None, None, "internal error")
@@ -84,23 +93,25 @@ def _ended(finish: Finish, state: Any, call: Call, result: Any) -> Any:
 
 def call_sync(
     runtime: Runtime,
-    begin: Begin,
-    finish: Finish,
-    send: Callable[..., Any],
+    method: Method,
+    wrapped: Any,
+    instance: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    send: Callable[[], Any] | None = None,
 ) -> Any:
-    """Run ``send(*args, **kwargs)`` as one instrumented call: the one skeleton of every sync wrapper."""
-    started = _started(runtime, begin)
+    """Run ``wrapped(*args, **kwargs)`` (or ``send()``, what actually sends the request when that is not the
+    method itself) as one instrumented call of ``method``: the one skeleton of every sync call."""
+    started = _started(runtime, method, wrapped, instance, args, kwargs)
     if started is None:
-        return send(*args, **kwargs)
+        return wrapped(*args, **kwargs) if send is None else send()
     state, call, call_kwargs = started
     if runtime.budgets is not None:
         call.admit()  # raises BudgetError (the call ended, nothing sent) when a budget refuses
     token = call.activate()
     mark = _current.set(state)
     try:
-        result = send(*args, **call_kwargs)
+        result = wrapped(*args, **call_kwargs) if send is None else send()
     except BaseException as exc:
         _current.reset(mark)
         call.deactivate(token)
@@ -108,28 +119,29 @@ def call_sync(
         raise
     _current.reset(mark)
     call.deactivate(token)
-    return _ended(finish, state, call, result)
+    return _ended(method, state, call, result)
 
 
 async def call_async(
     runtime: Runtime,
-    begin: Begin,
-    finish: Finish,
-    send: Callable[..., Any],
+    method: Method,
+    wrapped: Any,
+    instance: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    send: Callable[[], Any] | None = None,
 ) -> Any:
-    """The async twin of ``call_sync``."""
-    started = _started(runtime, begin)
+    """The async twin of ``call_sync`` (``send()`` returns an awaitable)."""
+    started = _started(runtime, method, wrapped, instance, args, kwargs)
     if started is None:
-        return await send(*args, **kwargs)
+        return await (wrapped(*args, **kwargs) if send is None else send())
     state, call, call_kwargs = started
     if runtime.budgets is not None:
         call.admit()
     token = call.activate()
     mark = _current.set(state)
     try:
-        result = await send(*args, **call_kwargs)
+        result = await (wrapped(*args, **call_kwargs) if send is None else send())
     except BaseException as exc:
         _current.reset(mark)
         call.deactivate(token)
@@ -137,30 +149,20 @@ async def call_async(
         raise
     _current.reset(mark)
     call.deactivate(token)
-    return _ended(finish, state, call, result)
+    return _ended(method, state, call, result)
 
 
-def _handler_begin(runtime: Runtime, handler: Handler, instance: Any, kwargs: dict[str, Any]) -> Begin:
-    def begin() -> tuple[Any, Call, dict[str, Any]] | None:
-        started = handler.begin(runtime, instance, kwargs)
-        return None if started is None else (started[0], started[0], started[1])
+def method_wrapper(runtime: Runtime, method: Method) -> Wrapper:
+    """The wrapt wrapper of one instrumented method, sync or async as ``method`` is."""
+    if method.is_async:
 
-    return begin
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return await call_async(runtime, method, wrapped, instance, args, kwargs)
 
+        return async_wrapper
 
-def sync_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return call_sync(
-            runtime, _handler_begin(runtime, handler, instance, kwargs), handler.result, wrapped, args, kwargs
-        )
-
-    return wrapper
-
-
-def async_wrapper(runtime: Runtime, handler: Handler) -> Wrapper:
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        begin = _handler_begin(runtime, handler, instance, kwargs)
-        return await call_async(runtime, begin, handler.result, wrapped, args, kwargs)
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return call_sync(runtime, method, wrapped, instance, args, kwargs)
 
     return wrapper
 
@@ -175,31 +177,32 @@ class Watcher(Protocol):
         """Price what a batch reveals the first time it does."""
 
 
+def watched(runtime: Runtime, watcher: Watcher, instance: Any, result: Any) -> None:
+    """Let ``watcher`` record what a read-only method returned (never raises)."""
+    if not runtime.active or not runtime.enabled():
+        return
+    try:
+        for batch in watcher.batches_in(result):
+            watcher.record(runtime, instance, batch)
+    except Exception:
+        internal_error("batch")
+
+
 def watch_wrapper(runtime: Runtime, watcher: Watcher, is_async: bool) -> Wrapper:
     """Wrapper of a method whose call costs nothing (retrieving a batch): the SDK call runs untouched, then
     the watcher looks at what came back."""
-
-    def look(instance: Any, result: Any) -> None:
-        if not runtime.active or not runtime.enabled():
-            return
-        try:
-            for batch in watcher.batches_in(result):
-                watcher.record(runtime, instance, batch)
-        except Exception:
-            internal_error("batch")
-
     if is_async:
 
         async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             result = await wrapped(*args, **kwargs)
-            look(instance, result)
+            watched(runtime, watcher, instance, result)
             return result
 
         return async_wrapper
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
-        look(instance, result)
+        watched(runtime, watcher, instance, result)
         return result
 
     return wrapper
@@ -223,6 +226,24 @@ class SeenOnce:
                     del self._keys[old]
             self._keys[key] = None
             return True
+
+    def within(self, scope: str) -> SeenOnce:
+        """The same record, with keys kept apart from every other scope's (one per provider)."""
+        return _Scoped(self, scope)
+
+
+class _Scoped(SeenOnce):
+    """A provider's view of the instrumentation's one ``SeenOnce``."""
+
+    def __init__(self, shared: SeenOnce, scope: str) -> None:  # no state of its own: the shared record keeps it
+        self._shared = shared
+        self._scope = scope
+
+    def first_time(self, key: Hashable) -> bool:
+        return self._shared.first_time((self._scope, key))
+
+    def within(self, scope: str) -> SeenOnce:
+        return _Scoped(self._shared, scope)
 
 
 # --- tolerant readers: odd or partial SDK objects must never make us raise ------------------------

@@ -22,10 +22,9 @@ Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and han
 
 from __future__ import annotations
 
-import contextlib
 import json
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,23 +34,23 @@ from opentelemetry.trace import SpanKind
 from .. import names
 from ..calls import Call, Foreign, Runtime
 from ..fingerprints import describe
+from ..records import Request, Response, Usage
 from ..streams import AsyncStreamProxy, StreamProxy
-from ..usage import Request, Response, Usage
 from . import messages
 from .base import (
     SeenOnce,
+    Started,
     Target,
-    Wrapper,
-    async_wrapper,
     count,
     get,
     given,
+    method_wrapper,
     number,
-    sync_wrapper,
     watch_wrapper,
     whole,
 )
-from .endpoints import endpoint_of
+from .endpoints import Endpoint, endpoint_of, mapped
+from .endpoints import client_endpoint as cached_endpoint
 
 OPERATION = "generate_content"
 OPERATION_EMBEDDINGS = "embeddings"
@@ -241,31 +240,18 @@ class ContentStreamSummary:
 
 
 # --- which provider a client talks to ---------------------------------------------------------------
-Endpoint = tuple[str, str | None, int | None]
-_ENDPOINTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Endpoint]] = weakref.WeakKeyDictionary()
-
-
 def client_endpoint(runtime: Runtime, api_client: Any) -> Endpoint:
-    """(provider, server address, port): ``gcp.vertex_ai`` for a Vertex AI client, ``gcp.gemini`` otherwise,
-    unless the user maps the host (a gateway) to another provider. Never a local $0 endpoint: a Gemini SDK
-    pointed at localhost is a proxy in front of the paid API far more often than a local model."""
+    """``gcp.vertex_ai`` for a Vertex AI client, ``gcp.gemini`` otherwise, unless the user maps the host (a
+    gateway) to another provider. Never a local $0 endpoint: a Gemini SDK pointed at localhost is a proxy in
+    front of the paid API far more often than a local model."""
     base_url = get(get(api_client, "_http_options"), "base_url")
-    hosts = runtime.settings.provider_hosts
-    try:
-        hit = _ENDPOINTS.get(api_client)
-    except TypeError:
-        hit = None
-    if hit is not None and hit[0] is base_url and hit[1] is hosts:
-        return hit[2]
+    return cached_endpoint(api_client, base_url, runtime.settings.provider_hosts, _resolve)
+
+
+def _resolve(api_client: Any, base_url: str, hosts: Mapping[str, str]) -> Endpoint:
     provider = PROVIDER_VERTEX if get(api_client, "vertexai") else PROVIDER_GEMINI
-    found = endpoint_of(str(base_url or ""), provider)
-    mapped = None
-    if hosts and found.address:
-        mapped = hosts.get(found.address) or hosts.get(f"{found.address}:{found.port}")
-    endpoint = (mapped or provider, found.address, found.port)
-    with contextlib.suppress(TypeError):
-        _ENDPOINTS[api_client] = (base_url, hosts, endpoint)
-    return endpoint
+    found = endpoint_of(base_url, provider)
+    return Endpoint(mapped(hosts, found.address, found.port) or provider, found.address, found.port, False)
 
 
 # --- another instrumentation's span around the call --------------------------------------------------
@@ -360,8 +346,15 @@ class GeminiMethod:
     stream: bool
     is_async: bool
 
+    def started(
+        self, runtime: Runtime, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Started:
+        """``base.Method``: the call this request begins (kwargs sent unchanged)."""
+        call, kwargs = self.begin(runtime, instance, kwargs)
+        return call, call, kwargs
+
     def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]]:
-        provider, address, port = client_endpoint(runtime, getattr(instance, "_api_client", None))
+        provider, address, port, _ = client_endpoint(runtime, getattr(instance, "_api_client", None))
         model = kwargs.get("model")
         config = kwargs.get("config")
         request = Request(
@@ -418,6 +411,7 @@ class BatchWatcher:
     BigQuery are not seen by the SDK call, so not priced here."""
 
     seen: SeenOnce = field(default_factory=SeenOnce)
+    """Job names already priced: the instrumentation's one record (``targets``' ``seen``)."""
 
     def batches_in(self, result: Any) -> list[Any]:
         if get(result, "dest") is not None or get(result, "state") is not None:
@@ -432,7 +426,7 @@ class BatchWatcher:
         responses = get(get(job, "dest"), "inlined_responses")
         if not isinstance(name, str) or not responses or not self.seen.first_time(name):
             return
-        provider, address, port = client_endpoint(runtime, getattr(instance, "_api_client", None))
+        provider, address, port, _ = client_endpoint(runtime, getattr(instance, "_api_client", None))
         model = get(job, "model")
         for item in responses:
             answer = get(item, "response")
@@ -461,18 +455,14 @@ BATCH_MODULE = "google.genai.batches"
 BATCH_METHODS = ("Batches.get", "Batches.list", "AsyncBatches.get", "AsyncBatches.list")
 
 
-def wrappers(runtime: Runtime) -> Iterator[tuple[str, tuple[str, ...], Wrapper]]:
-    """(module, attribute paths in order of preference, wrapper): the first path the SDK has is wrapped."""
+def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch for this runtime. (module, attribute
+    paths in order of preference, wrapper): the first path the SDK has is wrapped."""
     for owner, per_request, public, operation, stream in METHODS:
-        is_async = owner.startswith("Async")
-        handler = GeminiMethod(operation, stream, is_async)
-        wrapper = (async_wrapper if is_async else sync_wrapper)(runtime, handler)
+        wrapper = method_wrapper(runtime, GeminiMethod(operation, stream, owner.startswith("Async")))
         yield MODULE, (f"{owner}.{per_request}", f"{owner}.{public}"), wrapper
-    watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
+    if calls_only:
+        return
+    watcher = BatchWatcher((seen or SeenOnce()).within("google.genai"))  # sync and async share what was seen
     for path in BATCH_METHODS:
         yield BATCH_MODULE, (path,), watch_wrapper(runtime, watcher, path.startswith("Async"))
-
-
-def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
-    """The adapter's entry point (``base.Adapter``): every method to patch for this runtime."""
-    return (target for target in wrappers(runtime) if not calls_only or target[0] == MODULE)

@@ -12,17 +12,18 @@ Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and han
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..calls import Call, Runtime
 from ..fingerprints import describe
+from ..records import Request, Response, Usage
 from ..streams import AsyncStreamProxy, StreamProxy
-from ..usage import Request, Response, Usage
 from . import messages
-from .base import Begin, Target, Wrapper, call_async, call_sync, count, get, given, number, whole
-from .endpoints import endpoint_of
+from .base import SeenOnce, Started, Target, count, get, given, method_wrapper, number, whole
+from .endpoints import Endpoint, endpoint_of, mapped
+from .endpoints import client_endpoint as cached_endpoint
 
 PROVIDER = "ollama"
 _CLOUD_HOSTS = ("ollama.com",)
@@ -118,19 +119,21 @@ class OllamaStreamSummary:
 
 
 # --- which server a client talks to -----------------------------------------------------------------
-def client_endpoint(runtime: Runtime, client: Any) -> tuple[str, str | None, int | None, bool]:
-    """(provider, address, port, local): the user's own Ollama server is local ($0 API spend) wherever it
-    runs, since this SDK speaks only Ollama's API; ollama.com, or a host the user maps, is not."""
-    base_url = str(get(get(client, "_client"), "base_url") or "")
+def client_endpoint(runtime: Runtime, client: Any) -> Endpoint:
+    """The user's own Ollama server is local ($0 API spend) wherever it runs, since this SDK speaks only
+    Ollama's API; ollama.com, or a host the user maps, is not."""
+    base_url = get(get(client, "_client"), "base_url")
+    return cached_endpoint(client, base_url, runtime.settings.provider_hosts, _resolve)
+
+
+def _resolve(client: Any, base_url: str, hosts: Mapping[str, str]) -> Endpoint:
     found = endpoint_of(base_url, PROVIDER)
     address, port = found.address, found.port
-    hosts = runtime.settings.provider_hosts
-    if hosts and address:
-        mapped = hosts.get(address) or hosts.get(f"{address}:{port}")
-        if mapped:
-            return mapped, address, port, False
+    provider = mapped(hosts, address, port)
+    if provider:
+        return Endpoint(provider, address, port, False)
     cloud = address is not None and any(address == h or address.endswith("." + h) for h in _CLOUD_HOSTS)
-    return PROVIDER, address, port, not cloud
+    return Endpoint(PROVIDER, address, port, not cloud)
 
 
 # --- the method handler -----------------------------------------------------------------------------
@@ -155,6 +158,13 @@ class OllamaMethod:
 
     method: str
     is_async: bool
+
+    def started(
+        self, runtime: Runtime, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Started:
+        """``base.Method``: the call this request begins, on the client it goes to (kwargs sent unchanged)."""
+        call = self.begin(runtime, _bound_client(wrapped, instance), args, kwargs)
+        return call, call, kwargs
 
     def begin(self, runtime: Runtime, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
         operation, content_arg = _METHODS[self.method]
@@ -220,43 +230,15 @@ def _bound_client(wrapped: Any, instance: Any) -> Any:
     return instance if instance is not None else getattr(wrapped, "__self__", None)
 
 
-def method_wrapper(runtime: Runtime, handler: OllamaMethod) -> Wrapper:
-    def begin_of(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Begin:
-        def begin() -> tuple[Call, Call, dict[str, Any]]:
-            call = handler.begin(runtime, _bound_client(wrapped, instance), args, kwargs)
-            return call, call, kwargs
-
-        return begin
-
-    if handler.is_async:
-
-        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            begin = begin_of(wrapped, instance, args, kwargs)
-            return await call_async(runtime, begin, handler.result, wrapped, args, kwargs)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return call_sync(runtime, begin_of(wrapped, instance, args, kwargs), handler.result, wrapped, args, kwargs)
-
-    return wrapper
-
-
 MODULE = "ollama._client"
 PACKAGE = "ollama"
 
 
-def wrappers(runtime: Runtime) -> Iterator[tuple[str, str, Wrapper]]:
-    """(module, attribute path, wrapper) of everything to patch: the client classes' methods, and the
-    package's module-level functions, which are bound to its default client at import (so a patch of the
-    class does not reach them)."""
+def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:
+    """The adapter's entry point (``base.Adapter``): every method to patch (each one sends a request): the
+    client classes' methods, and the package's module-level functions, which are bound to its default client
+    at import (so a patch of the class does not reach them)."""
     for method in _METHODS:
         for owner, is_async in (("Client", False), ("AsyncClient", True)):
-            yield MODULE, f"{owner}.{method}", method_wrapper(runtime, OllamaMethod(method, is_async))
-        yield PACKAGE, method, method_wrapper(runtime, OllamaMethod(method, False))
-
-
-def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
-    """The adapter's entry point (``base.Adapter``): every method to patch (each one sends a request)."""
-    for module, path, wrapper in wrappers(runtime):
-        yield module, (path,), wrapper
+            yield MODULE, (f"{owner}.{method}",), method_wrapper(runtime, OllamaMethod(method, is_async))
+        yield PACKAGE, (method,), method_wrapper(runtime, OllamaMethod(method, False))

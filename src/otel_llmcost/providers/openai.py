@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,24 +20,25 @@ from .. import names
 from ..calls import Call, Runtime
 from ..fingerprints import describe
 from ..guard import internal_error
+from ..records import Request, Response, Usage
 from ..streams import AsyncStreamProxy, StreamProxy
-from ..usage import Request, Response, Usage
 from . import messages, stainless
 from .base import (
     SeenOnce,
+    Started,
     Target,
     Wrapper,
-    async_wrapper,
     count,
     counted,
     get,
     given,
+    method_wrapper,
     number,
-    sync_wrapper,
     watch_wrapper,
+    watched,
     whole,
 )
-from .endpoints import endpoint_of
+from .endpoints import Endpoint, client_endpoint, endpoint_of
 
 SDK = "openai"
 _OPENAI_HOST = "api.openai.com"
@@ -347,29 +348,17 @@ class ResponsesStreamSummary:
 
 
 # --- the method handlers --------------------------------------------------------------------------
-def _endpoint(runtime: Runtime, instance: Any) -> tuple[str, str | None, int | None, bool]:
+def _endpoint(runtime: Runtime, instance: Any) -> Endpoint:
     client = getattr(instance, "_client", None)
-    base_url = getattr(client, "base_url", None)
-    cached = _endpoints.get(id(client))
-    if cached is not None and cached[0] is base_url and cached[1] is runtime:  # ~10x cheaper than str(url)
-        return cached[2]
-    found = _endpoint_of_client(runtime, client, str(base_url or ""))
-    if len(_endpoints) > 1024:
-        _endpoints.clear()
-    _endpoints[id(client)] = (base_url, runtime, found)
-    return found
+    return client_endpoint(client, getattr(client, "base_url", None), runtime.settings.provider_hosts, _resolve)
 
 
-_endpoints: dict[int, tuple[Any, Runtime, tuple[str, str | None, int | None, bool]]] = {}
-
-
-def _endpoint_of_client(runtime: Runtime, client: Any, base_url: str) -> tuple[str, str | None, int | None, bool]:
-    hosts = tuple(runtime.settings.provider_hosts.items())
+def _resolve(client: Any, base_url: str, hosts: Mapping[str, str]) -> Endpoint:
+    """Azure clients are Azure wherever they point; any other client is named by its host."""
     if "Azure" in type(client).__name__:
-        found = endpoint_of(base_url, "azure.ai.openai", hosts)
-        return "azure.ai.openai", found.address, found.port, False
-    found = endpoint_of(base_url, "openai", hosts)
-    return found.provider, found.address, found.port, found.local
+        found = endpoint_of(base_url, "azure.ai.openai", tuple(hosts.items()))
+        return Endpoint("azure.ai.openai", found.address, found.port, False)
+    return endpoint_of(base_url, "openai", tuple(hosts.items()))
 
 
 def _raw_body_requested(kwargs: dict[str, Any]) -> bool:
@@ -387,6 +376,13 @@ class OpenAIMethod:
     api: str
     """Which result shape: chat, responses, embeddings."""
     is_async: bool
+
+    def started(
+        self, runtime: Runtime, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Started:
+        """``base.Method``: the call this request begins, and the kwargs to send."""
+        call, kwargs = self.begin(runtime, instance, kwargs)
+        return call, call, kwargs
 
     def begin(self, runtime: Runtime, instance: Any, kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any]]:
         provider, address, port, local = _endpoint(runtime, instance)
@@ -554,6 +550,7 @@ class BatchWatcher:
     Retrieving a batch costs nothing by itself: no span unless it reveals usage."""
 
     seen: SeenOnce = field(default_factory=SeenOnce)
+    """Batch ids already priced: the instrumentation's one record (``targets``' ``seen``)."""
 
     def record(self, runtime: Runtime, instance: Any, batch: Any) -> None:
         batch_id = get(batch, "id")
@@ -587,15 +584,6 @@ def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Wr
         return watch_wrapper(runtime, watcher, False)
     awaited = watch_wrapper(runtime, watcher, True)
 
-    def look(instance: Any, page: Any) -> None:
-        if not runtime.active or not runtime.enabled():
-            return
-        try:
-            for batch in watcher.batches_in(page):
-                watcher.record(runtime, instance, batch)
-        except Exception:
-            internal_error("batch")
-
     def watch_first_page(instance: Any, paginator: Any) -> None:
         fetch = getattr(paginator, "_get_page", None)  # the coroutine __await__ and __aiter__ both go through
         if fetch is None:
@@ -603,7 +591,7 @@ def batch_wrapper(runtime: Runtime, watcher: BatchWatcher, is_async: bool) -> Wr
 
         async def get_page() -> Any:
             page = await fetch()
-            look(instance, page)
+            watched(runtime, watcher, instance, page)
             return page
 
         paginator._get_page = get_page
@@ -650,16 +638,13 @@ BATCH_METHODS: tuple[tuple[str, str], ...] = (
 )
 
 
-def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:
     """The adapter's entry point (``base.Adapter``): every method to patch for this runtime."""
     for module, path, operation, api in METHODS:
-        is_async = path.startswith("Async")
-        handler = OpenAIMethod(operation, api, is_async)
-        yield module, (path,), (async_wrapper if is_async else sync_wrapper)(runtime, handler)
+        yield module, (path,), method_wrapper(runtime, OpenAIMethod(operation, api, path.startswith("Async")))
     if calls_only:
         return
-    watcher = BatchWatcher()  # one per instrument(): sync and async share what was seen
+    watcher = BatchWatcher((seen or SeenOnce()).within(SDK))  # sync and async share what was seen
     for module, path in BATCH_METHODS:
         yield module, (path,), batch_wrapper(runtime, watcher, path.startswith("Async"))
-    for module, path, wrapper in stainless.parse_targets(SDK):
-        yield module, (path,), wrapper
+    yield from stainless.parse_targets(SDK)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..calls import Call
 from ..guard import internal_error
+from .base import Target
 
 # What to do with the parsed object: end the call and return what the caller should get.
 OnParsed = Callable[[Any], Any]
@@ -125,10 +126,11 @@ async def _async_parse(
     return _after_parse(pending[1], parsed)
 
 
-def parse_targets(sdk: str) -> list[tuple[str, str, Callable[..., Any]]]:
-    """(module, attribute path, wrapper) of the ``parse`` of each of the SDK's response wrappers, without
-    importing anything: each is patched when its module is imported."""
-    return [
-        (f"{sdk}.{module_name}", f"{class_name}.parse", _async_parse if class_name.startswith("Async") else _sync_parse)
-        for module_name, class_name in _CLASSES
-    ]
+def parse_targets(sdk: str) -> list[Target]:
+    """The ``parse`` of each of the SDK's response wrappers (``base.Target``s), without importing anything:
+    each is patched when its module is imported."""
+    found: list[Target] = []
+    for module_name, class_name in _CLASSES:
+        wrapper = _async_parse if class_name.startswith("Async") else _sync_parse
+        found.append((f"{sdk}.{module_name}", (f"{class_name}.parse",), wrapper))
+    return found

@@ -7,7 +7,7 @@ Everything is rendered from ``names.py`` and one small limits file (``llmcost-st
 
 from __future__ import annotations
 
-from .config import Limit, StackConfig, load, parse
 from .files import render, write
+from .limits import Limit, StackConfig, load, parse
 
 __all__ = ["Limit", "StackConfig", "load", "parse", "render", "write"]

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import promql
-from .config import Limit, StackConfig
+from .limits import Limit, StackConfig
 
 DATASOURCE_UID = "prometheus"
 FOLDER = "LLM cost"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import promql
-from .config import StackConfig
+from .limits import StackConfig
 
 UID = "otel-llmcost"
 TITLE = "LLM cost (otel-llmcost)"

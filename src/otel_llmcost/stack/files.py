@@ -15,7 +15,7 @@ import yaml
 
 from .. import names
 from . import alerts, dashboards
-from .config import StackConfig, load
+from .limits import StackConfig, load
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib:0.147.0"
 PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"

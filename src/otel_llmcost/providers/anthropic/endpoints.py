@@ -1,16 +1,16 @@
 """Which provider and server a client talks to: first party, Bedrock or Vertex, a host the user maps, or a local
-server. Cached per client, since a client's base URL rarely changes.
+server. Cached per client (``providers.endpoints``), since a client's base URL rarely changes.
 
 Knows nothing of calls or spans; the SDK's own provider name comes through ``sdk_internals``.
 """
 from __future__ import annotations
 
-import contextlib
-import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from ...calls import Runtime
-from ..endpoints import endpoint_of
+from ..endpoints import Endpoint, endpoint_of, mapped
+from ..endpoints import client_endpoint as cached_endpoint
 from . import sdk_internals
 
 _PLATFORMS = (("Bedrock", "aws.bedrock"), ("Vertex", "gcp.vertex_ai"))
@@ -28,35 +28,17 @@ def client_provider(client: Any) -> str:
     return "anthropic"
 
 
-Endpoint = tuple[str, str | None, int | None, bool]
-# Per client: (its base URL object, the host mapping, the endpoint) -- a client's base URL rarely changes.
-_ENDPOINTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Endpoint]] = weakref.WeakKeyDictionary()
-
-
 def client_endpoint(runtime: Runtime, client: Any) -> Endpoint:
-    """(provider, server address, port, local) of a client: the SDK's provider name unless the user maps the
-    host to another, or the base URL is a local server."""
-    base_url = getattr(client, "base_url", None)
-    hosts = runtime.settings.provider_hosts
-    try:
-        hit = _ENDPOINTS.get(client)
-    except TypeError:  # not weak-referenceable
-        hit = None
-    if hit is not None and hit[0] is base_url and hit[1] is hosts:
-        return hit[2]
-    found = _endpoint(client, str(base_url or ""), hosts)
-    with contextlib.suppress(TypeError):
-        _ENDPOINTS[client] = (base_url, hosts, found)
-    return found
+    """The SDK's provider name unless the user maps the host to another, or the base URL is a local server."""
+    return cached_endpoint(client, getattr(client, "base_url", None), runtime.settings.provider_hosts, _resolve)
 
 
-def _endpoint(client: Any, base_url: str, hosts: dict[str, str]) -> Endpoint:
+def _resolve(client: Any, base_url: str, hosts: Mapping[str, str]) -> Endpoint:
     provider = client_provider(client)
     found = endpoint_of(base_url, provider)
-    if hosts and found.address:
-        mapped = hosts.get(found.address) or hosts.get(f"{found.address}:{found.port}")
-        if mapped:
-            return mapped, found.address, found.port, False
+    mapped_to = mapped(hosts, found.address, found.port)
+    if mapped_to:
+        return Endpoint(mapped_to, found.address, found.port, False)
     if found.local:
-        return found.provider, found.address, found.port, True
-    return provider, found.address, found.port, False
+        return found
+    return Endpoint(provider, found.address, found.port, False)

@@ -12,6 +12,7 @@ found on its own, so one missing from an SDK version disables only itself.
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -21,10 +22,23 @@ from ... import names
 from ...calls import Call, Foreign, Runtime, StandIn
 from ...fingerprints import describe
 from ...guard import internal_error
+from ...records import Request, Response, Usage
 from ...streams import AsyncStreamProxy, StreamProxy
-from ...usage import Request, Response, Usage
 from .. import messages, stainless
-from ..base import SeenOnce, Target, Wrapper, call_async, call_sync, counted, get, given, number, whole
+from ..base import (
+    SeenOnce,
+    Started,
+    Target,
+    Wrapper,
+    call_async,
+    call_sync,
+    counted,
+    get,
+    given,
+    method_wrapper,
+    number,
+    whole,
+)
 from . import sdk_internals, sdk_tracing
 from .endpoints import client_endpoint
 from .sdk_tracing import SPAN_NAMES, Pending, replaces_sdk_span, sdk_traces
@@ -107,6 +121,14 @@ class AnthropicMethod:
             tools = kwargs.get("tools")
             request.tool_definitions = tools if given(tools) and tools else None
         return request
+
+    def started(
+        self, runtime: Runtime, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Started:
+        """``base.Method``: the call this request begins, its state (``Pending``: how the SDK's span takes
+        part), and the kwargs to send (unchanged)."""
+        pending = self.begin(runtime, instance, args, kwargs)
+        return pending, pending.call, kwargs
 
     def begin(self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Pending:
         client: Any = sdk_internals.resource_client(instance)
@@ -231,39 +253,12 @@ def _read_body(raw: Any) -> Any:
 
 # --- the wrappers ----------------------------------------------------------------------------------
 def _send(
-    runtime: Runtime,
-    handler: AnthropicMethod,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    send: Callable[..., Any],
-    send_args: tuple[Any, ...],
-    send_kwargs: dict[str, Any],
+    runtime: Runtime, handler: AnthropicMethod, instance: Any, kwargs: dict[str, Any], send: Callable[[], Any]
 ) -> Any:
-    """``send(*send_args, **send_kwargs)`` as one instrumented call of ``handler``'s method called with
-    ``args``/``kwargs``, through the skeleton (a coroutine to await for an async method)."""
-
-    def begin() -> tuple[Pending, Call, dict[str, Any]]:
-        pending = handler.begin(runtime, instance, args, kwargs)
-        return pending, pending.call, send_kwargs
-
+    """``send()`` (the request a stream manager sends when entered) as one instrumented call of ``handler``'s
+    method called with ``kwargs``, through the skeleton (a coroutine to await for an async method)."""
     skeleton = call_async if handler.is_async else call_sync
-    return skeleton(runtime, begin, handler.result, send, send_args, send_kwargs)
-
-
-def method_wrapper(runtime: Runtime, handler: AnthropicMethod) -> Wrapper:
-    """Wrapper of create / parse / count_tokens / batches.results."""
-    if handler.is_async:
-
-        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return await _send(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _send(runtime, handler, instance, args, kwargs, wrapped, args, kwargs)
-
-    return wrapper
+    return skeleton(runtime, handler, None, instance, (), kwargs, send)
 
 
 class _AwaitRequest:
@@ -280,7 +275,7 @@ class _AwaitRequest:
 
     def __await__(self) -> Generator[Any, None, Any]:
         runtime, handler, instance, kwargs = self._args
-        return _send(runtime, handler, instance, (), kwargs, _await, (self._original,), {}).__await__()  # type: ignore[no-any-return]
+        return _send(runtime, handler, instance, kwargs, functools.partial(_await, self._original)).__await__()  # type: ignore[no-any-return]
 
 
 async def _await(awaitable: Any) -> Any:
@@ -316,7 +311,7 @@ def _hook_manager(
         return
 
     def api_request() -> Any:
-        return _send(runtime, handler, instance, (), kwargs, original, (), {})
+        return _send(runtime, handler, instance, kwargs, original)
 
     setattr(manager, attribute, api_request)
 
@@ -372,24 +367,24 @@ HOOKS: tuple[tuple[str, str, Wrapper], ...] = (
 )
 
 
-def wrappers(runtime: Runtime, calls_only: bool = False) -> Iterator[tuple[str, str, Wrapper]]:
+def wrappers(
+    runtime: Runtime, calls_only: bool = False, seen: SeenOnce | None = None
+) -> Iterator[tuple[str, str, Wrapper]]:
     """(module, attribute path, wrapper) of everything to patch for this runtime; ``calls_only``: just the
     methods that send a request (what a budget admits or refuses), not batch results or the SDK's hooks."""
-    seen = SeenOnce()  # one per instrument(): sync and async, first party and beta share what was priced
+    seen = (seen or SeenOnce()).within(SDK)  # sync and async, first party and beta share what was priced
     for module, path, kind, is_async in METHODS:
         if calls_only and kind == "batch_results":
             continue
         handler = AnthropicMethod(kind, is_async, seen)
-        factory = stream_wrapper if kind == "stream" else method_wrapper
-        yield module, path, factory(runtime, handler)
+        yield module, path, (stream_wrapper if kind == "stream" else method_wrapper)(runtime, handler)
     if not calls_only:
         yield from HOOKS
 
 
-def targets(runtime: Runtime, calls_only: bool) -> Iterator[Target]:
+def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:
     """The adapter's entry point (``base.Adapter``): every method and SDK hook to patch for this runtime."""
-    for module, path, wrapper in wrappers(runtime, calls_only):
+    for module, path, wrapper in wrappers(runtime, calls_only, seen):
         yield module, (path,), wrapper
     if not calls_only:
-        for module, path, wrapper in stainless.parse_targets(SDK):
-            yield module, (path,), wrapper
+        yield from stainless.parse_targets(SDK)

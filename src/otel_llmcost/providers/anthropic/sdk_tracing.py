@@ -35,7 +35,7 @@ from opentelemetry import trace
 from ... import names
 from ...calls import Call, ForeignWriter
 from ...guard import internal_error
-from ...usage import Request
+from ...records import Request
 from ..base import Wrapper, current, get
 from . import sdk_internals
 from .usage import OPERATION_BATCH_RESULTS, message_attributes, message_result

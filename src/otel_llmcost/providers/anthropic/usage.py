@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ... import names
-from ...usage import Response, Usage
+from ...records import Response, Usage
 from ..base import count, counted, get
 from ..messages import anthropic_finish_reason, anthropic_output
 

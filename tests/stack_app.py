@@ -268,7 +268,7 @@ def main() -> None:
     from opentelemetry.trace import SpanKind
     from prometheus_client import start_http_server
 
-    from otel_llmcost import LLMCostInstrumentor, names
+    from otel_llmcost import LLMCostInstrumentor
     from otel_llmcost.fakes.server import MockLLMServer
     from otel_llmcost.guard import internal_error
 
@@ -314,12 +314,24 @@ def main() -> None:
             except RuntimeError:
                 internal_error("e2e")
             # trace id (hex) -> cost of the priced call in it: what an exemplar of this wave may name.
-            traces = {format(s.context.trace_id, "032x"): s.attributes[names.GEN_AI_USAGE_COST]
-                      for s in spans.get_finished_spans() if s.attributes and names.GEN_AI_USAGE_COST in s.attributes}
+            # (the cost's name depends on OTEL_SEMCONV_STABILITY_OPT_IN: the released one, or the latest)
+            traces = {format(s.context.trace_id, "032x"): cost for s in spans.get_finished_spans()
+                      if (cost := _cost_of(s.attributes or {})) is not None}
             spans.clear()
             print(json.dumps({"event": "done", "wave": waves, "traces": traces}), flush=True)
     print(json.dumps({"event": "bye"}), flush=True)
 
 
+def _cost_of(attributes: Any) -> Any:
+    """A span's cost under either name set (the default mode's, or gen_ai_latest_experimental's)."""
+    from otel_llmcost import names
+
+    for name in (names.GEN_AI_USAGE_COST, names.GEN_AI_USAGE_COST_AMOUNT):
+        if name in attributes:
+            return attributes[name]
+    return None
+
+
 if __name__ == "__main__":
     main()
+

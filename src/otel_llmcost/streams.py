@@ -259,34 +259,28 @@ async def _aenter(self: Any) -> Any:
     return self
 
 
-async def _aexit(self: Any, *exc_info: Any) -> Any:
+async def _closed_by(self: Any, closing: Any, exc_info: tuple[Any, ...] = ()) -> Any:
+    """Await the stream's own ``__aexit__``/``close``/``aclose``; a failure there, or an exception that ended the
+    caller's ``async with`` block, ends the call failed."""
     try:
-        result = await self.__wrapped__.__aexit__(*exc_info)
+        result = await closing(*exc_info)
     except BaseException as exc:
         self._self_closed(exc)
         raise
-    self._self_closed(exc_info[1])
+    self._self_closed(exc_info[1] if exc_info else None)
     return result
+
+
+async def _aexit(self: Any, *exc_info: Any) -> Any:
+    return await _closed_by(self, self.__wrapped__.__aexit__, exc_info)
 
 
 async def _aclose_as_close(self: Any) -> Any:
-    try:
-        result = await self.__wrapped__.close()
-    except BaseException as exc:  # a failing close ends the call failed
-        self._self_closed(exc)
-        raise
-    self._self_closed()
-    return result
+    return await _closed_by(self, self.__wrapped__.close)
 
 
 async def _aclose(self: Any) -> Any:
-    try:
-        result = await self.__wrapped__.aclose()
-    except BaseException as exc:  # a failing close ends the call failed
-        self._self_closed(exc)
-        raise
-    self._self_closed()
-    return result
+    return await _closed_by(self, self.__wrapped__.aclose)
 
 
 async def _asent(self: Any, step: Callable[..., Any], *args: Any) -> Any:

@@ -319,20 +319,6 @@ def _recommended(config: Any) -> dict[str, Any]:
     return found
 
 
-def _plain_tools(tools: Any) -> Any:
-    """Tool definitions as JSON-able data (the SDK's pydantic models dumped; callables by their name)."""
-    plain = []
-    for tool in tools if isinstance(tools, list) else [tools]:
-        dump = getattr(tool, "model_dump", None)
-        if callable(dump):
-            plain.append(dump(exclude_none=True, mode="json"))
-        elif callable(tool):
-            plain.append({"name": getattr(tool, "__name__", str(tool))})
-        else:
-            plain.append(tool)
-    return plain
-
-
 def _service_tier(config: Any) -> str | None:
     tier = _enum_value(get(config, "service_tier"))
     return None if tier in (None, "unspecified") else tier
@@ -377,7 +363,7 @@ class GeminiMethod:
             system = get(config, "system_instruction")
             request.system_instructions = messages.gemini_system(system) if given(system) else None
             tools = get(config, "tools")
-            request.tool_definitions = _plain_tools(tools) if given(tools) and tools else None
+            request.tool_definitions = messages.plain_tools(tools) if given(tools) and tools else None
         span = foreign_span()
         if span is None:
             return runtime.begin(request), kwargs

@@ -388,3 +388,17 @@ def ollama_finish_reason(reason: Any, has_tool_calls: bool = False) -> str | Non
     if reason == "length":
         return "length"
     return "stop" if isinstance(reason, str) and reason else None
+
+
+def plain_tools(tools: Any) -> Any:
+    """Tool definitions as JSON-able data: dicts as given, the SDKs' pydantic models dumped, functions by name."""
+    plain = []
+    for tool in tools if isinstance(tools, list) else [tools]:
+        dump = getattr(tool, "model_dump", None)
+        if callable(dump):
+            plain.append(dump(exclude_none=True, mode="json"))
+        elif callable(tool):
+            plain.append({"name": getattr(tool, "__name__", str(tool))})
+        else:
+            plain.append(tool)
+    return plain

@@ -195,7 +195,7 @@ class OllamaMethod:
             system = kwargs.get("system")
             request.system_instructions = messages.text_parts(system) if given(system) else None
             tools = kwargs.get("tools")
-            request.tool_definitions = _plain_tools(tools) if given(tools) and tools else None
+            request.tool_definitions = messages.plain_tools(tools) if given(tools) and tools else None
         return runtime.begin(request)
 
     def result(self, call: Call, result: Any) -> Any:
@@ -209,19 +209,6 @@ class OllamaMethod:
         call.finish(response, usage, None if usage is not None else "response carried no usage")
         return result
 
-
-def _plain_tools(tools: Any) -> Any:
-    """Tool definitions as JSON-able data: dicts as given, the SDK's models dumped, functions by name."""
-    plain = []
-    for tool in tools if isinstance(tools, list) else [tools]:
-        dump = getattr(tool, "model_dump", None)
-        if callable(dump):
-            plain.append(dump(exclude_none=True, mode="json"))
-        elif callable(tool):
-            plain.append({"name": getattr(tool, "__name__", str(tool))})
-        else:
-            plain.append(tool)
-    return plain
 
 
 def _bound_client(wrapped: Any, instance: Any) -> Any:

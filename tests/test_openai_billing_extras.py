@@ -15,6 +15,15 @@ import pytest
 from openai_payloads import MESSAGES, FakeOpenAI, Tokens, attributes, only_span, usd
 from otel_llmcost import names
 
+try:  # openai 1.40 (the oldest supported) has no Responses API
+    from openai.resources.responses import Responses as _Responses
+except ImportError:  # pragma: no cover - oldest-SDK stage
+    _Responses = None  # type: ignore[assignment,misc]
+needs_responses = pytest.mark.skipif(_Responses is None, reason="this openai release has no Responses API")
+needs_compact = pytest.mark.skipif(
+    _Responses is None or not hasattr(_Responses, "compact"), reason="this openai release has no responses.compact"
+)
+
 TOKENS = Tokens(prompt=1_000, cached=200, completion=50)
 
 
@@ -76,6 +85,7 @@ def _compacted(captured: Any) -> dict[str, Any]:
     return attrs
 
 
+@needs_compact
 def test_compact_sync(captured: Any) -> None:
     fake = FakeOpenAI(tokens=TOKENS)
     result = fake.client().responses.compact(model="gpt-4o", input="a long conversation")
@@ -85,6 +95,7 @@ def test_compact_sync(captured: Any) -> None:
     _compacted(captured)
 
 
+@needs_compact
 def test_compact_async(captured: Any) -> None:
     async def main() -> Any:
         return await FakeOpenAI(tokens=TOKENS).async_client().responses.compact(model="gpt-4o", input="x")
@@ -93,6 +104,7 @@ def test_compact_async(captured: Any) -> None:
     _compacted(captured)
 
 
+@needs_compact
 def test_compact_raw(captured: Any) -> None:
     raw = FakeOpenAI(tokens=TOKENS).client().responses.with_raw_response.compact(model="gpt-4o", input="x")
     assert raw.http_response.status_code == 200
@@ -148,6 +160,7 @@ def test_xai_ticks_price_an_unknown_model(captured: Any) -> None:
     assert captured.points(names.METRIC_PROVIDER_COST_DIFFERENCE) == []  # nothing of ours to compare
 
 
+@needs_responses
 def test_xai_ticks_equal_to_ours(captured: Any) -> None:
     # grok-4: $3 input, $0.75 cached, $15 output: 800 x 3 + 200 x 0.75 + 50 x 15 = 3300 (x 1e-6 USD) = 33e6 ticks.
     fake = FakeOpenAI(tokens=TOKENS, usage_extra={"cost_in_usd_ticks": 33_000_000})

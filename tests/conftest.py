@@ -60,9 +60,10 @@ class Captured:
         return total
 
 
-def make_captured(**options: Any) -> Captured:
+def make_captured(sampler: Any = None, **options: Any) -> Captured:
+    """The instrumentation on in-memory exporters; ``sampler`` for the tracer provider (its default when None)."""
     exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
+    tracer_provider = TracerProvider(sampler=sampler) if sampler is not None else TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
@@ -152,3 +153,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Any]]:
+    """Instrumentors a test turned on, undone after it (in the order they were added)."""
+    instrumented: list[Any] = []
+    yield instrumented
+    for instrumentor in instrumented:
+        instrumentor.uninstrument()

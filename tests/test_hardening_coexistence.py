@@ -28,18 +28,11 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
+from coexistence_support import costed, installed, money
 from conftest import Captured, make_captured
 from openai_payloads import MESSAGES, FakeOpenAI
 from otel_llmcost import names, patching
 from test_openai_launcher import APP, CALLS, COST, LAUNCHER, _json_documents, _metric_points
-
-
-def installed(module: str) -> bool:
-    try:  # find_spec imports the parent packages: a missing one raises
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
 
 pytestmark = pytest.mark.skipif(
     not installed("opentelemetry.instrumentation.genai.openai")
@@ -98,24 +91,6 @@ def run_app(api: FakeOpenAI) -> list[Any]:
     return got
 
 
-def costed(captured: Captured) -> list[tuple[str, float]]:
-    """(scope, cost) of every span that carries a cost."""
-    return [
-        (span.instrumentation_scope.name if span.instrumentation_scope else "", attributes[names.GEN_AI_USAGE_COST])
-        for span in captured.spans()
-        if (attributes := span.attributes) and names.GEN_AI_USAGE_COST in attributes
-    ]
-
-
-def money(captured: Captured) -> dict[str, float]:
-    return {
-        "cost": captured.total(names.METRIC_COST),
-        "request_cost": captured.total(names.METRIC_REQUEST_COST),
-        "input_tokens": captured.total(names.METRIC_TOKENS, gen_ai__token__type="input"),
-        "output_tokens": captured.total(names.METRIC_TOKENS, gen_ai__token__type="output"),
-    }
-
-
 def usd_metrics_by_scope(captured: Captured) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for rm in captured.metrics().resource_metrics:
@@ -135,14 +110,6 @@ def alone() -> tuple[list[Any], list[tuple[str, float]], dict[str, float]]:
         return got, costed(captured), money(captured)
     finally:
         captured.instrumentor.uninstrument()
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    instrumented: list[Any] = []
-    yield instrumented
-    for instrumentor in instrumented:
-        instrumentor.uninstrument()
 
 
 @pytest.mark.parametrize("order", ["theirs-first", "ours-first"])

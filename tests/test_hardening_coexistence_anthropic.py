@@ -24,16 +24,9 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from anthropic_payloads import MESSAGES, FakeAnthropic
+from coexistence_support import costed, installed, money
 from conftest import Captured, make_captured
 from otel_llmcost import names, patching
-
-
-def installed(module: str) -> bool:
-    try:  # find_spec imports the parent packages: a missing one raises
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
 
 pytestmark = pytest.mark.skipif(
     not installed("opentelemetry.instrumentation.genai.anthropic")
@@ -104,23 +97,6 @@ def run_app(api: FakeAnthropic) -> list[Any]:
     return got
 
 
-def costed(captured: Captured, key: str = names.GEN_AI_USAGE_COST) -> list[tuple[str, float]]:
-    return [
-        (span.instrumentation_scope.name if span.instrumentation_scope else "", attributes[key])
-        for span in captured.spans()
-        if (attributes := span.attributes) and key in attributes
-    ]
-
-
-def money(captured: Captured) -> dict[str, float]:
-    return {
-        "cost": captured.total(names.METRIC_COST),
-        "request_cost": captured.total(names.METRIC_REQUEST_COST),
-        "input_tokens": captured.total(names.METRIC_TOKENS, gen_ai__token__type="input"),
-        "output_tokens": captured.total(names.METRIC_TOKENS, gen_ai__token__type="output"),
-    }
-
-
 @pytest.fixture
 def alone() -> tuple[list[Any], list[tuple[str, float]], dict[str, float]]:
     captured = make_captured()
@@ -129,14 +105,6 @@ def alone() -> tuple[list[Any], list[tuple[str, float]], dict[str, float]]:
         return got, costed(captured), money(captured)
     finally:
         captured.instrumentor.uninstrument()
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    instrumented: list[Any] = []
-    yield instrumented
-    for instrumentor in instrumented:
-        instrumentor.uninstrument()
 
 
 def stacked(order: str, cleanup: list[Any]) -> Captured:

@@ -14,16 +14,11 @@ from typing import Any
 import pydantic
 import pytest
 from opentelemetry import context, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
-from conftest import Captured
+from conftest import Captured, make_captured
 from openai_payloads import FakeOpenAI, Tokens
-from otel_llmcost import Budget, LLMCostInstrumentor, names
+from otel_llmcost import Budget, names
 
 CALLS = [
     Tokens(prompt=10_000, cached=8_000, completion=500),
@@ -49,23 +44,12 @@ class Message(pydantic.BaseModel):
         return super().__getattribute__(name)
 
 
-def _captured(sampler: Sampler, **options: Any) -> Captured:
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider(sampler=sampler)
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentor = LLMCostInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
-    return Captured(exporter, reader, tracer_provider, meter_provider, instrumentor)
-
-
 @pytest.fixture
 def run() -> Iterator[Any]:
     made: list[Captured] = []
 
     def factory(sampler: Sampler, parent: trace.SpanContext | None = None, **options: Any) -> tuple[Captured, Message]:
-        cap = _captured(sampler, capture_content=True, **options)
+        cap = make_captured(sampler, capture_content=True, **options)
         made.append(cap)
         api = FakeOpenAI()
         client = api.client()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import names
-from .metrics import AttrKey, Instruments, LatestInstruments, Update, ValueCap, add_together
+from .metrics import AttrKey, Instruments, LatestInstruments, Update, add_together
 
 _OPERATION = names.GEN_AI_OPERATION_NAME
 _INFERENCE = names.INFERENCE_OPERATIONS
@@ -65,16 +65,19 @@ class _TokenHistogram:
         self._old.record(value, attributes)
 
 
+_UNKNOWN_MODALITY: AttrKey = ((names.GEN_AI_TOKEN_MODALITY, names.TOKEN_MODALITY_UNKNOWN),)
+
+
 class Modes:
     """What a non-default mode adds to ``Telemetry``: its instruments view, span attributes and counters."""
 
-    def __init__(self, mode: str, instruments: Instruments, cap: ValueCap) -> None:
+    def __init__(self, mode: str, instruments: Instruments, call_key: Callable[[Any, Any], AttrKey]) -> None:
         latest = instruments.latest
         if latest is None:  # instruments_for(..., latest=True) creates them; a Telemetry built by hand may not
             raise ValueError("the latest GenAI instruments were not created (instruments_for(..., latest=True))")
         self.dup = mode == names.SEMCONV_LATEST_DUP
         self._latest = latest
-        self._cap = cap
+        self._call_key = call_key
         self._lock = instruments.call_lock
         view = copy.copy(instruments)
         view.duration = _Histogram(instruments.duration, latest.duration, self.dup)  # type: ignore[assignment]
@@ -105,7 +108,7 @@ class Modes:
     def record_metrics(self, inner: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
         """``Telemetry.record_metrics`` plus the ``gen_ai.client.inference.usage.*`` counters of an inference
         call: every counter, 0 included, for every call (failed ones too), as the conventions ask."""
-        cap = self._cap
+        call_key = self._call_key
         tables = self._latest.usage
         lock = self._lock
 
@@ -113,16 +116,7 @@ class Modes:
             inner(request, outcome)
             if request.operation not in _INFERENCE:
                 return
-            response = outcome.response
-            response_model = response.model if response is not None else None
-            key: AttrKey = (
-                (names.GEN_AI_PROVIDER_NAME, request.provider),
-                (names.GEN_AI_OPERATION_NAME, request.operation),
-                (names.GEN_AI_REQUEST_MODEL, cap(request.model) or ""),
-                (names.GEN_AI_RESPONSE_MODEL, cap(response_model) or cap(request.model) or ""),
-                (names.SERVER_ADDRESS, request.server_address or ""),
-                (names.GEN_AI_TOKEN_MODALITY, names.TOKEN_MODALITY_UNKNOWN),
-            )
+            key: AttrKey = call_key(request, outcome) + _UNKNOWN_MODALITY
             usage = outcome.usage
             counts = (
                 (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,

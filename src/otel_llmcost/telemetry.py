@@ -108,7 +108,7 @@ class Telemetry:
         if settings.semconv_stability_opt_in != names.SEMCONV_DEFAULT:
             from .semconv_modes import Modes
 
-            modes = Modes(settings.semconv_stability_opt_in, instruments, self._cap)
+            modes = Modes(settings.semconv_stability_opt_in, instruments, self.call_key)
             self._m = modes.instruments
             self.span_attributes = modes.span_attributes(self.span_attributes)  # type: ignore[method-assign,assignment]
             self.record_metrics = modes.record_metrics(self.record_metrics)  # type: ignore[method-assign,assignment]
@@ -329,17 +329,22 @@ class Telemetry:
             self._attrs[key] = cached
         return cached
 
-    def record_metrics(self, request: Request, outcome: Outcome) -> None:
+    def call_key(self, request: Request, outcome: Outcome) -> AttrKey:
+        """The semconv attributes every metric point of a call carries (models capped), as a hashable key."""
         cap = self._cap
         response = outcome.response
         response_model = response.model if response is not None else None
-        key: AttrKey = (
+        return (
             (names.GEN_AI_PROVIDER_NAME, request.provider),
             (names.GEN_AI_OPERATION_NAME, request.operation),
             (names.GEN_AI_REQUEST_MODEL, cap(request.model) or ""),
             (names.GEN_AI_RESPONSE_MODEL, cap(response_model) or cap(request.model) or ""),
             (names.SERVER_ADDRESS, request.server_address or ""),
         )
+
+    def record_metrics(self, request: Request, outcome: Outcome) -> None:
+        response = outcome.response
+        key = self.call_key(request, outcome)
         if outcome.error is not None:
             key += ((names.ERROR_TYPE, type(outcome.error).__qualname__),)
         dimensions = request.attributes.get(names.GEN_AI_EMBEDDINGS_DIMENSION_COUNT) if request.attributes else None

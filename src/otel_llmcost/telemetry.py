@@ -187,14 +187,7 @@ class Telemetry:
         attributes.update(self._request_content(request))
         response = outcome.response
         if response is not None:
-            if response.model:
-                attributes[names.GEN_AI_RESPONSE_MODEL] = response.model
-            if response.response_id:
-                attributes[names.GEN_AI_RESPONSE_ID] = response.response_id
-            if response.finish_reasons:
-                attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-            if response.output_messages is not None:
-                attributes[names.GEN_AI_OUTPUT_MESSAGES] = self._content(response.output_messages)
+            self._response_attributes(response, attributes, content=True)
         if outcome.error is not None:
             attributes[names.ERROR_TYPE] = type(outcome.error).__qualname__
         context = trace_api.set_span_in_context(span)
@@ -210,6 +203,17 @@ class Telemetry:
             record = LogRecord(**fields)
         logger.emit(record)
 
+    def _response_attributes(self, response: Response, into: dict[str, Any], content: bool) -> None:
+        """What the response says, for the span and the content event alike (its content when ``content``)."""
+        if response.model:
+            into[names.GEN_AI_RESPONSE_MODEL] = response.model
+        if response.response_id:
+            into[names.GEN_AI_RESPONSE_ID] = response.response_id
+        if response.finish_reasons:
+            into[names.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
+        if content and response.output_messages is not None:
+            into[names.GEN_AI_OUTPUT_MESSAGES] = self._content(response.output_messages)
+
     def _content(self, value: object) -> str:
         if callable(value):  # built only now, for a span (or event) that is written: see providers.messages
             value = value()
@@ -222,14 +226,7 @@ class Telemetry:
         attrs: dict[str, Any] = {}
         response = outcome.response
         if response is not None:
-            if response.model:
-                attrs[names.GEN_AI_RESPONSE_MODEL] = response.model
-            if response.response_id:
-                attrs[names.GEN_AI_RESPONSE_ID] = response.response_id
-            if response.finish_reasons:
-                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-            if self._span_content and response.output_messages is not None:
-                attrs[names.GEN_AI_OUTPUT_MESSAGES] = self._content(response.output_messages)
+            self._response_attributes(response, attrs, content=self._span_content)
             if response.attributes:
                 attrs.update(response.attributes)
         usage = outcome.usage

@@ -153,7 +153,8 @@ class Call:
     """One in-flight call, owned by the code that began it: its span target, its admission, its one end.
 
     ``finish``/``fail``/``abandon`` may be called many times; only the first counts. The end runs one fixed,
-    ordered list of steps, each guarded: price, budget settlement (with its ledger row, one store transaction),
+    ordered list of steps, each guarded: price, budget settlement (with its SQLite ledger row, one store
+    transaction), the PostgreSQL ledger row (a queue append), after-call hooks (roll-ups, expensive request),
     span, metrics, listeners.
     """
 

@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from . import names
+from . import inference_context, names
 from .attribution import current_attributes
 from .config import Settings
 from .guard import internal_error
@@ -84,13 +84,16 @@ def _set_attributes(span: Any, request: Request, attributes: dict[str, Any]) -> 
 
 class Foreign:
     """Another tracer's span carries the call (an SDK's own, another instrumentation's): we annotate it and never
-    end it. ``span`` may be found only later (``Call.carried_by``); ``write`` is how the attributes go onto it."""
+    end it. ``span`` may be found only later (``Call.carried_by``); ``write`` is how the attributes go onto it.
+    ``conventions``: that instrumentation writes the conventions' content and ``gen_ai.client.*`` metrics for
+    the call itself (util-genai's), so the call writes neither: only cost, cache and ``llmcost.*``."""
 
-    __slots__ = ("span", "write")
+    __slots__ = ("conventions", "span", "write")
 
-    def __init__(self, span: Any = None, write: ForeignWriter = _set_attributes) -> None:
+    def __init__(self, span: Any = None, write: ForeignWriter = _set_attributes, conventions: bool = False) -> None:
         self.span = span
         self.write = write
+        self.conventions = conventions
 
 
 class LedgerSink(Protocol):
@@ -119,6 +122,8 @@ class Runtime:
         """Run at every call's end, after budgets settled and before its span ends: roll-ups, expensive calls."""
         self.active = True
         """False after uninstrument(): wrappers still referenced somewhere pass calls straight through."""
+        self.annotate = settings.span == names.SPAN_ANNOTATE
+        """OTEL_LLMCOST_SPAN=annotate: a util-genai instrumentation's span carries the call where one wraps it."""
 
     @staticmethod
     def enabled() -> bool:
@@ -134,6 +139,10 @@ class Runtime:
 
             attribution = resolve(request, attribution)
         request.attribution = attribution
+        if span is None and self.annotate:
+            outer = inference_context.annotating(request.operation)
+            if outer is not None:
+                span = Foreign(outer, conventions=True)
         return Call(self, request, span)
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
@@ -159,7 +168,7 @@ class Call:
     """
 
     __slots__ = (
-        "_foreign", "_once", "activates", "ended", "extras", "first_chunk", "outcome", "own_span", "request",
+        "_foreign", "_mark", "_once", "activates", "ended", "extras", "first_chunk", "outcome", "own_span", "request",
         "runtime", "span", "start", "ticket", "usage_injected",
     )
 
@@ -167,6 +176,8 @@ class Call:
         self.runtime = runtime
         self.request = request
         self._foreign: Foreign | None = None
+        self._mark: Any = None
+        """The util-genai mark our span set while the SDK ran (annotate mode), into which theirs published."""
         self.span: trace.Span
         if span is None:
             self.span = runtime.telemetry.start_span(request)
@@ -221,7 +232,10 @@ class Call:
         """Make the span current while the SDK sends the request (so HTTP spans nest under it)."""
         if not self.activates:
             return None
-        return otel_context.attach(trace.set_span_in_context(self.span))
+        context = trace.set_span_in_context(self.span)
+        if self.runtime.annotate:  # an inner util-genai inference publishes into our span instead of making one
+            context, self._mark = inference_context.marked(context, self.request.operation)
+        return otel_context.attach(context)
 
     @staticmethod
     def deactivate(token: object) -> None:
@@ -249,9 +263,13 @@ class Call:
 
     @property
     def captures(self) -> bool:
-        """Message content is kept for this call: capture is on and the span that would carry it records."""
+        """Message content is kept for this call: capture is on, the span that would carry it records, and no other
+        instrumentation writes the conventions' content for the call (``Foreign.conventions``)."""
         settings = self.runtime.settings
         if not settings.capture_content:
+            return False
+        foreign = self._foreign
+        if foreign is not None and foreign.conventions:
             return False
         if settings.content_destination != "span":  # the log event is written for unsampled calls too
             return True
@@ -318,6 +336,7 @@ class Call:
                 time_to_first_chunk=(self.first_chunk - self.start) if self.first_chunk is not None else None,
                 unavailable_reason=reason,
                 usage_injected=self.usage_injected,
+                conventions_elsewhere=self._foreign is not None and self._foreign.conventions,
             )
         except Exception:
             internal_error("price")
@@ -354,7 +373,11 @@ class Call:
                 if span.is_recording():
                     for name, attributes in events:
                         span.add_event(name, attributes)
-                    self.runtime.telemetry.end_span(span, self.request, outcome, self.extras)
+                    extras = self.extras
+                    if self._mark is not None:
+                        extras = {} if extras is None else extras
+                        inference_context.published(self._mark, extras)
+                    self.runtime.telemetry.end_span(span, self.request, outcome, extras)
                 else:  # not sampled: no attributes, events or content are built, only the metrics path runs
                     span.end()
             elif self._foreign is not None and self._foreign.span is not None:
@@ -369,10 +392,13 @@ class Call:
 
     def _write_foreign(self, foreign: Foreign, outcome: Outcome) -> None:
         if foreign.span.is_recording():
-            foreign.write(foreign.span, self.request, self.runtime.telemetry.span_attributes(self.request, outcome))
+            telemetry = self.runtime.telemetry
+            attributes = telemetry.ours_only if foreign.conventions else telemetry.span_attributes
+            foreign.write(foreign.span, self.request, attributes(self.request, outcome))
 
     def _emit_content(self, outcome: Outcome) -> None:
-        """The content log event (EVENT_ONLY / SPAN_AND_EVENT capture modes), if content was captured."""
+        """The content log event (EVENT_ONLY / SPAN_AND_EVENT capture modes), if content was captured and no other
+        instrumentation writes the conventions' telemetry for the call (``captures``)."""
         if self.captures and self.runtime.settings.content_destination != "span":
             try:
                 self.runtime.telemetry.emit_content_event(self.span, self.request, outcome)

@@ -284,6 +284,13 @@ def _failure_rule(value: object) -> str:
     return text
 
 
+def _span_mode(value: object) -> str:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in names.SPAN_MODES:
+        raise _Invalid(f"is not {' or '.join(names.SPAN_MODES)}")
+    return text
+
+
 def _text(value: object) -> str | None:
     """Free text (a host name, a user name, a password); None when empty."""
     if value is None:
@@ -477,6 +484,12 @@ class Settings:
     content_max_length: int = field(
         default=8192, metadata=_option(_whole_number, names.ENV_CONTENT_MAX_LENGTH, "8192", "8192")
     )
+    span: str = field(
+        default=names.SPAN_OWN, metadata=_option(_span_mode, names.ENV_SPAN, names.SPAN_ANNOTATE, "'annotate'")
+    )
+    """Which span carries a call: "own" (our CLIENT span, always) or "annotate" (beside an OpenTelemetry GenAI
+    instrumentation on util-genai, its span: our cost, cache and attribution attributes go onto it; no second
+    span). See inference_context."""
     price_file: str | None = field(
         default=None,
         metadata=_option(

@@ -274,9 +274,12 @@ def origin() -> str:
     context = span.get_span_context()
     if not context.is_valid:
         return ORIGIN_NONE
-    if context.is_remote or getattr(span, "kind", None) is SpanKind.SERVER:
+    kind = getattr(span, "kind", None)
+    if context.is_remote or kind is SpanKind.SERVER:
         return ORIGIN_SERVER
     parent = getattr(span, "parent", None)
+    if kind is SpanKind.CLIENT and parent is None:  # another instrumentation's span for this very call, at the root
+        return ORIGIN_NONE
     if parent is not None and getattr(parent, "is_remote", False):
         return ORIGIN_SERVER
     return ORIGIN_LOCAL

@@ -377,6 +377,23 @@ ENV_MAX_MODELS: Final = "OTEL_LLMCOST_MAX_MODELS"
 ENV_MODEL_ALIASES: Final = "OTEL_LLMCOST_MODEL_ALIASES"
 ENV_PROVIDER_HOSTS: Final = "OTEL_LLMCOST_PROVIDER_HOSTS"
 ENV_CONTENT_MAX_LENGTH: Final = "OTEL_LLMCOST_CONTENT_MAX_LENGTH"
+# Which span carries a call (issue 22): our own CLIENT span, or, beside OpenTelemetry's GenAI instrumentations
+# (opentelemetry-util-genai), theirs: our cost, cache and attribution attributes go onto it (inference_context.py).
+ENV_SPAN: Final = "OTEL_LLMCOST_SPAN"
+SPAN_OWN: Final = "own"
+SPAN_ANNOTATE: Final = "annotate"
+SPAN_MODES: Final = (SPAN_OWN, SPAN_ANNOTATE)
+OURS_BESIDE_CONVENTIONS: Final = (
+    "llmcost.", GEN_AI_USAGE_COST, "gen_ai.usage.cache_", "anthropic.usage.cache_creation."
+)
+"""Prefixes of the span attributes a call writes onto another instrumentation's span in annotate mode: ours, the
+cost (gen_ai.usage.cost, or the proposal's .amount/.currency/.source), the cache counts (Anthropic's by TTL too)."""
+UTIL_GENAI_INFERENCE_CONTEXT_KEY: Final = "opentelemetry.genai.client.inference.context"
+"""util-genai's context key (CLIENT_INFERENCE_CONTEXT_KEY, opentelemetry-util-genai 1.3b0): set while one of its
+inference spans is open, to an ``InferenceData`` whose ``attributes`` that span takes when it ends; an inference
+begun under it makes no span of its own and publishes into it."""
+UTIL_GENAI_EMBEDDING_CONTEXT_KEY: Final = "opentelemetry.genai.client.embedding.context"
+"""The same for embeddings (CLIENT_EMBEDDING_CONTEXT_KEY, ``EmbeddingData``)."""
 # Models the user declares self-hosted ($0 API spend) wherever they are served (issue 16).
 ENV_LOCAL_MODELS: Final = "OTEL_LLMCOST_LOCAL_MODELS"
 # Hardware rate of self-hosted models (Ollama, local OpenAI-compatible servers): set one of the two.

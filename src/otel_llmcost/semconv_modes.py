@@ -114,7 +114,7 @@ class Modes:
 
         def record_metrics(request: Any, outcome: Any) -> None:
             inner(request, outcome)
-            if request.operation not in _INFERENCE:
+            if request.operation not in _INFERENCE or outcome.conventions_elsewhere:
                 return
             key: AttrKey = call_key(request, outcome) + _UNKNOWN_MODALITY
             usage = outcome.usage

@@ -37,6 +37,9 @@ class Outcome:
     time_to_first_chunk: float | None = None
     unavailable_reason: str | None = None
     usage_injected: bool = False
+    conventions_elsewhere: bool = False
+    """The span carrying the call is another instrumentation's that records the conventions' ``gen_ai.client.*``
+    metrics for it (OTEL_LLMCOST_SPAN=annotate beside util-genai): only the ``llmcost.*`` ones are ours."""
 
 
 _REPORTED = names.PRICE_SOURCE_PROVIDER + ":"
@@ -150,6 +153,12 @@ class Telemetry:
             attributes.update(request.attributes)
         if self._span_content:
             attributes.update(self._request_content(request))
+        self._request_ours(request, attributes)
+        return attributes
+
+    @staticmethod
+    def _request_ours(request: Request, attributes: dict[str, Any]) -> None:
+        """What a request says that only we write: who the call is for, where it came from, its fingerprints."""
         if request.attribution:
             attributes.update(request.attribution)
         if request.origin is not None:
@@ -161,7 +170,6 @@ class Telemetry:
                 attributes[names.LLMCOST_REQUEST_PREFIX_FINGERPRINTS] = prints.prefixes
                 attributes[names.LLMCOST_REQUEST_PREFIX_TOKENS] = prints.prefix_tokens
                 attributes[names.LLMCOST_REQUEST_PREFIX_BOUNDARIES] = prints.boundaries
-        return attributes
 
     def _request_content(self, request: Request) -> dict[str, str]:
         content: dict[str, str] = {}
@@ -295,6 +303,15 @@ class Telemetry:
             attrs[names.ERROR_TYPE] = type(outcome.error).__qualname__
         return attrs
 
+    def ours_only(self, request: Request, outcome: Outcome) -> dict[str, Any]:
+        """What a finished call adds to a span another instrumentation owns and fills by the conventions
+        (OTEL_LLMCOST_SPAN=annotate): cost, cache counts, ``llmcost.*``, who the call is for. The conventions'
+        request and response attributes are that instrumentation's to write."""
+        ours = names.OURS_BESIDE_CONVENTIONS
+        attrs = {key: value for key, value in self.span_attributes(request, outcome).items() if key.startswith(ours)}
+        self._request_ours(request, attrs)
+        return attrs
+
     def end_span(
         self, span: Span, request: Request, outcome: Outcome, extras: Mapping[str, Any] | None = None
     ) -> None:
@@ -352,13 +369,15 @@ class Telemetry:
         if request.attribution and self._label_keys:
             key += self._labels(request.attribution)  # on the counters only: histograms stay per model
         m = self._m
-        m.duration.record(outcome.duration, base)
-        if outcome.time_to_first_chunk is not None:
-            m.time_to_first_chunk.record(outcome.time_to_first_chunk, base)
+        semconv = not outcome.conventions_elsewhere  # else the instrumentation whose span carries it records them
+        if semconv:
+            m.duration.record(outcome.duration, base)
+            if outcome.time_to_first_chunk is not None:
+                m.time_to_first_chunk.record(outcome.time_to_first_chunk, base)
         updates: list[Update] = [(m.requests, key, 1)]
         usage = outcome.usage
         if usage is not None:
-            self._record_usage(usage, outcome.cost, key, base, input_attrs, output_attrs, updates)
+            self._record_usage(usage, outcome.cost, key, base, input_attrs, output_attrs, updates, semconv)
             if response is not None and response.provider_cost is not None and outcome.cost is not None:
                 _compare_with_provider(outcome.cost, response.provider_cost, m, key, updates)
         add_together(m.call_lock, updates)
@@ -372,12 +391,15 @@ class Telemetry:
         input_attrs: dict[str, Any],
         output_attrs: dict[str, Any],
         updates: list[Update],
+        semconv: bool = True,
     ) -> None:
-        """Token and cost points of a call that reported usage; counter updates go to ``updates``."""
+        """Token and cost points of a call that reported usage; counter updates go to ``updates``. ``semconv``:
+        the conventions' token histogram too."""
         m = self._m
-        m.token_usage.record(usage.input_tokens, input_attrs)
-        if base.get(names.GEN_AI_OPERATION_NAME) != "embeddings":  # no output count for embeddings
-            m.token_usage.record(usage.output_tokens, output_attrs)
+        if semconv:
+            m.token_usage.record(usage.input_tokens, input_attrs)
+            if base.get(names.GEN_AI_OPERATION_NAME) != "embeddings":  # no output count for embeddings
+                m.token_usage.record(usage.output_tokens, output_attrs)
         tt = names.GEN_AI_TOKEN_TYPE
         tm = names.GEN_AI_TOKEN_MODALITY
         tokens = m.tokens

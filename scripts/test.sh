@@ -5,7 +5,8 @@
 #   lint               ruff, mypy and the layer contract (lint-imports, pyproject's [tool.importlinter])
 #   newest (...)       the whole suite with the newest releases; the stage name lists the versions it ran
 #   coexistence        beside OpenTelemetry's (util-genai), OpenLLMetry's and Logfire's OpenAI and Anthropic
-#                      instrumentations, in both load orders and under the launcher (a virtualenv of their own)
+#                      instrumentations, in both load orders and under the launcher, and OTEL_LLMCOST_SPAN=annotate
+#                      (one span per call beside util-genai's) (a virtualenv of their own)
 #   oldest <pkg> <v>   one stage per package we depend on (openai, anthropic, google-genai, ollama, genai-prices,
 #                      opentelemetry-sdk): that package's tests under its oldest supported release, the lower bound
 #                      written in pyproject.toml (so a bound cannot lie), the rest newest; plus anthropic 1.14, its

@@ -48,6 +48,7 @@ CASES = [
     Case("capture_content", "span_only", True, True, True, "maybe", "maybe"),
     Case("content_destination", None, None, "span_and_event", "span_and_event", "log", None),
     Case("content_max_length", "64", 64, 64, 64, -1, "lots"),
+    Case("span", " Annotate ", names.SPAN_ANNOTATE, "own", names.SPAN_OWN, "theirs", "both"),
     Case("price_file", " /etc/prices.yaml ", "/etc/prices.yaml", Path("/etc/p.yaml"), "/etc/p.yaml", 42, None),
     Case("inject_stream_usage", "yes", True, True, True, "perhaps", "perhaps"),
     Case("request_cost_buckets", "0.01, 0.1,1", (0.01, 0.1, 1.0), [1, Decimal("2.5"), "10"], (1.0, 2.5, 10.0),

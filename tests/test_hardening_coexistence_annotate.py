@@ -215,3 +215,39 @@ def test_async_and_streams_end_before_theirs(cleanup: list[Any]) -> None:
     records = costed(captured)
     assert len(records) == 2 and {s for s, _ in records} == {SCOPE_ANTHROPIC}
     assert len(client_spans(captured)) == 2
+
+
+def test_launcher_annotate_with_all_three(tmp_path: Any) -> None:
+    """``opentelemetry-instrument`` loads ours, genai-openai and OpenLLMetry's in its own (entry-point) order: with
+    OTEL_LLMCOST_SPAN=annotate, ours and OpenTelemetry's share one span per call (OpenLLMetry, which sets no mark,
+    keeps its own), that span carries the one cost, and our cost counter counts each call once."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from importlib.metadata import entry_points
+
+    from test_openai_launcher import APP, CALLS, COST, LAUNCHER, _json_documents, _metric_points
+
+    if not LAUNCHER.exists() or not entry_points(group="opentelemetry_configurator"):
+        pytest.skip("opentelemetry-instrument or an OpenTelemetry distro is not installed")
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(APP))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_", "TRACELOOP_"))}
+    env.update(OTEL_METRIC_EXPORT_INTERVAL="600000", OTEL_LOGS_EXPORTER="none", OTEL_SERVICE_NAME="annotate",
+               OTEL_LLMCOST_SPAN="annotate")
+    result = subprocess.run(
+        [str(LAUNCHER), "--traces_exporter", "console", "--metrics_exporter", "console", sys.executable, str(app)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    documents = _json_documents(result.stdout)
+    spans = [d for d in documents if "context" in d and "kind" in d]
+    costs = [s for s in spans if names.GEN_AI_USAGE_COST in s["attributes"]]
+    assert len(costs) == CALLS and all(s["attributes"][names.GEN_AI_USAGE_COST] == COST for s in costs)
+    # One "chat gpt-4o" span per call (ours or OpenTelemetry's, whichever is outer), plus OpenLLMetry's own.
+    assert sorted(s["name"] for s in spans if s["kind"] == "SpanKind.CLIENT" and s["name"].startswith("chat ")) == [
+        "chat gpt-4o"] * CALLS
+    total = sum(p["value"] for p in _metric_points(documents, names.METRIC_COST))
+    assert abs(total - CALLS * COST) < 1e-12
+    print(f"\nlauncher, annotate: {sorted(s['name'] for s in spans)}")

@@ -183,3 +183,19 @@ def test_the_ledger_setting_is_reported(tmp_path: Path) -> None:
     assert f"· ledger the SQLite budget store keeps it (sqlite:{store})" in out, out
     result = check(OTEL_LLMCOST_LEDGER="sqlite:/tmp/x.db")
     assert result.exit_code == 2 and "kept by the SQLite budget store" in result.stdout
+
+
+def test_expensive_request_thresholds_are_shown_and_a_conflict_fails(tmp_path: Path) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - {name: daily, limit: 5, period: day}\n"
+                       "expensive_request_usd: {default: 0.50, features: {summarize: 2.00}}\n")
+    out = [" ".join(line.split()) for line in lines(check(OTEL_LLMCOST_BUDGET_FILE=str(budgets)))]
+    assert ("✓ expensive told at once (span event, WARNING, callbacks): any call over $0.5, summarize calls over "
+            "$2.0") in out, out
+    env_only = [" ".join(line.split()) for line in lines(check(OTEL_LLMCOST_EXPENSIVE_REQUEST_USD_BY_FEATURE="chat=1"))]
+    assert "✓ expensive told at once (span event, WARNING, callbacks): chat calls over $1" in env_only, env_only
+    result = check(OTEL_LLMCOST_BUDGET_FILE=str(budgets), OTEL_LLMCOST_EXPENSIVE_REQUEST_USD="1")
+    assert result.exit_code == 2
+    assert any(line.startswith("✗ expensive") and f"{budgets}:3: expensive_request_usd default 0.5 differs" in line
+               for line in lines(result)), result.stdout
+    assert any(line.startswith("· expensive") and "no threshold" in line for line in lines(check()))

@@ -295,6 +295,32 @@ def check_budgets(inputs: Inputs) -> list[Finding]:
     return [*findings, Finding("ok", "store", f"budget spend store {url}")]
 
 
+def check_expensive(inputs: Inputs) -> list[Finding]:
+    """The expensive-request thresholds as ``instrument()`` will combine them (``OTEL_LLMCOST_EXPENSIVE_REQUEST_USD*``
+    and the budget file's ``expensive_request_usd``): a conflict between the two fails here as it would at start-up."""
+    from ..budgets.loader import load_budget_file
+    from ..expensive import build
+
+    settings = inputs.loaded
+    if isinstance(settings, ConfigError):
+        return [Finding("info", "expensive", _AFTER_SETTINGS)]
+    if settings.budget_file:
+        try:
+            load_budget_file(settings.budget_file)
+        except ConfigError:  # said once, under budgets
+            return [Finding("info", "expensive", "not checked: fix the budget file above first")]
+    try:
+        found = build(settings)
+    except ConfigError as exc:
+        return [Finding("fail", "expensive", str(exc))]
+    if found is None:
+        return [Finding("info", "expensive", f"no threshold (set {names.ENV_EXPENSIVE_REQUEST_USD}, or "
+                                              "expensive_request_usd in the budget file)")]
+    told = [f"any call over ${found.default}"] if found.default is not None else []
+    told += [f"{feature} calls over ${amount}" for feature, amount in sorted(found.by_feature.items())]
+    return [Finding("ok", "expensive", "told at once (span event, WARNING, callbacks): " + ", ".join(told))]
+
+
 def check_ledger(inputs: Inputs) -> list[Finding]:
     """The PostgreSQL ledger (``OTEL_LLMCOST_LEDGER``) answers, and its schema version; rows left in the spill
     file. Read-only: the schema is migrated by the instrumented process at start-up, never by ``check``."""
@@ -359,8 +385,8 @@ def _ledger_version(conn: Any) -> int:
 
 
 # In the order printed.
-CHECKS: list[Check] = [check_settings, check_prices, check_budgets, check_ledger, check_sdks, check_launcher,
-                       check_exporters]
+CHECKS: list[Check] = [check_settings, check_prices, check_budgets, check_expensive, check_ledger, check_sdks,
+                       check_launcher, check_exporters]
 
 
 @click.command()

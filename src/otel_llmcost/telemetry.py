@@ -22,9 +22,6 @@ from .records import Request, Response, Usage, by_modality
 
 _ATTR_CACHE_LIMIT = 4096
 # Request attributes the conventions' content event repeats (the rest of the span's are ours).
-_EVENT_REQUEST_KEYS = (names.GEN_AI_OPERATION_NAME, names.GEN_AI_PROVIDER_NAME, names.GEN_AI_REQUEST_MODEL)
-
-
 @dataclass(slots=True)
 class Outcome:
     """Everything known when a call ends."""
@@ -53,6 +50,17 @@ def _compare_with_provider(cost: Cost, reported: Decimal, m: Any, key: AttrKey, 
     direction = "over" if difference > 0 else "under" if difference < 0 else "equal"
     updates.append((m.provider_cost_difference, key + ((names.LLMCOST_COST_PROVIDER_DIRECTION, direction),),
                     float(abs(difference))))
+
+
+def _identity(request: Request) -> dict[str, Any]:
+    """What call it is (operation, provider, requested model): first on its span, and on its content event."""
+    attributes: dict[str, Any] = {
+        names.GEN_AI_OPERATION_NAME: request.operation,
+        names.GEN_AI_PROVIDER_NAME: request.provider,
+    }
+    if request.model:
+        attributes[names.GEN_AI_REQUEST_MODEL] = request.model
+    return attributes
 
 
 class _StartAttributes(Mapping[str, Any]):
@@ -129,12 +137,7 @@ class Telemetry:
 
     def start_attributes(self, request: Request) -> dict[str, Any]:
         """The attributes a call's span starts with (what the request says)."""
-        attributes: dict[str, Any] = {
-            names.GEN_AI_OPERATION_NAME: request.operation,
-            names.GEN_AI_PROVIDER_NAME: request.provider,
-        }
-        if request.model:
-            attributes[names.GEN_AI_REQUEST_MODEL] = request.model
+        attributes = _identity(request)
         if request.server_address:
             attributes[names.SERVER_ADDRESS] = request.server_address
         if request.server_port:
@@ -190,8 +193,7 @@ class Telemetry:
         from opentelemetry import trace as trace_api
         from opentelemetry._logs import LogRecord
 
-        start = self.start_attributes(request)
-        attributes: dict[str, Any] = {key: start[key] for key in _EVENT_REQUEST_KEYS if key in start}
+        attributes = _identity(request)
         attributes.update(self._request_content(request))
         response = outcome.response
         if response is not None:

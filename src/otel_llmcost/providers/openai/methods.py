@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .. import names
-from ..calls import Call, Runtime
-from ..fingerprints import describe
-from ..guard import internal_error
-from ..records import Request, Response, Usage
-from ..streams import AsyncStreamProxy, StreamProxy
-from . import messages, stainless
-from .base import (
+from ... import names
+from ...calls import Call, Runtime
+from ...fingerprints import describe
+from ...guard import internal_error
+from ...records import Request, Response, Usage
+from ...streams import AsyncStreamProxy, StreamProxy
+from .. import messages, stainless
+from ..base import (
     SeenOnce,
     Started,
     Target,
@@ -38,7 +38,7 @@ from .base import (
     watched,
     whole,
 )
-from .endpoints import Endpoint, client_endpoint, endpoint_of
+from ..endpoints import Endpoint, client_endpoint, endpoint_of
 
 SDK = "openai"
 _OPENAI_HOST = "api.openai.com"

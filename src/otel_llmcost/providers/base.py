@@ -23,7 +23,7 @@ Target = tuple[str, tuple[str, ...], Wrapper]
 
 
 class Adapter(Protocol):
-    """What one provider adapter module is (``providers/openai.py``, ``anthropic/``, ``gemini.py``,
+    """What one provider adapter module is (``providers/openai/``, ``anthropic/``, ``gemini.py``,
     ``ollama.py``); the instrumentor loads it when the app imports its SDK (``instrumentor.ADAPTERS``) and asks
     every adapter the same thing: ``targets``.
 

@@ -211,6 +211,50 @@ def test_anthropic_blocked_call_gets_a_span(instrument_with: Any, clock: Clock) 
         cap.instrumentor.uninstrument()
 
 
+# --- where it runs --------------------------------------------------------------------------------
+def test_reservation_on_a_data_residency_host_includes_its_multiplier(instrument_with: Any, clock: Clock) -> None:
+    """eu.api.openai.com bills 1.1x (pricing/multipliers.json): what is reserved before the call is 1.1x too.
+    At the global rate the second call would reserve 0.02026, fit (0.022275 + 0.02026 <= 0.043) and overspend."""
+    cap = instrument_with(budgets=[Budget("daily", limit="0.043", action="block")], budget_clock=clock)
+    api = FakeOpenAI(tokens=TOKENS)
+    regional = api.client("https://eu.api.openai.com/v1", max_retries=0)
+    regional.chat.completions.create(**REQUEST)  # reserves 0.022286, settles at 0.022275
+    with pytest.raises(BudgetExceededError) as raised:
+        regional.chat.completions.create(**REQUEST)  # 0.022275 + 0.022286 > 0.043
+    assert raised.value.requested == WORST * Decimal("1.1") == Decimal("0.022286")
+    assert raised.value.spend == COST * Decimal("1.1") == Decimal("0.022275")
+    assert len(api.requests) == 1
+    assert _state(cap) == {"daily": (COST * Decimal("1.1"), Decimal(0))}
+    api.client(max_retries=0).chat.completions.create(**REQUEST)  # api.openai.com: 0.022275 + 0.02026 <= 0.043
+    assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize("where", ["inference_geo", "vertex_region"])
+def test_anthropic_reservation_includes_where_it_runs(instrument_with: Any, clock: Clock, where: str) -> None:
+    """A region the request asks for (``inference_geo="us"``) or a Vertex AI regional endpoint bills 1.1x: the
+    reservation before the call is priced so (the response's own report prices the call)."""
+    from anthropic_payloads import MESSAGES, OFF, FakeAnthropic
+    from anthropic_payloads import Tokens as AnthropicTokens
+
+    # claude-sonnet-4-5 ($3 / $15): 1,000 in + 500 out = $0.0105, x 1.1 = $0.01155; worst case
+    # (9 x $3 + 1,024 x $15 per million) x 1.1 = $0.0169257. At the global 0.015387 the second call would fit.
+    instrument_with(budgets=[Budget("claude", limit="0.028", action="block")], budget_clock=clock)
+    if where == "inference_geo":
+        fake = FakeAnthropic(tokens=AnthropicTokens(input=1000, output=500, inference_geo="us"))
+        client, extra = fake.client(**OFF), {"inference_geo": "us"}
+    else:
+        fake = FakeAnthropic(tokens=AnthropicTokens(input=1000, output=500))
+        client, extra = fake.vertex(**OFF), {}
+    request = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": MESSAGES, **extra}
+    client.messages.create(**request)
+    with pytest.raises(BudgetExceededError) as raised:
+        client.messages.create(**request)  # 0.01155 + 0.0169257 > 0.028
+    worst = (Decimal(9) * 3 + Decimal(1024) * 15) / 1_000_000 * Decimal("1.1")
+    assert raised.value.requested == worst == Decimal("0.0169257")
+    assert raised.value.spend == Decimal("0.0105") * Decimal("1.1")
+    assert len(fake.requests) == 1
+
+
 # --- warn, thresholds -----------------------------------------------------------------------------
 def test_thresholds_fire_once_each_on_span_log_callback_and_metric(
     instrument_with: Any, clock: Clock, crossings: list[ThresholdCrossing], caplog: pytest.LogCaptureFixture

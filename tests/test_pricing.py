@@ -380,3 +380,28 @@ def test_a_local_server_costs_zero_unless_the_price_file_prices_the_model() -> N
     assert local.source.startswith("override")
     free = book.cost("ollama", "qwen3:4b", usage, local=True)
     assert free is not None and free.total == 0.0 and free.source == "local"
+
+
+# --- where it ran ---------------------------------------------------------------------------------
+def test_the_book_applies_where_it_ran() -> None:
+    """The book is the one place a where-it-ran multiplier applies: a call's cost, a budget's estimate and a
+    report priced by it agree. gpt-4o, 1,000 in + 1,000 out = $0.0125 globally, x 1.1 on eu.api.openai.com."""
+    prices = book(data={"models": [], "multipliers": [{"name": "gw", "host": "llm.example", "factor": "1.25"}]})
+    usage = Usage(input_tokens=1_000, output_tokens=1_000)
+    exact = (Decimal(1_000) * Decimal("2.50") + Decimal(1_000) * 10) / 1_000_000
+    plain = prices.cost("openai", "gpt-4o", usage)
+    assert plain is not None and plain.exact == exact and plain.multiplier is None
+    regional = prices.cost("openai", "gpt-4o", usage, server_address="eu.api.openai.com")
+    assert regional is not None and regional.exact == exact * Decimal("1.1")
+    assert regional.multiplier == ("openai.data_residency", 1.1)
+    assert (regional.input, regional.output) == pytest.approx((usd((1_000, "2.75")), usd((1_000, "11"))))
+    assert prices.cost("openai", "gpt-4o", usage, server_address="api.openai.com") == plain
+    gateway = prices.cost("openai", "gpt-4o", usage, server_address="llm.example")
+    assert gateway is not None and gateway.exact == exact * Decimal("1.25")
+    claude = prices.cost("anthropic", "claude-sonnet-4-5", usage, inference_geo="us")
+    sonnet = (Decimal(1_000) * 3 + Decimal(1_000) * 15) / 1_000_000
+    assert claude is not None and claude.exact == sonnet * Decimal("1.1")
+    assert claude.multiplier == ("anthropic.inference_geo.us", 1.1)
+    # A call that costs nothing (a local server) has nothing to multiply.
+    free = prices.cost("openai", "qwen3:4b", usage, local=True, server_address="eu.api.openai.com")
+    assert free is not None and free.exact == 0 and free.multiplier is None

@@ -24,7 +24,6 @@ from .config import Settings
 from .guard import internal_error
 from .pricing import Cost, PriceBook
 from .pricing.model_ids import price_model
-from .pricing.multipliers import scaled
 from .pricing.reported import reported_cost
 from .records import Request, Response, Usage
 from .telemetry import Outcome, Telemetry
@@ -147,12 +146,10 @@ class Runtime:
 
     def price(self, request: Request, response: Response | None, usage: Usage) -> Cost | None:
         model = price_model(request.provider, request.model, response.model if response is not None else None)
-        cost = self.prices.cost(request.provider, model, usage, local=request.local)
-        if cost is not None and cost.exact:  # where it ran: data residency, US-only inference, regional endpoint
-            geo = response.inference_geo if response is not None else None
-            multiplier = self.prices.multipliers.find(request.provider, request.server_address, geo, cost.model_id)
-            if multiplier is not None:
-                cost = scaled(cost, multiplier)
+        cost = self.prices.cost(  # where it ran (data residency, US-only inference, regional endpoint) included
+            request.provider, model, usage, local=request.local, server_address=request.server_address,
+            inference_geo=response.inference_geo if response is not None else None,
+        )
         if cost is None and response is not None and response.provider_cost is not None:
             cost = reported_cost(response.provider_cost, response.provider_cost_source or "", model or "")
         return cost

@@ -118,6 +118,9 @@ class Request:
     temperature: float | None = None
     top_p: float | None = None
     service_tier: str | None = None
+    inference_geo: str | None = None
+    """The region the call asks to run in (Anthropic's ``inference_geo`` parameter): a budget's estimate before
+    the call prices its multiplier; the call's cost uses the region the response reports."""
     input_messages: object = None
     """Prompt content, kept only when content capture is on."""
     system_instructions: object = None

@@ -5,7 +5,10 @@ overshoot the limit; the reservation is settled to the real cost when the call e
 a true bound (the provider never bills more than ``max_tokens``); the input part is an estimate with no
 tokenizer: one token per 3 bytes of UTF-8 text, which over-counts English (about 4 characters a token) and
 counts CJK text (3 bytes, about one token a character) right. Images, audio and files are not estimated.
-Knows the normalized request and the price book, nothing about SDKs.
+Where it runs is priced as the call will be: a data-residency host or regional endpoint (the request's server
+address) and a region the request asks for (Anthropic ``inference_geo``) put their multiplier on the estimate, so a
+block budget does not reserve less than the call can cost. Knows the normalized request and the price book,
+nothing about SDKs.
 """
 
 from __future__ import annotations
@@ -72,5 +75,8 @@ def worst_case(prices: PriceBook, request: Request, default_max_tokens: int) -> 
         service_tier=request.service_tier,
     )
     model = price_model(request.provider, request.model, None)
-    cost = prices.cost(request.provider, model, usage, local=request.local)
+    cost = prices.cost(
+        request.provider, model, usage, local=request.local, server_address=request.server_address,
+        inference_geo=request.inference_geo,
+    )
     return cost.exact if cost is not None else None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import names
 from ..records import Usage
 from .hardware import HardwareRate
-from .multipliers import Multipliers
+from .multipliers import Multipliers, scaled
 from .prices import Price, price_of
 from .rates import Cost, Rates, cost_of, plus, zero_cost
 
@@ -107,12 +107,35 @@ class PriceBook:
         self._bundled_source = f"{names.PRICE_SOURCE_BUNDLED}@{genai_prices.__version__}"
         get_snapshot()
 
-    def cost(self, provider: str, model: str | None, usage: Usage, *, local: bool = False) -> Cost | None:
+    def cost(
+        self,
+        provider: str,
+        model: str | None,
+        usage: Usage,
+        *,
+        local: bool = False,
+        server_address: str | None = None,
+        inference_geo: str | None = None,
+    ) -> Cost | None:
         """The cost of one call, or None when no price is known for the model.
 
         ``local``: served from a local or private address. $0 in API spend there only for a model no hosted price
         list knows (a known one is a LiteLLM proxy or gateway in front of the paid API: its provider's price), or
-        one the user declares local (OTEL_LLMCOST_LOCAL_MODELS, anywhere). The price file always wins."""
+        one the user declares local (OTEL_LLMCOST_LOCAL_MODELS, anywhere). The price file always wins.
+
+        ``server_address`` and ``inference_geo`` say where it ran: a data-residency host, a regional endpoint or a
+        reported region multiplies a priced (non-zero) cost here, the one place that does, so a call's cost, a
+        budget's reservation before it and every report priced by this book agree. None of them: the global
+        price. A multiplier that applies is one cached lookup and a product per component; none, one dict read."""
+        cost = self._cost(provider, model, usage, local)
+        if cost is not None and cost.exact:
+            multiplier = self.multipliers.find(provider, server_address, inference_geo, cost.model_id)
+            if multiplier is not None:
+                return scaled(cost, multiplier)
+        return cost
+
+    def _cost(self, provider: str, model: str | None, usage: Usage, local: bool = False) -> Cost | None:
+        """``cost`` before where it ran: the price of the tokens at the model's (global) rates."""
         declared = model is not None and self.declared_local(model)
         if local or declared:
             override = None
@@ -136,7 +159,7 @@ class PriceBook:
             for other_model, part in usage.iterations:
                 # Each iteration is priced at its own model (an advisor) or the call's (a compaction); one
                 # it cannot price leaves the whole call without a cost.
-                part_cost = self.cost(provider, other_model or model, part)
+                part_cost = self._cost(provider, other_model or model, part)
                 if part_cost is None:
                     return None
                 cost = plus(cost, part_cost)

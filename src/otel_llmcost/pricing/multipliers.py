@@ -117,10 +117,15 @@ class Multipliers:
     def __init__(self, from_file: Sequence[Multiplier] = ()) -> None:
         names = {m.name for m in from_file}
         self._all = (*from_file, *(m for m in bundled() if m.name not in names))
+        self._providers = frozenset(m.provider for m in self._all) if all(m.provider for m in self._all) else None
+        """The providers some multiplier names (None: one applies to any provider): others skip the lookup."""
         self._cache: dict[tuple[str, str | None, str | None, str | None], Multiplier | None] = {}
 
     def find(self, provider: str, host: str | None, geo: str | None, model: str | None = None) -> Multiplier | None:
-        """The first multiplier that applies to a call, or None (factor 1 counts as none)."""
+        """The first multiplier that applies to a call, or None (factor 1 counts as none). A call with neither
+        host nor region, or of a provider no multiplier names, returns at once (every multiplier needs one)."""
+        if (host is None and geo is None) or (self._providers is not None and provider not in self._providers):
+            return None
         key = (provider, host, geo, model)
         try:
             return self._cache[key]

@@ -110,6 +110,7 @@ class AnthropicMethod:
             max_tokens=whole(kwargs.get("max_tokens")),
             temperature=number(kwargs.get("temperature")),
             top_p=number(kwargs.get("top_p")),
+            inference_geo=_geo(kwargs.get("inference_geo")),
             prompt=(kwargs.get("messages"), kwargs.get("system"), kwargs.get("tools")),
             attributes=_recommended(kwargs),
         )
@@ -227,6 +228,11 @@ def _recommended(kwargs: dict[str, Any]) -> dict[str, Any]:
     if isinstance(stop, list) and stop and all(isinstance(s, str) for s in stop):
         found[names.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
     return found
+
+
+def _geo(value: Any) -> str | None:
+    """The ``inference_geo`` a call asks for (``us``, ``global``), None when not given."""
+    return value if isinstance(value, str) and value else None
 
 
 def _batch_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:

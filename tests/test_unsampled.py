@@ -131,3 +131,44 @@ def test_unsampled_call_still_settles_its_budget(run: Any) -> None:
     assert crossed and crossed == {
         name: v for (name, _), v in _points(sampled).items() if name == names.METRIC_BUDGET_THRESHOLD_CROSSINGS
     }
+
+
+@pytest.mark.parametrize("sdk", ["anthropic", "gemini", "ollama"])
+def test_other_providers_build_no_content_for_an_unsampled_call(sdk: str) -> None:
+    """Anthropic, Gemini and Ollama convert captured input content as lazily as OpenAI: only for a written span.
+    The probe counts the SDK's own reads too: an unsampled call reads the content exactly as often as the SDK alone."""
+    reads = {}
+    for name, sampler in (("off", None), ("sampled", ALWAYS_ON), ("unsampled", ParentBased(ALWAYS_OFF))):
+        cap = make_captured(sampler, capture_content=True) if sampler is not None else None
+        message = Message(role="user", content="Say hello")
+        try:
+            if sdk == "anthropic":
+                from anthropic_payloads import FakeAnthropic
+
+                FakeAnthropic().client().messages.create(
+                    model="claude-sonnet-4-5", max_tokens=10, messages=[message])  # type: ignore[list-item]
+            elif sdk == "gemini":
+                from google.genai import types
+
+                from otel_llmcost.fakes.gemini_api import FakeGemini, gemini_client
+
+                class CountingPart(types.Part):
+                    def __getattribute__(self, attribute: str, seen: list[int] = message.serialized) -> Any:
+                        if attribute == "text":  # reading it is what converting it to captured content takes
+                            seen.append(1)
+                        return super().__getattribute__(attribute)
+
+                gemini_client(FakeGemini()).models.generate_content(
+                    model="gemini-2.5-flash", contents=[types.Content(role="user", parts=[CountingPart(text="Hi")])])
+            else:
+                from otel_llmcost.fakes.ollama_api import FakeOllama, sync_client
+
+                sync_client(FakeOllama()).chat(model="llama3.2", messages=[message])
+        finally:
+            if cap is not None:
+                cap.instrumentor.uninstrument()
+                cap.tracer_provider.shutdown()
+                cap.meter_provider.shutdown()
+        reads[name] = len(message.serialized), len(cap.client_spans()) if cap is not None else 0
+    assert reads["sampled"][0] > reads["off"][0] and reads["sampled"][1] == 1  # the probe works
+    assert reads["unsampled"] == (reads["off"][0], 0)

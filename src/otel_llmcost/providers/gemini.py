@@ -22,6 +22,7 @@ Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and han
 
 from __future__ import annotations
 
+import functools
 import json
 import weakref
 from collections.abc import Iterator, Mapping
@@ -359,7 +360,8 @@ class GeminiMethod:
         head = (get(config, "tools"), get(config, "system_instruction"))
         describe(runtime.settings, request, head, kwargs.get("contents"), {"model": model, "config": config})
         if runtime.settings.capture_content and self.operation == OPERATION:
-            request.input_messages = messages.gemini_input(kwargs.get("contents"))
+            # converted only when a span or event is written (an unsampled call never converts it)
+            request.input_messages = functools.partial(messages.gemini_input, kwargs.get("contents"))
             system = get(config, "system_instruction")
             request.system_instructions = messages.gemini_system(system) if given(system) else None
             tools = get(config, "tools")

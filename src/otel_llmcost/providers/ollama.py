@@ -12,6 +12,7 @@ Knows nothing about metrics: it fills ``Request``/``Response``/``Usage`` and han
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,7 +190,8 @@ class OllamaMethod:
         if runtime.settings.capture_content:
             content = _argument(args, kwargs, content_arg, 1)
             if operation == "chat":
-                request.input_messages = messages.ollama_messages(content) if given(content) else None
+                if given(content):  # converted only when a span or event is written (never for an unsampled call)
+                    request.input_messages = functools.partial(messages.ollama_messages, content)
             elif given(content) and operation != "embeddings":
                 request.input_messages = [{"role": "user", "parts": messages.text_parts(content)}]
             system = kwargs.get("system")

@@ -116,7 +116,8 @@ class AnthropicMethod:
         )
         describe(runtime.settings, request, (kwargs.get("tools"), kwargs.get("system")), kwargs.get("messages"), kwargs)
         if runtime.settings.capture_content:
-            request.input_messages = messages.anthropic_input(kwargs.get("messages"))
+            # converted only when a span or event is written (an unsampled call never converts it)
+            request.input_messages = functools.partial(messages.anthropic_input, kwargs.get("messages"))
             system = kwargs.get("system")
             request.system_instructions = messages.text_parts(system) if given(system) else None
             tools = kwargs.get("tools")

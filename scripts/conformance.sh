@@ -7,7 +7,7 @@
 # LLMCostInstrumentor in place of its OpenAIInstrumentor and nothing else changes; tests/conformance/expected_failures.py
 # marks the tests listed in tests/conformance/openai_v2.expected strict-xfail, each with its reason.
 # The newest suites (opentelemetry-instrumentation-genai-openai / -anthropic 1.3b0) import opentelemetry.test_util_genai,
-# which is not published on PyPI, so they cannot be installed here.
+# which is not published on PyPI: scripts/conformance_genai.sh runs them on a stand-in of ours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -229,3 +229,58 @@ def test_ollama_messages_with_thinking_and_tool_calls() -> None:
     ]
     assert messages.ollama_finish_reason("stop", has_tool_calls=True) == "tool_call"
     assert messages.ollama_finish_reason("length") == "length"
+
+
+def test_anthropic_tool_definitions_in_the_conventions_shape(instrument_with: Any) -> None:
+    """A client tool becomes {type: function, name, description, parameters}; a server tool stays as given; tools
+    given as an iterator are the SDK's to consume: not read, not recorded."""
+    from anthropic_payloads import FakeAnthropic
+
+    captured = instrument_with(capture_content=True)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    tools = [{"name": "weather", "description": "Weather now", "input_schema": schema}, search]
+    client = FakeAnthropic().client()
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=PROMPT, tools=tools)  # type: ignore[arg-type]
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=PROMPT,
+                           tools=(tool for tool in tools))  # type: ignore[arg-type]
+    first, second = captured.client_spans()
+    assert json.loads(first.attributes[names.GEN_AI_TOOL_DEFINITIONS]) == [
+        {"type": "function", "name": "weather", "description": "Weather now", "parameters": schema}, search]
+    assert names.GEN_AI_TOOL_DEFINITIONS not in second.attributes
+
+
+@pytest.mark.parametrize("beta", [False, True])
+def test_an_exception_in_a_stream_helpers_with_block_fails_the_call(instrument_with: Any, beta: bool) -> None:
+    """The caller's own exception inside ``with client.messages.stream(...)``: the caller gets it unchanged, the
+    call ends failed with it (error.type, ERROR), as the official instrumentations record it; a clean block does not."""
+    import asyncio
+
+    from opentelemetry.trace import StatusCode
+
+    from anthropic_payloads import FakeAnthropic
+
+    captured = instrument_with()
+    api = FakeAnthropic()
+    client, aclient = api.client(), api.async_client()
+    sync_messages = client.beta.messages if beta else client.messages
+    async_messages = aclient.beta.messages if beta else aclient.messages
+    mine = ValueError("caller failed")
+    with (pytest.raises(ValueError) as raised,
+          sync_messages.stream(model="claude-sonnet-4-5", max_tokens=10, messages=PROMPT) as stream):
+        for _ in stream.text_stream:
+            raise mine
+    assert raised.value is mine
+
+    async def read() -> None:
+        async with async_messages.stream(model="claude-sonnet-4-5", max_tokens=10, messages=PROMPT):
+            raise KeyError("before reading")
+
+    with pytest.raises(KeyError):
+        asyncio.run(read())
+    with sync_messages.stream(model="claude-sonnet-4-5", max_tokens=10, messages=PROMPT) as stream:
+        stream.get_final_message()
+    failed_sync, failed_async, clean = captured.client_spans()
+    for span, error_type in ((failed_sync, "ValueError"), (failed_async, "KeyError")):
+        assert (span.status.status_code, span.attributes[names.ERROR_TYPE]) == (StatusCode.ERROR, error_type)
+    assert clean.status.status_code is StatusCode.UNSET and names.ERROR_TYPE not in clean.attributes

@@ -157,6 +157,13 @@ class _StreamProxyBase:
             self._self_end(abandoned="stream dropped before the end")
 
 
+def closed_by_caller(stream: Any, error: BaseException) -> None:
+    """``stream``, if it is one of our proxies, is being closed because the caller's code raised ``error`` (in the
+    with-block of an object that holds it, e.g. Anthropic's stream manager): its call ends failed with it."""
+    if isinstance(stream, _StreamProxyBase):  # (isinstance sees a proxy's own type as well as its __class__)
+        stream._self_closed(error)
+
+
 class StreamProxy(_StreamProxyBase):
     """Proxy of a synchronous SDK stream (an instance is of a subclass made for what the stream has)."""
 

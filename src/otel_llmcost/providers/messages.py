@@ -390,6 +390,22 @@ def ollama_finish_reason(reason: Any, has_tool_calls: bool = False) -> str | Non
     return "stop" if isinstance(reason, str) and reason else None
 
 
+def anthropic_tools(tools: list[Any] | tuple[Any, ...]) -> list[Any]:
+    """Anthropic tool definitions in the conventions' shape: a client tool (``input_schema``) as
+    ``{"type": "function", "name", "description", "parameters"}``; server tools (web search...) as given."""
+    shaped: list[Any] = []
+    for tool in plain_tools(list(tools)):
+        if isinstance(tool, dict) and "input_schema" in tool:
+            function = {"type": "function", "name": tool.get("name")}
+            if tool.get("description") is not None:
+                function["description"] = tool["description"]
+            function["parameters"] = tool["input_schema"]
+            shaped.append(function)
+        else:
+            shaped.append(tool)
+    return shaped
+
+
 def plain_tools(tools: Any) -> Any:
     """Tool definitions as JSON-able data: dicts as given, the SDKs' pydantic models dumped, functions by name."""
     plain = []

@@ -23,7 +23,7 @@ from ...calls import Call, Foreign, Runtime, StandIn
 from ...fingerprints import describe
 from ...guard import internal_error
 from ...records import Request, Response, Usage
-from ...streams import AsyncStreamProxy, StreamProxy
+from ...streams import AsyncStreamProxy, StreamProxy, closed_by_caller
 from .. import messages, stainless
 from ..base import (
     SeenOnce,
@@ -120,8 +120,9 @@ class AnthropicMethod:
             request.input_messages = functools.partial(messages.anthropic_input, kwargs.get("messages"))
             system = kwargs.get("system")
             request.system_instructions = messages.text_parts(system) if given(system) else None
-            tools = kwargs.get("tools")
-            request.tool_definitions = tools if given(tools) and tools else None
+            tools = kwargs.get("tools")  # an iterator is the SDK's to consume: not read, not recorded
+            if isinstance(tools, (list, tuple)) and tools:
+                request.tool_definitions = functools.partial(messages.anthropic_tools, tools)
         return request
 
     def started(
@@ -324,6 +325,25 @@ def _hook_manager(
 
 
 
+def _manager_exit(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A stream manager's with-block exit (``__exit__``/``__aexit__``): when the caller's code raised in the block,
+    the call ends failed with that exception (``error.type``), as the official instrumentations record it; the
+    manager then closes the stream as without us. The SDK's exit runs unchanged (for ``__aexit__``, its
+    coroutine is returned to await)."""
+    error = args[1] if len(args) > 1 else kwargs.get("exc")
+    if error is not None:
+        try:
+            raw = sdk_internals.manager_raw_stream(instance)
+            if raw is not None:
+                closed_by_caller(raw, error)
+        except Exception:
+            internal_error("stream")
+    return wrapped(*args, **kwargs)
+
+
+MANAGER_EXITS = tuple((module, path, _manager_exit) for module, path in sdk_internals.STREAM_MANAGERS)
+
+
 # --- anthropic 0.x: isinstance(proxy, Stream) --------------------------------------------------------
 def _stream_instancecheck(wrapped: Any, cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """anthropic 0.x: ``isinstance(x, Stream)`` is True only for the exact type (a metaclass says False to
@@ -387,6 +407,7 @@ def wrappers(
         yield module, path, (stream_wrapper if kind == "stream" else method_wrapper)(runtime, handler)
     if not calls_only:
         yield from HOOKS
+        yield from MANAGER_EXITS
 
 
 def targets(runtime: Runtime, calls_only: bool, seen: SeenOnce | None = None) -> Iterator[Target]:

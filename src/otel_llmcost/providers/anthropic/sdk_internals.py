@@ -79,6 +79,16 @@ PROVIDER_NAME = "_gen_ai_provider_name"
 MANAGER_API_REQUEST = "__api_request"
 """``MessageStreamManager.__api_request``: the request a stream manager sends when entered (name-mangled per
 class, so stored as ``_<Class>__api_request``; the beta managers included)."""
+MANAGER_STREAM = "__stream"
+"""``MessageStreamManager.__stream``: the ``MessageStream`` it made when entered (name-mangled as above)."""
+RAW_STREAM = "_raw_stream"
+"""``MessageStream._raw_stream``: the stream of events the manager's request returned (ours, a proxy)."""
+STREAM_MANAGERS = (  # (module, the with-block exit of a stream manager), sync and async, first party and beta
+    ("anthropic.lib.streaming._messages", "MessageStreamManager.__exit__"),
+    ("anthropic.lib.streaming._messages", "AsyncMessageStreamManager.__aexit__"),
+    ("anthropic.lib.streaming._beta_messages", "BetaMessageStreamManager.__exit__"),
+    ("anthropic.lib.streaming._beta_messages", "BetaAsyncMessageStreamManager.__aexit__"),
+)
 
 
 def resource_client(resource: Any) -> Any:
@@ -132,6 +142,13 @@ def manager_request_attribute(manager: Any) -> str | None:
     """The (mangled) name under which a stream manager keeps the request it sends when entered."""
     state = getattr(manager, "__dict__", {})
     return next((name for name in state if name.endswith(MANAGER_API_REQUEST)), None)
+
+
+def manager_raw_stream(manager: Any) -> Any:
+    """The event stream under the ``MessageStream`` an entered stream manager made (None before it was entered)."""
+    state = getattr(manager, "__dict__", {})
+    stream = next((value for name, value in state.items() if name.endswith(MANAGER_STREAM)), None)
+    return getattr(stream, RAW_STREAM, None) if stream is not None else None
 
 
 WRAPPED_MANAGER = "_stream_manager"

@@ -33,22 +33,51 @@ def _stream(fake: FakeOpenAI, base_url: str, model: str) -> None:
     assert chunks  # every chunk reaches the caller, the one with the usage included
 
 
+# DeepSeek deepseek-chat: $0.27 input, $0.07 cache hit, $1.10 output per Mtok from 00:30 to 16:30 UTC; half of
+# that off-peak (16:30-00:30 UTC). The call is billed at its start.
+DEEPSEEK_PEAK = usd((800, "0.27"), (200, "0.07"), (50, "1.1"))
+DEEPSEEK_OFF_PEAK = usd((800, "0.135"), (200, "0.035"), (50, "0.55"))
+PEAK_UTC = (30, 16 * 60 + 30)  # minutes of the UTC day
+NEAR_BOUNDARY_MINUTES = 2  # a price looked up shortly before the call may belong to the other period
+
+
+def _deepseek_cost_at(start_ns: int) -> set[float]:
+    """The price page's cost for a call starting at ``start_ns``; both near a boundary of the off-peak window."""
+    minute = (start_ns // 60_000_000_000) % (24 * 60)
+    distance = min(abs(minute - edge) for edge in (*PEAK_UTC, PEAK_UTC[0] + 24 * 60))
+    if distance <= NEAR_BOUNDARY_MINUTES:
+        return {DEEPSEEK_PEAK, DEEPSEEK_OFF_PEAK}
+    return {DEEPSEEK_PEAK} if PEAK_UTC[0] <= minute < PEAK_UTC[1] else {DEEPSEEK_OFF_PEAK}
+
+
 @pytest.mark.parametrize(
     ("base_url", "model", "cost"),
     [
-        # DeepSeek deepseek-chat: $0.27 input, $0.07 cache hit, $1.10 output per Mtok.
-        ("https://api.deepseek.com/v1", "deepseek-chat", usd((800, "0.27"), (200, "0.07"), (50, "1.1"))),
+        ("https://api.deepseek.com/v1", "deepseek-chat", None),
         # OpenRouter openai/gpt-4o: $2.50, cached $1.25, $10.
         ("https://openrouter.ai/api/v1", "openai/gpt-4o", usd((800, "2.50"), (200, "1.25"), (50, "10"))),
     ],
 )
-def test_usage_on_the_last_choice_chunk_unasked(captured: Any, base_url: str, model: str, cost: float) -> None:
+def test_usage_on_the_last_choice_chunk_unasked(
+    captured: Any, base_url: str, model: str, cost: float | None
+) -> None:
     _stream(FakeOpenAI(tokens=TOKENS, stream_usage="last_choice"), base_url, model)
-    attrs = attributes(only_span(captured))
+    span = only_span(captured)
+    attrs = attributes(span)
     assert attrs[names.GEN_AI_USAGE_INPUT_TOKENS] == 1_000
     assert attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] == 50
-    assert attrs[names.GEN_AI_USAGE_COST] == cost
+    expected = _deepseek_cost_at(span.start_time) if cost is None else {cost}
+    assert attrs[names.GEN_AI_USAGE_COST] in expected
     assert attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
+def test_deepseek_off_peak_window() -> None:
+    """The expectation above follows the price page: peak at 12:00 UTC, off-peak at 20:00 and 00:00 UTC."""
+    hour = 3_600 * 1_000_000_000
+    assert _deepseek_cost_at(12 * hour) == {DEEPSEEK_PEAK}
+    assert _deepseek_cost_at(20 * hour) == {DEEPSEEK_OFF_PEAK}
+    assert _deepseek_cost_at(24 * hour) == {DEEPSEEK_OFF_PEAK}
+    assert _deepseek_cost_at(16 * hour + 30 * 60 * 1_000_000_000) == {DEEPSEEK_PEAK, DEEPSEEK_OFF_PEAK}
 
 
 def test_groq_x_groq_usage(captured: Any) -> None:

@@ -58,9 +58,7 @@ def _deepseek_cost_at(start_ns: int) -> set[float]:
         ("https://openrouter.ai/api/v1", "openai/gpt-4o", usd((800, "2.50"), (200, "1.25"), (50, "10"))),
     ],
 )
-def test_usage_on_the_last_choice_chunk_unasked(
-    captured: Any, base_url: str, model: str, cost: float | None
-) -> None:
+def test_usage_on_the_last_choice_chunk_unasked(captured: Any, base_url: str, model: str, cost: float | None) -> None:
     _stream(FakeOpenAI(tokens=TOKENS, stream_usage="last_choice"), base_url, model)
     span = only_span(captured)
     attrs = attributes(span)
@@ -157,9 +155,7 @@ def test_beta_responses(captured: Any) -> None:
 
 # --- provider-reported cost -----------------------------------------------------------------------
 def _points(captured: Any, name: str) -> dict[str, float]:
-    return {
-        dict(p.attributes)[names.LLMCOST_COST_PROVIDER_DIRECTION]: p.value for p in captured.points(name)
-    }
+    return {dict(p.attributes)[names.LLMCOST_COST_PROVIDER_DIRECTION]: p.value for p in captured.points(name)}
 
 
 def test_openrouter_cost_beside_ours(captured: Any) -> None:
